@@ -1,0 +1,204 @@
+"""The ``sipas`` command.
+
+User mistakes (a missing file, invalid data, an unknown province) end with a message and a
+non-zero exit status, never a traceback: exit 1 when the data fail validation, 2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as a message, not a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sipas",
+        description="SIPAS research workbench: validate survey files, estimate the satisfaction "
+                    "index with design-based confidence intervals, build the demo.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo", help="build the synthetic demo sample and the national SIPAS table by province",
+        description="Simulate the demo sample (SYNTHETIC data with a known truth, seed 0), save it "
+                    "under data/processed/, and write the SIPAS table by province for a year "
+                    "under --out.")
+    demo.add_argument("--out", default="reports", help="output folder (default: reports)")
+    demo.add_argument("--year", type=int, default=2024, help="year of the table (default: 2024)")
+
+    validate = sub.add_parser(
+        "validate", help="check a survey file against the data contract",
+        description="Read FILE (CSV, Parquet, Excel or SPSS .sav), check every row against the "
+                    "data contract and print every problem at once. Exit status 1 if invalid. "
+                    "Nothing is written.")
+    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .sav)")
+
+    index = sub.add_parser(
+        "index", help="SIPAS criterion, factor and overall indices with confidence intervals",
+        description="Estimate the SIPAS indices (percent satisfied) by a grouping column, with "
+                    "design-based (linearised) confidence intervals, and the national figure.")
+    index.add_argument("--data", default="demo", help='survey file, or "demo" (default)')
+    index.add_argument("--year", type=int, default=None, help="restrict to one year")
+    index.add_argument("--by", default="province_code",
+                       help='grouping column, or "none" for the nation only (default: province_code)')
+    index.add_argument("--kind", default="overall", choices=["overall", "factor", "criterion", "all"],
+                       help="which rows to show (default: overall)")
+    index.add_argument("--satisfied", default="4,5",
+                       help="answer levels that count as satisfied (default: 4,5)")
+    index.add_argument("--rule", default="mean_of_criteria", choices=["mean_of_criteria", "composite"],
+                       help="aggregation rule (default: mean_of_criteria)")
+    index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
+    return parser
+
+
+def _load(data: str):
+    from . import io, simulate
+    if data == "demo":
+        return simulate.demo_survey()
+    path = Path(data)
+    if not path.exists():
+        raise UserError(f"no such file: {data}")
+    return io.load_survey(path)
+
+
+def _survey_design(survey):
+    from .design import SurveyDesign
+    return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu")
+
+
+def _cmd_validate(args) -> int:
+    from . import io, schema
+    path = Path(args.file)
+    if not path.exists():
+        raise UserError(f"no such file: {args.file}")
+    survey = io.load_survey(path)  # raises SurveyValidationError with the full report
+    missing = schema.missing_summary(survey)
+    print(f"{path}: valid — {len(survey):,} respondents, "
+          f"{survey['province_code'].nunique()} units, years {sorted(survey['year'].unique())}")
+    answered = missing[missing["n_missing"] > 0]
+    if len(answered):
+        print("missing answers (allowed, counted, never dropped):")
+        print(answered.to_string(index=False))
+    return 0
+
+
+def _index_table(args):
+    from . import indices
+    survey = _load(args.data)
+    if args.year is not None:
+        survey = survey[survey["year"] == args.year]
+        if survey.empty:
+            raise UserError(f"no respondents in year {args.year}")
+    try:
+        satisfied = tuple(int(v) for v in args.satisfied.split(","))
+    except ValueError:
+        raise UserError(f"--satisfied must be levels like 4,5, got {args.satisfied!r}") from None
+    by = None if args.by == "none" else args.by
+    if by is not None and by not in survey.columns:
+        raise UserError(f"--by {by!r} is not a column of the data")
+    design = _survey_design(survey)
+    table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule)
+    national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule)
+    if by is not None:
+        national[by] = "national"
+        table = _concat_national(national, table)
+    if args.kind != "all":
+        table = table[table["kind"] == args.kind]
+    return survey, table
+
+
+def _concat_national(national, table):
+    import pandas as pd
+    return pd.concat([national[table.columns], table], ignore_index=True)
+
+
+def _write_table(table, out: Path):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".xlsx":
+        table.to_excel(out, index=False)
+    elif out.suffix == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        raise UserError(f"--out must end in .csv or .xlsx, got {out.name}")
+
+
+def _show(table) -> str:
+    shown = table.copy()
+    for column in ["estimate", "std_error", "ci_low", "ci_high", "deff", "n_eff"]:
+        if column in shown:
+            shown[column] = shown[column].round(2)
+    return shown.to_string(index=False)
+
+
+def _cmd_index(args) -> int:
+    survey, table = _index_table(args)
+    if "synthetic" in survey.columns and survey["synthetic"].any():
+        print("SYNTHETIC DATA (simulated demo sample, not real SIPAS results)")
+    print(_show(table))
+    if args.out:
+        _write_table(table, Path(args.out))
+        print(f"written: {args.out}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from . import indices, simulate
+    out = Path(args.out)
+    survey = simulate.demo_survey()
+    processed = Path("data") / "processed"
+    processed.mkdir(parents=True, exist_ok=True)
+    survey.to_parquet(processed / "demo_survey.parquet", index=False)
+    year = survey[survey["year"] == args.year]
+    if year.empty:
+        raise UserError(f"the demo sample has no year {args.year}; it covers "
+                        f"{sorted(survey['year'].unique())}")
+    design = _survey_design(year)
+    by_province = indices.sipas_index(design, by="province_code")
+    overall = by_province[by_province["kind"] == "overall"]
+    ranks = indices.rank_units(overall, unit="province_code", seed=0)
+    table = overall.merge(ranks[["province_code", "rank", "rank_low", "rank_high"]],
+                          on="province_code").sort_values("rank")
+    national = indices.sipas_index(design)
+    national = national[national["kind"] == "overall"]
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"sipas_index_{args.year}_demo.csv"
+    table.to_csv(target, index=False)
+    print("SYNTHETIC DATA (simulated demo sample with a known truth, seed 0; not real SIPAS)")
+    n = national.iloc[0]
+    print(f"National SIPAS {args.year}: {n.estimate:.2f} % "
+          f"(95 % CI {n.ci_low:.2f}–{n.ci_high:.2f}), {len(year):,} respondents")
+    print(_show(table[["province_code", "estimate", "ci_low", "ci_high", "n", "rank",
+                       "rank_low", "rank_high"]]))
+    print(f"written: {target} and {processed / 'demo_survey.parquet'}")
+    return 0
+
+
+COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from .schema import SurveyValidationError
+    from .reference import UnknownProvinceError
+    try:
+        return COMMANDS[args.command](args)
+    except SurveyValidationError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_INVALID
+    except (UserError, UnknownProvinceError, FileNotFoundError) as error:
+        print(f"sipas {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
