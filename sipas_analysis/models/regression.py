@@ -1,0 +1,613 @@
+"""Survey-weighted linear, logistic and proportional-odds regression.
+
+statsmodels fits these models, but not the survey part: its ``Logit`` and ``OrderedModel`` take
+no weights, ``WLS`` weights mean inverse variances, and GLM ``freq_weights`` that are not integers
+shrink the standard errors. So the estimating equations are solved here (weighted least squares,
+Newton-Raphson with analytic derivatives) and the variance is the sandwich
+``A⁻¹ · V(Σ U_i) · A⁻¹``, where ``V`` comes from the design's own linearisation
+(``SurveyDesign.vcov_totals``) — exactly R's ``svyglm`` and ``svyolr``. Given a plain DataFrame
+(with optional integer-like ``freq_weights``), the classical model-based variance is used instead,
+as R's ``lm``, ``glm`` and ``MASS::polr`` with ``weights=``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import special, stats
+
+from ..design import SurveyDesign
+from .results import ModelResult
+
+_ENV = patsy.EvalEnvironment([{"np": np}])
+
+
+# --------------------------------------------------------------------------------------------
+# Model frame: design matrix, outcome, weights and the rows used
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Frame:
+    y: np.ndarray            # outcome of the rows used
+    X: np.ndarray            # design matrix of the rows used
+    names: list[str]         # column names of X
+    w: np.ndarray            # weights of the rows used
+    used: np.ndarray         # positions (in the full data) of the rows used
+    n_total: int             # rows in the full data
+    n_missing: int           # in-domain rows dropped for a missing model variable
+    design: SurveyDesign | None
+    outcome: str
+    outcome_levels: list | None = None   # labels of an ordered categorical outcome
+
+
+def _formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
+    """Data columns that the formula mentions (to find missing values before patsy evaluates
+    expressions such as ``I(y >= 4)``, where NaN would silently become False)."""
+    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
+    return [c for c in data.columns if c in tokens]
+
+
+def _model_frame(formula: str, design_or_data, freq_weights: str | None,
+                 binary_outcome: bool = False, ordinal_outcome: bool = False) -> _Frame:
+    if isinstance(design_or_data, SurveyDesign):
+        if freq_weights is not None:
+            raise ValueError("freq_weights is for a plain DataFrame; a SurveyDesign carries its "
+                             "own weights")
+        design, data = design_or_data, design_or_data.data
+        weights = np.asarray(design.weights, dtype=float)
+    elif isinstance(design_or_data, pd.DataFrame):
+        design, data = None, design_or_data
+        if freq_weights is None:
+            weights = np.ones(len(data))
+        else:
+            if freq_weights not in data:
+                raise ValueError(f"freq_weights column {freq_weights!r} is not in the data")
+            weights = pd.to_numeric(data[freq_weights], errors="coerce").to_numpy(dtype=float)
+            if not (np.isfinite(weights).all() and (weights >= 0).all()):
+                raise ValueError(f"freq_weights column {freq_weights!r} must be finite and >= 0")
+    else:
+        raise TypeError("design_or_data must be a SurveyDesign or a pandas DataFrame, got "
+                        f"{type(design_or_data).__name__}")
+    if "~" not in formula:
+        raise ValueError(f"formula must look like 'y ~ x1 + x2', got {formula!r}")
+    columns = _formula_columns(formula, data)
+    unknown = _unknown_variables(formula, data)
+    if unknown:
+        raise ValueError(f"formula {formula!r} names variables that are not columns of the data: "
+                         f"{', '.join(unknown)}")
+    complete = data[columns].notna().all(axis=1).to_numpy() if columns else \
+        np.ones(len(data), bool)
+    in_domain = weights > 0
+    used = np.flatnonzero(complete & in_domain)
+    n_missing = int((in_domain & ~complete).sum())
+    if used.size == 0:
+        raise ValueError(f"no complete rows for {formula!r} (all rows miss a model variable or "
+                         "lie outside the domain)")
+    rows = data.iloc[used, :][columns].reset_index(drop=True)
+    outcome_levels = None
+    lhs = formula.split("~", 1)[0].strip()
+    if ordinal_outcome and lhs in rows and not pd.api.types.is_numeric_dtype(rows[lhs]):
+        # an ordered categorical (or text with categories) outcome: its codes, in category order
+        outcome = rows[lhs].astype("category")
+        outcome_levels = list(outcome.cat.categories)
+        rows[lhs] = outcome.cat.codes.astype(float) + 1
+    for column in columns:  # unused levels would become all-zero (singular) dummy columns
+        if column != lhs and isinstance(rows[column].dtype, pd.CategoricalDtype):
+            rows[column] = rows[column].cat.remove_unused_categories()
+    y_frame, x_frame = patsy.dmatrices(formula, rows, return_type="dataframe", eval_env=_ENV,
+                                       NA_action="raise")
+    if y_frame.shape[1] == 2 and binary_outcome:   # patsy spells a logical outcome as 2 columns
+        y_frame = y_frame[[c for c in y_frame.columns if c.endswith("[True]")]]
+    if y_frame.shape[1] != 1:
+        raise ValueError(f"the outcome of {formula!r} must be one numeric column, got "
+                         f"{list(y_frame.columns)}")
+    return _Frame(y=y_frame.iloc[:, 0].to_numpy(float), X=x_frame.to_numpy(float),
+                  names=list(x_frame.columns), w=weights[used], used=used, n_total=len(data),
+                  n_missing=n_missing, design=design, outcome=str(y_frame.columns[0]),
+                  outcome_levels=outcome_levels)
+
+
+def _unknown_variables(formula: str, data: pd.DataFrame) -> list[str]:
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError as error:
+        raise ValueError(f"cannot read formula {formula!r}: {error}") from None
+    names = set()
+    for term in desc.lhs_termlist + desc.rhs_termlist:
+        for factor in term.factors:
+            code = re.sub(r"(\"[^\"]*\"|'[^']*')", "", factor.code)  # not inside strings
+            names |= set(re.findall(r"(?<![.\w])([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()", code))
+    known = set(data.columns) | {"np", "C", "I", "Q", "Treatment", "Sum", "Poly", "True",
+                                 "False", "None", "center", "standardize", "scale", "log", "exp"}
+    return sorted(n for n in names if n not in known and not hasattr(np, n))
+
+
+def _check_rank(frame: _Frame):
+    rank = np.linalg.matrix_rank(frame.X)
+    if rank < frame.X.shape[1]:
+        raise ValueError(f"the design matrix is singular (rank {rank} < {frame.X.shape[1]} "
+                         f"columns {frame.names}): a predictor is constant or collinear in the "
+                         "rows used")
+
+
+# --------------------------------------------------------------------------------------------
+# Variance: design-based sandwich or model-based
+# --------------------------------------------------------------------------------------------
+def _sandwich(frame: _Frame, scores: np.ndarray, bread_inv: np.ndarray) -> np.ndarray:
+    """A⁻¹ V(Σ U) A⁻¹ with V from the design; rows not used carry zero scores but keep the
+    design's strata and PSUs (domain estimation, as R's svyglm on a subset)."""
+    full = np.zeros((frame.n_total, scores.shape[1]))
+    full[frame.used] = scores
+    meat = frame.design.vcov_totals(full)
+    return bread_inv @ meat @ bread_inv.T
+
+
+def _design_df(frame: _Frame, n_params: int) -> float:
+    # summary.svyglm: residual df = design df (PSUs − strata) − (p − 1)
+    return float(frame.design.df - (n_params - 1))
+
+
+def _design_stats(frame: _Frame) -> dict:
+    return {"design_df": frame.design.df, "n_psu": frame.design.n_psu,
+            "n_strata": frame.design.n_strata, "n_dropped_missing": frame.n_missing}
+
+
+def _variance_words(frame: _Frame, family: str) -> str:
+    if frame.design is not None:
+        d = frame.design
+        return (f"design-based (Taylor linearisation sandwich, as R svyglm/svyolr): "
+                f"{d.n_strata} strata, {d.n_psu} PSUs, design df {d.df}; weights used")
+    if np.all(frame.w == 1):
+        return f"model-based ({family}, unweighted)"
+    return f"model-based ({family}) with frequency weights (as the fit on the expanded data)"
+
+
+def _result(model, formula, frame, params, vcov, kinds, df, stats_row, fitted, extra=None):
+    index = pd.Index(params.index)
+    return ModelResult(model=model, formula=formula, params=params,
+                       vcov=pd.DataFrame(vcov, index=index, columns=index), df=df,
+                       n=int(frame.used.size), variance=_variance_words(frame, model),
+                       kinds=pd.Series(kinds, index=index), stats=stats_row,
+                       extra=extra or {}, fitted=fitted)
+
+
+# --------------------------------------------------------------------------------------------
+# Linear
+# --------------------------------------------------------------------------------------------
+def fit_linear(formula: str, design_or_data, *, freq_weights: str | None = None) -> ModelResult:
+    """Weighted least squares; as R ``svyglm(family=gaussian())`` given a SurveyDesign, as
+    ``lm(weights=)`` with frequency weights given a DataFrame.
+
+    Rows missing any model variable are left out (as a domain, so the design is kept); their
+    number is in ``glance()['n_dropped_missing']``.
+    """
+    frame = _model_frame(formula, design_or_data, freq_weights)
+    _check_rank(frame)
+    X, y, w = frame.X, frame.y, frame.w
+    xtwx = X.T @ (X * w[:, None])
+    beta = np.linalg.solve(xtwx, X.T @ (w * y))
+    resid = y - X @ beta
+    bread_inv = np.linalg.inv(xtwx)
+    sw = w.sum()
+    ybar = (w * y).sum() / sw
+    rss, tss = (w * resid**2).sum(), (w * (y - ybar) ** 2).sum()
+    p = X.shape[1]
+    stats_row = {"r_squared": 1 - rss / tss, "n_expanded": float(sw) if frame.design is None
+                 else np.nan}
+    if frame.design is not None:
+        vcov = _sandwich(frame, X * (w * resid)[:, None], bread_inv)
+        df = _design_df(frame, p)
+        stats_row.update(_design_stats(frame), dispersion=_svyglm_dispersion(resid, w),
+                         aic=np.nan)
+    else:
+        df = sw - p  # frequency weights: residual df of the expanded data
+        sigma2 = rss / df
+        vcov = sigma2 * bread_inv
+        loglik = -0.5 * sw * (np.log(2 * np.pi * rss / sw) + 1)
+        stats_row.update(sigma=np.sqrt(sigma2), loglik=loglik, aic=-2 * loglik + 2 * (p + 1),
+                         n_dropped_missing=frame.n_missing)
+    params = pd.Series(beta, index=frame.names)
+    return _result("linear", formula, frame, params, vcov, ["coefficient"] * p, df, stats_row,
+                   {"X": X, "w": w, "names": frame.names})
+
+
+def _svyglm_dispersion(resid: np.ndarray, w: np.ndarray) -> float:
+    """R's summary.svyglm dispersion: svyvar of the Pearson residuals, whose prior weights are
+    the design weights rescaled to mean 1 (svyglm's default rescaling)."""
+    pearson = resid * np.sqrt(w / w.mean())
+    centred = pearson - (w * pearson).sum() / w.sum()
+    n = resid.size
+    return float((w * centred**2).sum() / w.sum() * n / (n - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Logit
+# --------------------------------------------------------------------------------------------
+def _irls_logit(X, y, w, *, tol=1e-10, max_iter=100):
+    beta = np.zeros(X.shape[1])
+    ybar = np.clip((w * y).sum() / w.sum(), 1e-6, 1 - 1e-6)
+    beta[0] = np.log(ybar / (1 - ybar)) if np.allclose(X[:, 0], 1) else 0.0
+    for iteration in range(max_iter):
+        mu = special.expit(X @ beta)
+        info = X.T @ (X * (w * mu * (1 - mu))[:, None])
+        step = np.linalg.solve(info, X.T @ (w * (y - mu)))
+        beta = beta + step
+        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
+            break
+    else:
+        raise RuntimeError(f"the logistic regression did not converge in {max_iter} Newton steps "
+                           "(separation? a predictor perfectly predicts the outcome)")
+    mu = special.expit(X @ beta)
+    info = X.T @ (X * (w * mu * (1 - mu))[:, None])
+    return beta, mu, info, iteration + 1
+
+
+def _binary_loglik(y, mu, w):
+    mu = np.clip(mu, 1e-300, 1 - 1e-16)
+    return float((w * (y * np.log(mu) + (1 - y) * np.log1p(-mu))).sum())
+
+
+def fit_logit(formula: str, design_or_data, *, freq_weights: str | None = None) -> ModelResult:
+    """Logistic regression; as R ``svyglm(family=quasibinomial())`` given a SurveyDesign, as
+    ``glm(family=binomial, weights=)`` with frequency weights given a DataFrame.
+
+    The outcome must be 0/1 (or logical, e.g. ``I(overall_satisfaction >= 4)``; rows where the
+    variable is missing are left out, never counted as 0). ``tidy(result, exponentiate=True)``
+    gives odds ratios; :func:`average_marginal_effects` the effects on the probability.
+    """
+    frame = _model_frame(formula, design_or_data, freq_weights, binary_outcome=True)
+    if not np.isin(frame.y, [0.0, 1.0]).all():
+        raise ValueError(f"the outcome of a logit must be 0/1 or logical; {frame.outcome!r} has "
+                         f"values {np.unique(frame.y)[:6].tolist()}")
+    _check_rank(frame)
+    X, y, w = frame.X, frame.y, frame.w
+    beta, mu, info, iterations = _irls_logit(X, y, w)
+    bread_inv = np.linalg.inv(info)
+    p = X.shape[1]
+    loglik = _binary_loglik(y, mu, w)
+    ybar = (w * y).sum() / w.sum()
+    loglik0 = _binary_loglik(y, np.full_like(y, ybar), w)
+    stats_row = {"pseudo_r_squared": 1 - loglik / loglik0, "iterations": iterations}
+    if frame.design is not None:
+        vcov = _sandwich(frame, X * (w * (y - mu))[:, None], bread_inv)
+        df = _design_df(frame, p)
+        stats_row.update(_design_stats(frame), aic=np.nan)
+    else:
+        vcov, df = bread_inv, None
+        stats_row.update(loglik=loglik, aic=-2 * loglik + 2 * p, deviance=-2 * loglik,
+                         n_expanded=float(w.sum()), n_dropped_missing=frame.n_missing)
+    params = pd.Series(beta, index=frame.names)
+    return _result("logit", formula, frame, params, vcov, ["coefficient"] * p, df, stats_row,
+                   {"X": X, "w": w, "names": frame.names})
+
+
+# --------------------------------------------------------------------------------------------
+# Proportional odds (cumulative link) model
+# --------------------------------------------------------------------------------------------
+class _Link:
+    """Cumulative distribution F, density f and its derivative f' of a cumulative link."""
+
+    def __init__(self, name: str):
+        if name not in {"logit", "probit"}:
+            raise ValueError(f"link must be 'logit' or 'probit', got {name!r}")
+        self.name = name
+
+    def cdf(self, z):
+        return special.expit(z) if self.name == "logit" else special.ndtr(z)
+
+    def pdf(self, z):
+        if self.name == "logit":
+            F = special.expit(z)
+            return F * (1 - F)
+        return np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+
+    def dpdf(self, z):
+        if self.name == "logit":
+            F = special.expit(z)
+            return F * (1 - F) * (1 - 2 * F)
+        with np.errstate(invalid="ignore"):   # ±inf cut-points: the caller zeroes these
+            return -z * np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+
+
+def _finite(v):
+    return np.where(np.isfinite(v), v, 0.0)
+
+
+class _CumulativeLink:
+    """Log-likelihood, per-row scores and Hessian of P(Y <= k) = F(θ_k − xβ) (R polr's sign).
+
+    Parameters are stacked as (β_1..β_p, θ_1..θ_{J−1}). Rows falling in category j touch the
+    cut-points j (upper) and j−1 (lower): the derivatives are assembled with bincount, so a
+    million rows take a fraction of a second per Newton step.
+    """
+
+    def __init__(self, X, y_index, w, n_cuts, link):
+        self.X, self.y, self.w, self.J1, self.link = X, y_index, w, n_cuts, link
+        self.upper = y_index < n_cuts        # rows with a finite upper cut-point θ_y
+        self.lower = y_index > 0             # rows with a finite lower cut-point θ_{y−1}
+
+    def _pieces(self, params):
+        p = self.X.shape[1]
+        beta, theta = params[:p], params[p:]
+        eta = self.X @ beta
+        cuts = np.concatenate([[-np.inf], theta, [np.inf]])
+        a = cuts[self.y + 1] - eta
+        b = cuts[self.y] - eta
+        L = self.link
+        Fa, Fb = L.cdf(a), L.cdf(b)
+        P = np.maximum(Fa - Fb, 1e-300)
+        fa, fb = _finite(L.pdf(a)) * self.upper, _finite(L.pdf(b)) * self.lower
+        dfa, dfb = _finite(L.dpdf(a)) * self.upper, _finite(L.dpdf(b)) * self.lower
+        return P, fa, fb, dfa, dfb
+
+    def loglik(self, params) -> float:
+        P = self._pieces(params)[0]
+        return float((self.w * np.log(P)).sum())
+
+    def derivatives(self, params):
+        """Return (loglik, per-row weighted scores (n × k), Hessian (k × k))."""
+        X, w, J1 = self.X, self.w, self.J1
+        n, p = X.shape
+        P, fa, fb, dfa, dfb = self._pieces(params)
+        la, lb = fa / P, -fb / P                       # ∂ℓ/∂θ_upper, ∂ℓ/∂θ_lower
+        laa = dfa / P - la**2
+        lbb = -dfb / P - lb**2
+        lab = -la * lb                                  # = fa·fb / P²
+        l_eta = -(la + lb)
+        l_eta_eta = laa + 2 * lab + lbb
+        l_eta_up, l_eta_lo = -(laa + lab), -(lab + lbb)
+        up_idx, lo_idx = np.minimum(self.y, J1 - 1), np.maximum(self.y - 1, 0)
+
+        scores = np.zeros((n, p + J1))
+        scores[:, :p] = X * (w * l_eta)[:, None]
+        rows = np.arange(n)
+        np.add.at(scores, (rows[self.upper], p + up_idx[self.upper]), (w * la)[self.upper])
+        np.add.at(scores, (rows[self.lower], p + lo_idx[self.lower]), (w * lb)[self.lower])
+
+        H = np.zeros((p + J1, p + J1))
+        H[:p, :p] = X.T @ (X * (w * l_eta_eta)[:, None])
+        for k in range(J1):   # J−1 cut-points: a short loop over columns, not rows
+            at_up, at_lo = self.upper & (up_idx == k), self.lower & (lo_idx == k)
+            H[:p, p + k] = X[at_up].T @ (w * l_eta_up)[at_up] + X[at_lo].T @ (w * l_eta_lo)[at_lo]
+            H[p + k, p + k] = (w * laa)[at_up].sum() + (w * lbb)[at_lo].sum()
+            if k + 1 < J1:   # rows in category k+1 have upper cut k+1 and lower cut k
+                both = self.upper & self.lower & (self.y == k + 1)
+                H[p + k, p + k + 1] = H[p + k + 1, p + k] = (w * lab)[both].sum()
+        H[p:, :p] = H[:p, p:].T
+        loglik = float((w * np.log(P)).sum())
+        return loglik, scores, H
+
+
+def _newton(model: _CumulativeLink, start: np.ndarray, *, tol=1e-10, max_iter=100):
+    params = start.copy()
+    loglik, scores, H = model.derivatives(params)
+    for iteration in range(1, max_iter + 1):
+        gradient = scores.sum(axis=0)
+        step = np.linalg.solve(-H, gradient)
+        scale = 1.0
+        while True:   # step halving keeps every step uphill and the cut-points ordered
+            trial = params + scale * step
+            theta = trial[model.X.shape[1]:]
+            if np.all(np.diff(theta) > 0):
+                new_loglik = model.loglik(trial)
+                if new_loglik >= loglik - 1e-12 * abs(loglik):
+                    break
+            scale /= 2
+            if scale < 1e-8:
+                raise RuntimeError("the proportional-odds fit stalled (no uphill step)")
+        params = trial
+        loglik, scores, H = model.derivatives(params)
+        if np.max(np.abs(scale * step)) < tol * (1 + np.max(np.abs(params))):
+            return params, loglik, scores, H, iteration
+    raise RuntimeError(f"the proportional-odds fit did not converge in {max_iter} Newton steps")
+
+
+def fit_ordinal(formula: str, design_or_data, *, link: str = "logit",
+                freq_weights: str | None = None) -> ModelResult:
+    """Proportional-odds (cumulative logit or probit) regression.
+
+    As R ``svyolr`` given a SurveyDesign and ``MASS::polr(weights=)`` given a DataFrame, with
+    R's parametrisation: ``logit P(Y <= k) = ζ_k − xβ``, so a positive coefficient moves answers
+    up the scale. Cut-points are reported as R does ("1|2", "2|3", … with kind "cut_point"),
+    not as statsmodels' log-increments. The outcome's levels are its sorted distinct values
+    (or the categories of an ordered Categorical). Fitted by Newton-Raphson with analytic
+    derivatives. The parallel-lines assumption is tested by :func:`parallel_lines_test`.
+    """
+    frame = _model_frame(formula, design_or_data, freq_weights, ordinal_outcome=True)
+    keep = [i for i, name in enumerate(frame.names) if name != "Intercept"]
+    X, names = frame.X[:, keep], [frame.names[i] for i in keep]
+    frame.X, frame.names = X, names
+    if X.shape[1]:
+        _check_rank(frame)
+    levels = np.unique(frame.y)
+    if levels.size < 3:
+        raise ValueError(f"an ordinal outcome needs at least 3 levels; {frame.outcome!r} has "
+                         f"{levels.tolist()} (use fit_logit for two)")
+    y_index = np.searchsorted(levels, frame.y)
+    w = frame.w
+    J1 = levels.size - 1
+    cumulative = np.cumsum(np.bincount(y_index, weights=w, minlength=levels.size))[:-1] / w.sum()
+    link_ = _Link(link)
+    start = np.concatenate([np.zeros(X.shape[1]),
+                            special.logit(cumulative) if link == "logit" else
+                            special.ndtri(cumulative)])
+    model = _CumulativeLink(X, y_index, w, J1, link_)
+    params, loglik, scores, H, iterations = _newton(model, start)
+    bread_inv = np.linalg.inv(-H)
+    labels = ([frame.outcome_levels[int(v) - 1] for v in levels] if frame.outcome_levels
+              else [_level(v) for v in levels])
+    cut_names = [f"{labels[k]}|{labels[k + 1]}" for k in range(J1)]
+    index = names + cut_names
+    kinds = ["coefficient"] * len(names) + ["cut_point"] * J1
+    null = _CumulativeLink(np.zeros((len(y_index), 0)), y_index, w, J1, link_)
+    loglik0 = null.loglik(start[X.shape[1]:])
+    n_params = len(index)
+    stats_row = {"pseudo_r_squared": 1 - loglik / loglik0, "iterations": iterations,
+                 "link": link}
+    if frame.design is not None:
+        vcov = _sandwich(frame, scores, bread_inv)
+        df = _design_df(frame, X.shape[1] + 1)   # cut-points play the intercept's part
+        stats_row.update(_design_stats(frame), aic=np.nan)
+    else:
+        vcov, df = bread_inv, None
+        stats_row.update(loglik=loglik, aic=-2 * loglik + 2 * n_params, deviance=-2 * loglik,
+                         n_expanded=float(w.sum()), n_dropped_missing=frame.n_missing)
+    result = _result("ordinal", formula, frame, pd.Series(params, index=index), vcov, kinds, df,
+                     stats_row, {"X": X, "w": w, "names": names, "levels": levels,
+                                 "link": link, "frame": frame, "y_index": y_index})
+    return result
+
+
+def _level(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# The parallel-lines assumption
+# --------------------------------------------------------------------------------------------
+def parallel_lines_test(result: ModelResult) -> pd.DataFrame:
+    """Design-based Wald test of the proportional-odds (parallel-lines) assumption.
+
+    Fits one weighted logit of ``Y > k`` for every cut-point k (Brant's construction) and stacks
+    their estimating equations, so the joint covariance of all the slopes comes from the same
+    design (or, without a design, from the same rows). H0: every predictor has the same slope at
+    every cut. Columns: ``term`` ("all" first, then each predictor), ``statistic`` (Wald χ²),
+    ``df`` (number of restrictions), ``p_value`` (χ² reference), ``f_statistic``, ``df_denominator``,
+    ``f_p_value`` (F reference with the design's degrees of freedom, as R's ``regTermTest``;
+    NaN without a design).
+    """
+    if result.model != "ordinal":
+        raise ValueError("parallel_lines_test needs a fit_ordinal result")
+    fitted = result.fitted
+    frame: _Frame = fitted["frame"]
+    X = np.column_stack([np.ones(len(fitted["y_index"])), fitted["X"]])
+    w, y_index = fitted["w"], fitted["y_index"]
+    names = fitted["names"]
+    p, J1 = len(names), len(fitted["levels"]) - 1
+    if p == 0:
+        raise ValueError("the model has no predictors to test")
+    betas, breads, scores = [], [], []
+    for k in range(J1):
+        above = (y_index > k).astype(float)
+        beta, mu, info, _ = _irls_logit(X, above, w)
+        betas.append(beta)
+        breads.append(np.linalg.inv(info))
+        scores.append(X * (w * (above - mu))[:, None])
+    k_all = X.shape[1]
+    bread = np.zeros((k_all * J1, k_all * J1))
+    for k in range(J1):
+        bread[k * k_all:(k + 1) * k_all, k * k_all:(k + 1) * k_all] = breads[k]
+    stacked = np.hstack(scores)
+    if frame.design is not None:
+        vcov = _sandwich(frame, stacked, bread)
+        ddf = float(frame.design.df)
+    else:
+        meat = stacked.T @ (stacked / np.maximum(w, 1e-300)[:, None])  # Σ w·s sᵀ per row
+        vcov = bread @ meat @ bread.T
+        ddf = np.nan
+    b = np.concatenate(betas)
+
+    def wald(slopes: list[int]) -> tuple[float, int]:
+        rows = []
+        for j in slopes:                 # slope j at cut k equals slope j at cut 0
+            for k in range(1, J1):
+                row = np.zeros(b.size)
+                row[1 + j] = 1.0
+                row[k * k_all + 1 + j] = -1.0
+                rows.append(row)
+        C = np.array(rows)
+        diff = C @ b
+        stat = float(diff @ np.linalg.solve(C @ vcov @ C.T, diff))
+        return stat, C.shape[0]
+
+    out = []
+    for term, slopes in [("all", list(range(p)))] + [(n, [j]) for j, n in enumerate(names)]:
+        stat, q = wald(slopes)
+        f_stat = stat / q
+        out.append({"term": term, "statistic": stat, "df": q, "p_value": stats.chi2.sf(stat, q),
+                    "f_statistic": f_stat, "df_denominator": ddf,
+                    "f_p_value": stats.f.sf(f_stat, q, ddf) if np.isfinite(ddf) else np.nan})
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Average marginal effects
+# --------------------------------------------------------------------------------------------
+def average_marginal_effects(result: ModelResult, *, at_least=None,
+                             level: float = 0.95) -> pd.DataFrame:
+    """Average marginal effect of each predictor on a probability, in probability units.
+
+    Logit: on P(Y = 1). Ordinal: on P(Y >= at_least) (default: the top two levels, i.e.
+    "satisfied" on a 1–5 scale). For a 0/1 predictor the effect is the average discrete change
+    (every row with the predictor set to 1 minus set to 0); otherwise the average derivative.
+    Averages use the fit's weights (design weights give the population-averaged effect).
+    Standard errors by the delta method from the model's covariance (design-based when the fit
+    was), treating the covariates as fixed.
+
+    Columns: ``term, kind ("ame"), estimate, std_error, statistic, p_value, ci_low, ci_high, n,
+    model``.
+    """
+    if result.model not in {"logit", "ordinal"}:
+        raise ValueError("average marginal effects are for logit and ordinal results")
+    fitted = result.fitted
+    X, w, names = fitted["X"], fitted["w"], fitted["names"]
+    params = result.params.to_numpy(float)
+    p = len(names)
+    if result.model == "logit":
+        def probability(par, Xm):
+            return special.expit(Xm @ par)
+    else:
+        levels = fitted["levels"]
+        at_least = levels[-2] if at_least is None else at_least
+        if at_least not in levels or at_least == levels[0]:
+            raise ValueError(f"at_least must be one of the outcome levels above the lowest "
+                             f"{levels[1:].tolist()}, got {at_least!r}")
+        cut = int(np.searchsorted(levels, at_least)) - 1   # P(Y >= level) = 1 − F(θ_cut − η)
+        link = _Link(fitted["link"])
+
+        def probability(par, Xm):
+            return 1 - link.cdf(par[p + cut] - Xm @ par[:p])
+
+    def effects(par):
+        out = np.empty(p)
+        base = probability(par, X)
+        for j in range(p):
+            column = X[:, j]
+            if names[j] == "Intercept":
+                out[j] = np.nan
+                continue
+            if np.isin(column, [0.0, 1.0]).all():
+                X1, X0 = X.copy(), X.copy()
+                X1[:, j], X0[:, j] = 1.0, 0.0
+                change = probability(par, X1) - probability(par, X0)
+            else:
+                h = 1e-6 * max(1.0, float(np.std(column)))
+                Xh = X.copy()
+                Xh[:, j] += h
+                change = (probability(par, Xh) - base) / h
+            out[j] = (w * change).sum() / w.sum()
+        return out
+
+    estimate = effects(params)
+    jacobian = np.empty((p, params.size))
+    for k in range(params.size):   # numerical gradient of the AMEs with respect to the parameters
+        step = 1e-6 * max(1.0, abs(params[k]))
+        up, down = params.copy(), params.copy()
+        up[k] += step
+        down[k] -= step
+        jacobian[:, k] = (effects(up) - effects(down)) / (2 * step)
+    cov = jacobian @ result.vcov.to_numpy() @ jacobian.T
+    se = np.sqrt(np.diag(cov))
+    keep = [j for j in range(p) if names[j] != "Intercept"]
+    quantile = stats.norm.ppf(0.5 + level / 2) if result.df is None else \
+        stats.t.ppf(0.5 + level / 2, result.df)
+    statistic = estimate / se
+    p_value = 2 * (stats.norm.sf(np.abs(statistic)) if result.df is None
+                   else stats.t.sf(np.abs(statistic), result.df))
+    table = pd.DataFrame({"term": names, "kind": "ame", "estimate": estimate, "std_error": se,
+                          "statistic": statistic, "p_value": p_value,
+                          "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se,
+                          "n": result.n, "model": result.model})
+    return table.iloc[keep].reset_index(drop=True)
