@@ -1,0 +1,628 @@
+"""Complex survey designs and design-based estimation by Taylor linearisation.
+
+``SurveyDesign`` holds a sample's weights, strata, (multi-stage) clusters and finite-population
+corrections, and estimates means, totals, ratios and domain statistics with standard errors
+that reproduce R's ``survey`` package (``svydesign`` + ``svymean`` / ``svytotal`` /
+``svyratio`` / ``svyby``, default ``multistage`` linearisation, ``options(survey.lonely.psu)``,
+``survey.adjust.domain.lonely = FALSE``).
+
+The one variance engine is :meth:`SurveyDesign.vcov_totals`: given linearised values already
+multiplied by the weights (one column per statistic), it returns the design covariance of their
+totals. Every estimator here, and those in ``indices`` and ``models``, calls it.
+
+Variance formula (R's ``multistage``/``onestage``/``onestrat``). At stage 1, in stratum h with
+n_h sampled PSUs out of N_h, with PSU totals z_hi::
+
+    V_1 = sum_h (1 - n_h/N_h) * n_h/(n_h - 1) * sum_i (z_hi - mean_h z)(z_hi - mean_h z)'
+
+(N_h = infinity without an fpc: sampling with replacement, and the later stages are then
+ignored: the "ultimate cluster" estimator). With an fpc, every later stage s adds the same
+formula applied within each sampled unit of stage s-1, multiplied by the sampling fractions
+n/N of all its ancestors (R's recursion ``multistage(...) * nPSU/fpc``). A stratum or unit whose
+fpc equals its sample size was taken with certainty and contributes nothing at its stage.
+
+Conventions (each as R does it unless said otherwise):
+- ``strata`` apply to stage 1 only; at stage s >= 2 the "strata" are the stage s-1 units.
+- PSU ids need only be unique within their stratum, and stage-s ids within their stage s-1 unit:
+  the design always nests them (R's ``nest=TRUE``).
+- ``fpc`` columns (one per stage, from stage 1) hold population counts when any value is
+  above 1, otherwise sampling fractions; a mix of counts and fractions below 1 is an error, and
+  so is every value being exactly 1 (ambiguous; R refuses it too). A fraction of 0 means
+  "with replacement". Stages after the last fpc column are treated as with replacement
+  (R warns the same).
+- Weights: the ``weights`` column when given; otherwise, with an fpc, the product over stages of
+  N/n (population count over sample count of the unit's stratum at that stage), as R derives
+  them; with neither, every row has weight 1 (an equal-probability sample whose totals are
+  sample sums: give real weights if totals matter).
+- Domains (``subset``, ``by``, ``na_rm=True``) keep every row of the full design in its stratum
+  and PSU and give the rows outside the domain weight zero, so a domain's SE accounts for its
+  random size (R's ``subset`` on a design object). ``weights`` is zero outside the domain.
+- Categorical variables (string, category, bool): ``mean`` gives the proportion and ``total``
+  the estimated count of each level, with terms named ``f"{var}[{level}]"`` (``"stype[E]"``);
+  the levels are those of the full data (category order, else sorted), so a level absent from a
+  domain still appears there, with estimate 0.
+- Missing values: ``na_rm=False`` refuses a variable with missing values in the domain (the
+  error names each variable and its count); ``na_rm=True`` treats rows missing any of the
+  requested variables as outside the domain (R's ``na.rm=TRUE``).
+- Confidence intervals are normal-based at ``level`` (R's ``confint`` on ``svymean``).
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+from scipy import stats
+
+LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
+ESTIMATE_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "n"]
+
+# R treats a stratum whose finite-population factor (N - n)/N is below this as taken with
+# certainty ("self-representing") and gives it no variance.
+_CERTAINTY_TOLERANCE = 1e-7
+_BLOCK = 65_536  # units per block in the variance sum
+
+
+def _as_list(names: str | Sequence[str] | None) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, str):
+        return [names]
+    return list(names)
+
+
+def _first_rows(mask: np.ndarray, limit: int = 5) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (", ..." if rows.size > limit else "")
+
+
+def _combine_codes(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Integer codes 0..G-1 for the pairs (outer, inner): nests ``inner`` within ``outer``."""
+    width = int(inner.max()) + 1 if inner.size else 1
+    pair = outer.astype(np.int64) * width + inner.astype(np.int64)
+    codes, _ = pd.factorize(pair)
+    return codes.astype(np.int64)
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return True
+    if pd.api.types.is_bool_dtype(dtype):
+        return True
+    return not pd.api.types.is_numeric_dtype(dtype)
+
+
+class _Stage:
+    """Precomputed structure of one sampling stage (all arrays integer-coded once, in __init__).
+
+    cluster: (n,) code of each row's unit at this stage, nested in its parent
+    group: (n_clusters,) the "stratum" of each unit: the stage-1 stratum, or the parent unit
+    n_sampled: (n_groups,) number of units sampled in each group (the design's n_h)
+    popsize: (n_groups,) population count N_h (inf = with replacement)
+    ancestor_fraction: (n_groups,) product of n/N of all ancestors (1 at stage 1); stage s >= 2
+        counts only where it is positive, as R skips the recursion when N is infinite
+    """
+
+    def __init__(self, cluster, group, n_sampled, popsize, ancestor_fraction):
+        self.cluster = cluster
+        self.n_clusters = group.size
+        self.group = group
+        self.n_groups = n_sampled.size
+        self.n_sampled = n_sampled
+        self.popsize = popsize
+        self.ancestor_fraction = ancestor_fraction
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.fraction = np.where(np.isfinite(popsize), n_sampled / popsize, 0.0)
+        fpc_factor = 1.0 - self.fraction
+        self.certainty = fpc_factor < _CERTAINTY_TOLERANCE
+        scale = np.where(n_sampled > 1, fpc_factor * n_sampled / np.maximum(n_sampled - 1, 1),
+                         fpc_factor)
+        self.scale = np.where(self.certainty, 0.0, scale)
+        self.lonely = (n_sampled == 1) & ~self.certainty
+        # unit -> group indicator: group sums of unit totals are one sparse product
+        self.indicator = _indicator(group, self.n_groups)
+
+
+class SurveyDesign:
+    """A complex sample: weights, stage-1 strata, (multi-stage) clusters and fpc.
+
+    Parameters
+    ----------
+    data : DataFrame, one row per sampled unit (respondent).
+    weights : column of sampling weights (non-negative); see the module docstring for the rule
+        when it is None.
+    strata : column of stage-1 strata, or None (one stratum).
+    psu : column of stage-1 cluster ids, or a list ``[stage1, stage2, ...]`` for a multi-stage
+        design; None means every row is its own PSU. Ids need only be unique within their
+        stratum (stage 1) or their parent unit (later stages).
+    fpc : column (or list of columns, one per stage from stage 1) of population counts or
+        sampling fractions.
+    lonely_psu : what to do with a stratum that has a single sampled PSU (R's
+        ``options(survey.lonely.psu)``): "fail" (error naming those strata), "remove" and
+        "certainty" (no variance from it), "adjust" (centre its PSU total at the grand mean of
+        all stage-1 PSU totals instead of its own mean), "average" (scale the stage-1 variance
+        by strata/(strata - lonely strata)). At later stages a unit with a single sampled
+        sub-unit gives no variance under "remove", "certainty" and "adjust", an error under
+        "fail", and NaN under "average" (R's result: there is nothing to average over).
+    level : confidence level of the intervals in every estimate table.
+
+    Attributes
+    ----------
+    data : the full data (all rows, even after ``subset``).
+    weights : float array (n,), zero for rows outside the current domain.
+    n_psu, n_strata : stage-1 PSUs and strata holding rows of the domain with non-zero weight.
+    df : design degrees of freedom ``n_psu - n_strata`` (R's ``degf``).
+    """
+
+    def __init__(self, data: pd.DataFrame, *, weights: str | None = None,
+                 strata: str | None = None, psu: str | list[str] | None = None,
+                 fpc: str | list[str] | None = None, lonely_psu: str = "fail",
+                 level: float = 0.95):
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        if lonely_psu not in LONELY_PSU_OPTIONS:
+            raise ValueError(f"lonely_psu must be one of {LONELY_PSU_OPTIONS}, got {lonely_psu!r}")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        psu_columns = _as_list(psu)
+        fpc_columns = _as_list(fpc)
+        self._check_columns(data, weights, strata, psu_columns, fpc_columns)
+
+        self.data = data
+        self.level = float(level)
+        self.lonely_psu = lonely_psu
+        self.weights_column = weights
+        self.strata_column = strata
+        self.psu_columns = psu_columns
+        self.fpc_columns = fpc_columns
+        n = len(data)
+        n_stages = max(len(psu_columns), 1)
+        if len(fpc_columns) > n_stages:
+            raise ValueError(f"fpc has {len(fpc_columns)} columns {fpc_columns} but the design "
+                             f"has {n_stages} stage(s): give at most one fpc column per stage")
+
+        stratum = (pd.factorize(data[strata])[0].astype(np.int64) if strata is not None
+                   else np.zeros(n, dtype=np.int64))
+        self._stratum = stratum
+
+        # Nested unit codes for every stage: stage-1 PSUs within strata, stage-s units within
+        # their stage s-1 unit.
+        clusters, groups = [], []
+        parent = stratum
+        for s in range(n_stages):
+            ids = (pd.factorize(data[psu_columns[s]])[0] if psu_columns
+                   else np.arange(n, dtype=np.int64))
+            cluster = _combine_codes(parent, ids)
+            group = np.empty(int(cluster.max()) + 1 if n else 0, dtype=np.int64)
+            group[cluster] = parent
+            clusters.append(cluster)
+            groups.append(group)
+            parent = cluster
+
+        popsizes = self._population_sizes(data, fpc_columns, clusters, groups, n_stages)
+
+        self._stages: list[_Stage] = []
+        ancestor = None
+        for s in range(n_stages):
+            n_groups = int(stratum.max()) + 1 if s == 0 else self._stages[-1].n_clusters
+            n_sampled = np.bincount(groups[s], minlength=n_groups).astype(float)
+            if s == 0:
+                ancestor = np.ones(n_groups)
+            else:
+                previous = self._stages[-1]
+                # A stage s-1 unit inherits its stratum's ancestry times that stratum's n/N.
+                ancestor = (previous.ancestor_fraction * previous.fraction)[previous.group]
+            self._stages.append(_Stage(clusters[s], groups[s], n_sampled, popsizes[s], ancestor))
+
+        # Row -> finest-stage unit indicator, so unit totals are one sparse product.
+        finest = self._stages[-1].cluster
+        if np.array_equal(finest, np.arange(n)):
+            self._row_to_unit = None
+        else:
+            self._row_to_unit = _indicator(finest, self._stages[-1].n_clusters)
+
+        base = self._sampling_weights(data, weights)
+        self._base_weights = base
+        self._set_domain(np.ones(n, dtype=bool))
+
+    # ------------------------------------------------------------------ construction helpers
+    @staticmethod
+    def _check_columns(data, weights, strata, psu_columns, fpc_columns):
+        roles = ([("weights", weights)] if weights is not None else []) + \
+                ([("strata", strata)] if strata is not None else []) + \
+                [("psu", c) for c in psu_columns] + [("fpc", c) for c in fpc_columns]
+        missing = [f"{role} column {name!r}" for role, name in roles if name not in data.columns]
+        if missing:
+            raise KeyError("design columns not found in data: " + "; ".join(missing))
+        problems = []
+        for role, name in roles:
+            column = data[name]
+            n_missing = int(column.isna().sum())
+            if n_missing:
+                problems.append(f"{role} column {name!r} has {n_missing} missing value(s) "
+                                f"(rows {_first_rows(column.isna().to_numpy())})")
+        for role, name in roles:
+            if role in ("weights", "fpc") and not pd.api.types.is_numeric_dtype(data[name]):
+                problems.append(f"{role} column {name!r} must be numeric, "
+                                f"got dtype {data[name].dtype}")
+        if weights is not None and pd.api.types.is_numeric_dtype(data[weights]):
+            w = data[weights].to_numpy(dtype=float, na_value=np.nan)
+            bad = (w < 0) | np.isinf(w)
+            if bad.any():
+                problems.append(f"weights column {weights!r} has {int(bad.sum())} negative or "
+                                f"infinite value(s) (rows {_first_rows(bad)})")
+        for name in fpc_columns:
+            if pd.api.types.is_numeric_dtype(data[name]):
+                v = data[name].to_numpy(dtype=float, na_value=np.nan)
+                bad = v < 0
+                if bad.any():
+                    problems.append(f"fpc column {name!r} has {int(bad.sum())} negative "
+                                    f"value(s) (rows {_first_rows(bad)})")
+        if problems:
+            raise ValueError("invalid survey design: " + "; ".join(problems))
+
+    @staticmethod
+    def _population_sizes(data, fpc_columns, clusters, groups, n_stages) -> list[np.ndarray]:
+        """Population count N per group and stage (inf where there is no fpc)."""
+        n_groups = [int(groups[0].max()) + 1 if groups[0].size else 0] + \
+                   [clusters[s - 1].max() + 1 for s in range(1, n_stages)]
+        if not fpc_columns:
+            return [np.full(int(g), np.inf) for g in n_groups]
+        values = np.column_stack([data[c].to_numpy(dtype=float) for c in fpc_columns])
+        is_count = bool((values > 1).any())
+        if is_count and (values < 1).any():
+            raise ValueError(f"fpc columns {fpc_columns} mix population counts (> 1) and "
+                             "sampling fractions (< 1): give all as counts or all as fractions")
+        if not is_count and (values == 1).all():
+            raise ValueError(f"fpc columns {fpc_columns} are all exactly 1: ambiguous between "
+                             "population counts and sampling fractions")
+        if len(fpc_columns) < n_stages:
+            warnings.warn(f"fpc given for {len(fpc_columns)} of {n_stages} stages: the later "
+                          "stages are treated as sampled with replacement", stacklevel=3)
+        result = []
+        for s in range(n_stages):
+            row_group = groups[s][clusters[s]]
+            n_sampled = np.bincount(groups[s], minlength=int(n_groups[s])).astype(float)
+            if s >= len(fpc_columns):
+                result.append(np.full(int(n_groups[s]), np.inf))
+                continue
+            v = values[:, s]
+            with np.errstate(divide="ignore"):
+                row_pop = v if is_count else n_sampled[row_group] / v
+            frame = pd.DataFrame({"g": row_group, "N": row_pop})
+            spread = frame.groupby("g")["N"].agg(["min", "max"])
+            varying = spread.index[spread["min"] != spread["max"]]
+            if len(varying):
+                raise ValueError(f"fpc column {fpc_columns[s]!r} varies within {len(varying)} "
+                                 f"stage-{s + 1} stratum/unit(s) (first rows "
+                                 f"{_first_rows(np.isin(row_group, varying))}): it must be "
+                                 "constant within each")
+            popsize = np.full(int(n_groups[s]), np.inf)
+            popsize[spread.index.to_numpy()] = spread["min"].to_numpy()
+            too_small = popsize < n_sampled
+            if too_small.any():
+                raise ValueError(f"fpc column {fpc_columns[s]!r} implies more than 100% "
+                                 f"sampling at stage {s + 1} in {int(too_small.sum())} "
+                                 f"stratum/unit(s) (first rows "
+                                 f"{_first_rows(np.isin(row_group, np.flatnonzero(too_small)))})")
+            result.append(popsize)
+        return result
+
+    def _sampling_weights(self, data, weights) -> np.ndarray:
+        if weights is not None:
+            return data[weights].to_numpy(dtype=float)
+        if not self.fpc_columns:
+            return np.ones(len(data))
+        w = np.ones(len(data))
+        for stage in self._stages:
+            row_group = stage.group[stage.cluster]
+            w *= (stage.popsize / stage.n_sampled)[row_group]
+        if not np.isfinite(w).all():
+            raise ValueError("weights not given and they cannot be derived from the fpc: some "
+                             "stages have no population count (give weights=)")
+        return w
+
+    def _set_domain(self, domain: np.ndarray) -> None:
+        """Fix the domain: weights, counts and which strata/units hold domain rows."""
+        self._domain = domain
+        self.weights = np.where(domain, self._base_weights, 0.0)
+        active = domain & (self._base_weights != 0)
+        first = self._stages[0]
+        psu_active = np.bincount(first.cluster[active], minlength=first.n_clusters) > 0
+        self.n_psu = int(psu_active.sum())
+        self.n_strata = int((np.bincount(first.group[psu_active], minlength=first.n_groups)
+                             > 0).sum())
+        self.df = self.n_psu - self.n_strata
+        # Groups (strata / parent units) with rows in the domain: R only visits those, which
+        # matters for the "average" and "adjust" lonely-PSU rules and for "fail".
+        self._present = [np.bincount(stage.group[stage.cluster[domain]],
+                                     minlength=stage.n_groups) > 0 for stage in self._stages]
+
+    # ------------------------------------------------------------------ variance engine
+    def vcov_totals(self, z: np.ndarray) -> np.ndarray:
+        """Design covariance (k x k) of the estimated totals sum_i z_i.
+
+        ``z`` has shape (n,) or (n, k) and is already weighted (z_i = w_i * u_i, u the
+        linearised / influence value); rows outside the domain carry z_i = 0 but keep their
+        place in strata and PSUs. Returns a (k, k) array (1 x 1 for a vector ``z``).
+
+        For a domain estimate call it on the domain's design (``subset``): the lonely-PSU rules
+        "fail", "average" and "adjust" look only at the strata and units holding domain rows,
+        as R does after subsetting.
+        """
+        z = np.ascontiguousarray(z, dtype=float)
+        if z.ndim == 1:
+            z = z[:, None]
+        if z.ndim != 2 or z.shape[0] != len(self.data):
+            raise ValueError(f"z must have shape (n,) or (n, k) with n = {len(self.data)}, "
+                             f"got {z.shape}")
+        k = z.shape[1]
+        totals = z if self._row_to_unit is None else np.asarray(self._row_to_unit @ z)
+        v = np.zeros((k, k))
+        for s in range(len(self._stages) - 1, -1, -1):
+            stage = self._stages[s]
+            v += self._stage_variance(s, totals)
+            if s > 0:  # aggregate this stage's unit totals to their parent units
+                totals = np.asarray(stage.indicator @ totals)
+        return v
+
+    def _stage_variance(self, s: int, totals: np.ndarray) -> np.ndarray:
+        stage = self._stages[s]
+        k = totals.shape[1]
+        present = self._present[s]
+        counted = stage.ancestor_fraction > 0
+        lonely = stage.lonely & present & counted
+        if s > 0 and not counted.any():
+            return np.zeros((k, k))
+        if lonely.any() and self.lonely_psu == "fail":
+            raise ValueError(self._lonely_message(s, np.flatnonzero(lonely)))
+        if s > 0 and lonely.any() and self.lonely_psu == "average":
+            return np.full((k, k), np.nan)
+
+        group_totals = np.asarray(stage.indicator @ totals)
+        centre = group_totals / stage.n_sampled[:, None]
+        if s == 0 and self.lonely_psu == "adjust" and lonely.any():
+            # R recentres a lonely stratum's PSU total at the mean of all stage-1 PSU totals
+            # of the strata holding domain rows.
+            grand = group_totals.sum(axis=0) / stage.n_sampled[present].sum()
+            centre[lonely] = grand
+        unit_weight = (stage.scale * stage.ancestor_fraction)[stage.group]
+        if s > 0 or self.lonely_psu != "adjust":
+            unit_weight = np.where(stage.lonely[stage.group], 0.0, unit_weight)
+        root_weight = np.sqrt(unit_weight)
+        v = np.zeros((k, k))
+        # Blocks of units keep the temporaries small when every row is its own PSU (n units).
+        for start in range(0, stage.n_clusters, _BLOCK):
+            block = slice(start, start + _BLOCK)
+            deviation = totals[block] - centre[stage.group[block]]
+            deviation *= root_weight[block, None]
+            v += deviation.T @ deviation
+        if s == 0 and self.lonely_psu == "average" and lonely.any():
+            n_present = int(present.sum())
+            n_ok = n_present - int(lonely.sum())
+            v = v * (n_present / n_ok) if n_ok > 0 else np.full((k, k), np.nan)
+        return v
+
+    def _lonely_message(self, s: int, groups: np.ndarray) -> str:
+        stage = self._stages[s]
+        if s == 0:
+            if self.strata_column is None:
+                return ("lonely_psu='fail': the design has a single PSU, so there is no "
+                        "variance to estimate")
+            rows = np.flatnonzero(np.isin(self._stratum, groups))
+            first = pd.Series(rows, index=self._stratum[rows]).groupby(level=0).first()
+            labels = self.data[self.strata_column].to_numpy()[first.to_numpy()]
+            what = (f"{len(labels)} stratum/strata of {self.strata_column!r} with only one PSU "
+                    "at stage 1")
+        else:
+            parent = self._stages[s - 1].cluster
+            rows = np.flatnonzero(np.isin(parent, groups))
+            first = pd.Series(rows, index=parent[rows]).groupby(level=0).first().to_numpy()
+            cols = ([self.strata_column] if self.strata_column else []) + self.psu_columns[:s]
+            labels = ["/".join(str(x) for x in row)
+                      for row in self.data[cols].to_numpy()[first]]
+            what = (f"{len(labels)} stage-{s} unit(s) ({'/'.join(cols)}) with only one "
+                    f"sampled unit at stage {s + 1}")
+        shown = ", ".join(str(x) for x in labels[:20]) + (", ..." if len(labels) > 20 else "")
+        return (f"lonely_psu='fail': {what}: {shown}. Choose lonely_psu="
+                "'remove', 'certainty', 'adjust' or 'average', or merge those strata")
+
+    # ------------------------------------------------------------------ domains
+    def subset(self, mask) -> "SurveyDesign":
+        """The domain where ``mask`` is True, keeping the full design (zero weights outside).
+
+        ``mask``: boolean array-like of length n (a Series must share ``data``'s index).
+        """
+        mask = self._as_mask(mask)
+        new = copy.copy(self)
+        new._set_domain(self._domain & mask)
+        return new
+
+    def _as_mask(self, mask) -> np.ndarray:
+        if isinstance(mask, pd.Series):
+            if not mask.index.equals(self.data.index):
+                raise ValueError("mask Series must have the same index as the design's data")
+            if mask.isna().any():
+                raise ValueError(f"mask has {int(mask.isna().sum())} missing value(s)")
+            mask = mask.to_numpy()
+        mask = np.asarray(mask)
+        if mask.shape != (len(self.data),):
+            raise ValueError(f"mask must have length {len(self.data)}, got shape {mask.shape}")
+        if mask.dtype != bool:
+            raise TypeError(f"mask must be boolean, got dtype {mask.dtype}")
+        return mask
+
+    # ------------------------------------------------------------------ estimators
+    def mean(self, var, *, na_rm: bool = False) -> pd.DataFrame:
+        """Design-based mean (proportion of each level for a categorical variable).
+
+        The ratio estimator sum(w y) / sum(w), linearised as R's ``svymean``.
+        Returns columns: term, estimate, std_error, ci_low, ci_high, n.
+        """
+        design, y, terms, n = self._prepare(_as_list(var), na_rm)
+        w = design.weights
+        weight_sum = w.sum()
+        if weight_sum <= 0:
+            raise ValueError(f"no rows with positive weight in the domain for {_as_list(var)}")
+        y0 = np.where(np.isnan(y), 0.0, y)
+        estimate = w @ y0 / weight_sum
+        z = w[:, None] * (y0 - estimate) / weight_sum
+        return self._table(terms, estimate, design.vcov_totals(z), n)
+
+    def total(self, var, *, na_rm: bool = False) -> pd.DataFrame:
+        """Design-based total (estimated count of each level for a categorical variable).
+
+        Returns columns: term, estimate, std_error, ci_low, ci_high, n.
+        """
+        design, y, terms, n = self._prepare(_as_list(var), na_rm)
+        w = design.weights
+        z = w[:, None] * np.where(np.isnan(y), 0.0, y)
+        return self._table(terms, z.sum(axis=0), design.vcov_totals(z), n)
+
+    def ratio(self, numerator, denominator, *, na_rm: bool = False) -> pd.DataFrame:
+        """Ratio of totals sum(w y) / sum(w x) for every (numerator, denominator) pair.
+
+        Linearised as R's ``svyratio``: u = (y - R x) / sum(w x). Rows missing any numerator or
+        denominator are out of the domain under ``na_rm=True``. Numerators and denominators
+        must be numeric. Terms are named ``"y/x"``.
+        Returns columns: term, estimate, std_error, ci_low, ci_high, n.
+        """
+        numerators, denominators = _as_list(numerator), _as_list(denominator)
+        design, values, names, n = self._prepare(numerators + denominators, na_rm,
+                                                 numeric_only=True)
+        w = design.weights
+        values = np.where(np.isnan(values), 0.0, values)
+        y, x = values[:, :len(numerators)], values[:, len(numerators):]
+        totals_y, totals_x = w @ y, w @ x
+        terms, estimates, columns = [], [], []
+        for i, num in enumerate(numerators):
+            for j, den in enumerate(denominators):
+                if totals_x[j] == 0:
+                    raise ValueError(f"the estimated total of denominator {den!r} is 0")
+                r = totals_y[i] / totals_x[j]
+                terms.append(f"{num}/{den}")
+                estimates.append(r)
+                columns.append(w * (y[:, i] - r * x[:, j]) / totals_x[j])
+        v = design.vcov_totals(np.column_stack(columns))
+        return self._table(terms, np.array(estimates), v, n)
+
+    def by(self, var, by, *, stat: str = "mean", na_rm: bool = False) -> pd.DataFrame:
+        """Domain estimates for each level (combination) of ``by`` present in the domain.
+
+        Equivalent to ``subset`` on each level followed by ``stat`` (R's ``svyby``). Rows with
+        a missing ``by`` value raise under ``na_rm=False`` and are left out under ``na_rm=True``.
+        Returns the ``by`` column(s), then term, estimate, std_error, ci_low, ci_high, n.
+        """
+        if stat not in ("mean", "total"):
+            raise ValueError(f"stat must be 'mean' or 'total', got {stat!r}")
+        by_columns = _as_list(by)
+        absent = [c for c in by_columns if c not in self.data.columns]
+        if absent:
+            raise KeyError(f"by column(s) not found in data: {absent}")
+        keys = self.data[by_columns]
+        missing = keys.isna().to_numpy() & self._domain[:, None]
+        domain = self._domain
+        if missing.any():
+            if not na_rm:
+                counts = ", ".join(f"{c!r} ({int(missing[:, i].sum())} rows)"
+                                   for i, c in enumerate(by_columns) if missing[:, i].any())
+                raise ValueError(f"by column(s) with missing values in the domain: {counts}; "
+                                 "use na_rm=True to leave those rows out")
+            domain = domain & ~missing.any(axis=1)
+        level_codes = keys.groupby(by_columns, sort=True, observed=True, dropna=True).ngroup()
+        level_codes = np.where(domain, level_codes.to_numpy(), -1)
+        results = []
+        for code in np.unique(level_codes[level_codes >= 0]):
+            in_level = level_codes == code
+            sub = copy.copy(self)
+            sub._set_domain(in_level)
+            table = getattr(sub, stat)(var, na_rm=na_rm)
+            first = np.flatnonzero(in_level)[0]
+            for c in reversed(by_columns):
+                table.insert(0, c, keys[c].iloc[first])
+            results.append(table)
+        if not results:
+            return pd.DataFrame(columns=by_columns + ESTIMATE_COLUMNS)
+        return pd.concat(results, ignore_index=True)
+
+    # ------------------------------------------------------------------ helpers
+    def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False):
+        """Design matrix (NaN = missing) and the design restricted to complete domain rows."""
+        absent = [c for c in names if c not in self.data.columns]
+        if absent:
+            raise KeyError(f"variable(s) not found in data: {absent}")
+        if not names:
+            raise ValueError("give at least one variable")
+        blocks, terms, missing_by_var = [], [], {}
+        for name in names:
+            column = self.data[name]
+            missing = column.isna().to_numpy()
+            if _is_categorical(column):
+                if numeric_only:
+                    raise TypeError(f"variable {name!r} must be numeric, got dtype {column.dtype}")
+                if isinstance(column.dtype, pd.CategoricalDtype):
+                    levels = list(column.cat.categories)
+                else:
+                    levels = sorted(column.dropna().unique())
+                codes = pd.Categorical(column, categories=levels).codes
+                block = (codes[:, None] == np.arange(len(levels))).astype(float)
+                block[missing] = np.nan
+                terms += [f"{name}[{level}]" for level in levels]
+            else:
+                block = column.to_numpy(dtype=float, na_value=np.nan)[:, None]
+                missing = missing | np.isnan(block[:, 0])
+                terms.append(name)
+            blocks.append(block)
+            missing_by_var[name] = missing
+        y = np.column_stack(blocks)
+        any_missing = np.zeros(len(self.data), dtype=bool)
+        for m in missing_by_var.values():
+            any_missing |= m
+        in_domain_missing = any_missing & self._domain
+        design = self
+        if in_domain_missing.any():
+            if not na_rm:
+                counts = ", ".join(f"{name!r} ({int((m & self._domain).sum())} rows)"
+                                   for name, m in missing_by_var.items()
+                                   if (m & self._domain).any())
+                raise ValueError(f"missing values in the domain: {counts}; use na_rm=True to "
+                                 "treat those rows as outside the domain")
+            design = copy.copy(self)
+            design._set_domain(self._domain & ~any_missing)
+        n = int(design._domain.sum())
+        return design, y, terms, n
+
+    def _table(self, terms, estimate, vcov, n) -> pd.DataFrame:
+        estimate = np.asarray(estimate, dtype=float)
+        std_error = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
+        std_error = np.where(np.isnan(np.diag(vcov)), np.nan, std_error)
+        quantile = stats.norm.ppf(0.5 + self.level / 2)
+        return pd.DataFrame({
+            "term": terms,
+            "estimate": estimate,
+            "std_error": std_error,
+            "ci_low": estimate - quantile * std_error,
+            "ci_high": estimate + quantile * std_error,
+            "n": n,
+        })
+
+    def __repr__(self) -> str:
+        stages = len(self._stages)
+        return (f"SurveyDesign(rows={len(self.data)}, in domain={int(self._domain.sum())}, "
+                f"strata={self.n_strata}, psu={self.n_psu}, stages={stages}, "
+                f"fpc={'yes' if self.fpc_columns else 'no'}, lonely_psu={self.lonely_psu!r})")
+
+
+def _indicator(codes: np.ndarray, n_groups: int) -> scipy.sparse.csc_matrix:
+    """Sparse (n_groups x m) 0/1 matrix: ``indicator @ values`` sums rows within ``codes``.
+
+    CSC, because its product with a C-ordered (m x k) array walks the rows of ``values`` once
+    (several times faster than CSR here).
+    """
+    return scipy.sparse.csc_matrix((np.ones(codes.size), (codes, np.arange(codes.size))),
+                                   shape=(n_groups, codes.size))
