@@ -1,2 +1,43 @@
-"""SIPAS research workbench (placeholder during integration)."""
-__version__ = "0.1.0"
+"""SIPAS research workbench: survey statistics for Vietnam's index of citizens' satisfaction
+with public administrative services.
+
+``import sipas_analysis as sa`` gives the whole workflow, in the order of DESIGN §3:
+
+- reference data: ``sa.normalise_province``, ``sa.to_2025_units``, ``sa.reference.provinces``
+- the data contract: ``sa.validate_survey``, ``sa.missing_summary``
+- real files: ``sa.load_papi``, ``sa.load_pci``, ``sa.load_published_sipas``, ``sa.load_survey``
+- synthetic data with a known truth: ``sa.simulate_survey``, ``sa.demo_survey``
+- design-based estimation: ``sa.SurveyDesign``
+- the index: ``sa.sipas_index``, ``sa.compare_indices``, ``sa.rank_units``
+- driver models: ``sa.fit_linear``, ``sa.fit_logit``, ``sa.fit_ordinal``,
+  ``sa.fit_multilevel``, ``sa.fit_panel``, ``sa.tidy``, ``sa.glance``,
+  ``sa.relative_importance``, ``sa.ipa_table``
+"""
+from importlib.metadata import PackageNotFoundError, version
+
+from . import design, indices, io, language, models, reference, report, schema, simulate
+from .design import SurveyDesign
+from .indices import compare_indices, rank_units, sipas_index
+from .io import load_papi, load_pci, load_published_sipas, load_survey
+from .models import (average_marginal_effects, fit_linear, fit_logit, fit_multilevel,
+                     fit_ordinal, fit_panel, glance, parallel_lines_test, tidy)
+from .models.importance import ipa_table, relative_importance
+from .reference import normalise_province, normalise_provinces, to_2025_units
+from .schema import SurveyValidationError, missing_summary, validate_survey
+from .simulate import Truth, SamplingPlan, demo_survey, simulate_survey
+
+try:
+    __version__ = version("sipas-analysis")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "SamplingPlan", "SurveyDesign", "SurveyValidationError", "Truth",
+    "average_marginal_effects", "compare_indices", "demo_survey", "design", "fit_linear",
+    "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "io",
+    "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
+    "missing_summary", "models", "normalise_province", "normalise_provinces",
+    "parallel_lines_test", "rank_units", "reference", "relative_importance", "report",
+    "schema", "simulate", "simulate_survey", "sipas_index", "tidy", "to_2025_units",
+    "validate_survey",
+]

@@ -148,7 +148,7 @@ def _cmd_index(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from . import indices, simulate
+    from . import indices, reference, simulate
     out = Path(args.out)
     survey = simulate.demo_survey()
     processed = Path("data") / "processed"
@@ -164,6 +164,8 @@ def _cmd_demo(args) -> int:
     ranks = indices.rank_units(overall, unit="province_code", seed=0)
     table = overall.merge(ranks[["province_code", "rank", "rank_low", "rank_high"]],
                           on="province_code").sort_values("rank")
+    names = reference.provinces(reference.default_unit_set(args.year))
+    table = table.merge(names[["province_code", "name_vi"]], on="province_code", how="left")
     national = indices.sipas_index(design)
     national = national[national["kind"] == "overall"]
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +175,7 @@ def _cmd_demo(args) -> int:
     n = national.iloc[0]
     print(f"National SIPAS {args.year}: {n.estimate:.2f} % "
           f"(95 % CI {n.ci_low:.2f}–{n.ci_high:.2f}), {len(year):,} respondents")
-    print(_show(table[["province_code", "estimate", "ci_low", "ci_high", "n", "rank",
+    print(_show(table[["province_code", "name_vi", "estimate", "ci_low", "ci_high", "n", "rank",
                        "rank_low", "rank_high"]]))
     print(f"written: {target} and {processed / 'demo_survey.parquet'}")
     return 0

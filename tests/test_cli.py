@@ -1,0 +1,84 @@
+"""The sipas command: messages, not tracebacks; exit 1 on invalid data, 2 on usage errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sipas_analysis import cli
+from tests.conftest import contract_frame
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sipas_analysis.cli", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_help_lists_the_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ["demo", "validate", "index"]:
+        assert command in out.stdout
+
+
+def test_validate_a_good_file(tmp_path):
+    path = tmp_path / "survey.csv"
+    frame = contract_frame(60)
+    frame.loc[[2, 3], "feedback_resolved"] = None
+    frame.to_csv(path, index=False)
+    out = run("validate", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "valid — 60 respondents" in out.stdout
+    assert "feedback_resolved" in out.stdout  # missing answers are counted, never dropped
+
+
+def test_validate_a_bad_file_lists_every_problem_and_exits_1(tmp_path):
+    path = tmp_path / "survey.csv"
+    frame = contract_frame(30)
+    frame.loc[4, "staff_polite"] = 9
+    frame.loc[5, "weight"] = -2
+    frame.drop(columns=["channel"]).to_csv(path, index=False)
+    out = run("validate", str(path))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    for word in ["staff_polite", "weight", "channel", "3 problem(s)"]:
+        assert word in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["validate", "missing.csv"], "no such file"),
+    (["index", "--data", "missing.csv"], "no such file"),
+    (["index", "--data", "SURVEY", "--by", "nonexistent"], "is not a column"),
+    (["index", "--data", "SURVEY", "--satisfied", "four"], "--satisfied must be"),
+])
+def test_user_mistakes_get_a_message_not_a_traceback(tmp_path, args, message):
+    path = tmp_path / "survey.csv"
+    contract_frame(30).to_csv(path, index=False)
+    out = run(*[str(path) if a == "SURVEY" else a for a in args])
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_index_writes_the_table(tmp_path):
+    path = tmp_path / "survey.csv"
+    contract_frame(200).to_csv(path, index=False)
+    target = tmp_path / "out" / "index.csv"
+    assert cli.main(["index", "--data", str(path), "--by", "none", "--kind", "all",
+                     "--out", str(target)]) == 0
+    table = pd.read_csv(target)
+    assert set(table["kind"]) == {"criterion", "factor", "overall"}
+    assert {"estimate", "std_error", "ci_low", "ci_high", "n_eff"} <= set(table.columns)
+
+
+@pytest.mark.slow
+def test_demo_writes_the_national_table(tmp_path):
+    out = run("demo", "--out", str(tmp_path / "reports"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "SYNTHETIC DATA" in out.stdout
+    table = pd.read_csv(tmp_path / "reports" / "sipas_index_2024_demo.csv",
+                        dtype={"province_code": str})
+    assert len(table) == 63 and table["rank"].min() == 1
+    assert (table["rank_low"] <= table["rank"]).all() and (table["rank"] <= table["rank_high"]).all()
+    assert (tmp_path / "data" / "processed" / "demo_survey.parquet").exists()
