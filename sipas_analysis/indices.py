@@ -1,0 +1,867 @@
+"""SIPAS indices with linearised standard errors, comparisons, and rank confidence sets.
+
+The index is a *percentage of people satisfied* (0-100), published per criterion, per factor
+and overall. Which answers count as satisfied and how criteria combine is a setting, never a
+hidden choice (DESIGN §1):
+
+``satisfied``
+    the rating levels that count as satisfied; default ``(4, 5)`` of the 1-5 scale.
+``rule="mean_of_criteria"`` (default)
+    criterion rate p_c = Σ w·1[r_c satisfied] / Σ w·1[r_c answered] (a ratio: a missing answer
+    leaves the denominator, it is never counted as unsatisfied); factor index = mean of its
+    criteria rates; overall SIPAS = mean of the factor indices.
+``rule="composite"``
+    per respondent, the share of the factor's answered criteria that are satisfied, and the
+    respondent's overall score = mean of their factor shares over the factors they answered;
+    the factor / overall index is the weighted mean of that score over the respondents who
+    have one. Criterion rates are the same under both rules.
+
+Standard errors linearise the whole index (Taylor / influence values, as R's ``survey``
+does for ``svyratio`` and ``svycontrast``): the influence value of criterion c's ratio is
+u_ic = (y_ic - p_c a_ic) / Σ w a_c, and a factor or overall index, being a linear combination
+of ratios, has the same linear combination of the u's as its influence value. Every variance
+then comes from ``design.vcov_totals`` on weighted influence values, so strata, clusters,
+finite-population corrections and the covariances between criteria are all included.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sipas_analysis import schema
+from sipas_analysis.design import SurveyDesign
+from sipas_analysis.rng import Seed, as_generator
+
+RULES = ("mean_of_criteria", "composite")
+OVERALL_TERM = "overall"
+
+# Columns of an estimate table that are statistics, not unit identifiers (used by rank_units
+# to find the unit columns when the caller does not name them).
+_STAT_COLUMNS = {"term", "kind", "factor", "estimate", "std_error", "ci_low", "ci_high", "n",
+                 "n_eff", "deff", "small_sample", "statistic", "p_value", "model", "level",
+                 "method", "rank", "rank_low", "rank_high"}
+
+# Memory budget for one block of influence columns passed to design.vcov_totals (bytes).
+_BLOCK_BYTES = 256 * 2**20
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks and grouping
+# --------------------------------------------------------------------------------------------
+
+def _as_list(by) -> list[str]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: float):
+    """Validate the aggregation settings; return (factors dict, criteria list, satisfied tuple)."""
+    problems = []
+    if rule not in RULES:
+        problems.append(f"rule must be one of {RULES}, got {rule!r}")
+    satisfied = tuple(satisfied)
+    bad_levels = [s for s in satisfied if s not in schema.RATING_LEVELS]
+    if not satisfied or bad_levels:
+        problems.append(f"satisfied must be a non-empty subset of the rating levels "
+                        f"{schema.RATING_LEVELS}, got {satisfied!r}")
+    if not 0 < level < 1:
+        problems.append(f"level must be between 0 and 1, got {level!r}")
+    factors = dict(schema.FACTORS if factors is None else factors)
+    empty = [f for f, cols in factors.items() if len(cols) == 0]
+    if empty:
+        problems.append(f"factors without criteria: {empty}")
+    if OVERALL_TERM in factors:
+        problems.append(f"a factor may not be called {OVERALL_TERM!r} (the overall index)")
+    criteria = [c for cols in factors.values() for c in cols]
+    duplicated = sorted({c for c in criteria if criteria.count(c) > 1})
+    if duplicated:
+        problems.append(f"criteria listed under more than one factor: {duplicated}")
+    missing = [c for c in criteria if c not in data.columns]
+    if missing:
+        problems.append(f"rating columns missing from the data: {missing}")
+    if problems:
+        raise ValueError("sipas_index settings are invalid: " + "; ".join(problems))
+    return factors, list(dict.fromkeys(criteria)), satisfied
+
+
+def _group_codes(data: pd.DataFrame, by: list[str], in_domain: np.ndarray):
+    """Integer group code per row (-1 = not in any group) and the table of group keys.
+
+    Only rows inside the design's domain (weight > 0) form groups, so a subset design does not
+    report empty groups. A missing `by` value in the domain is an error (never a silent drop).
+    """
+    n = len(data)
+    if not by:
+        codes = np.where(in_domain, 0, -1)
+        return codes, pd.DataFrame(index=range(1))
+    missing = [c for c in by if c not in data.columns]
+    if missing:
+        raise ValueError(f"`by` columns missing from the data: {missing}")
+    if ("province_code" in by and "unit_set" not in by and "unit_set" in data.columns
+            and data.loc[in_domain, "unit_set"].nunique() > 1):
+        raise ValueError("by='province_code' mixes the 63-province and 34-unit sets, which reuse "
+                         "codes for different territory: add 'unit_set' to `by` or subset the "
+                         "design to one unit set")
+    keys = data.loc[in_domain, by]
+    missing_keys = keys.isna()
+    if missing_keys.to_numpy().any():
+        counts = ", ".join(f"{c!r} ({int(missing_keys[c].sum())} rows)" for c in by
+                           if missing_keys[c].any())
+        raise ValueError(f"`by` column(s) with missing values in the domain: {counts}; subset "
+                         "the design to the rows that have them")
+    grouped = keys.groupby(by, sort=True, dropna=True, observed=True)
+    inner = grouped.ngroup().to_numpy().astype(np.int64)
+    codes = np.full(n, -1, dtype=np.int64)
+    codes[np.flatnonzero(in_domain)] = inner
+    table = grouped.size().index.to_frame(index=False)
+    return codes, table
+
+
+# --------------------------------------------------------------------------------------------
+# The core: ratios, their influence values, and the linear combinations that make the terms
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Core:
+    """Everything needed to estimate the index terms for one grouping of the rows.
+
+    Ratio j (r of them) has numerator y[:, j] and 0/1 denominator a[:, j]; term t of group g is
+    sum_j comb[g, t, j] * ratio[g, j]. Row arrays hold only rows in some group, sorted by group
+    (``rows`` maps them back to the design's rows; group g is ``slice(bounds[g], bounds[g+1])``),
+    so per-group work is on contiguous blocks.
+    """
+    terms: list[str]
+    kinds: list[str]
+    term_factor: list[object]
+    n_rows: int                # rows of the design
+    groups: pd.DataFrame       # (G, len(by)) group keys
+    rows: np.ndarray           # (n_in,) design row of each sorted row
+    bounds: np.ndarray         # (G + 1,) block offsets
+    weights: np.ndarray        # (n_in,)
+    y: np.ndarray              # (n_in, r) numerators (0 where not answered)
+    a: np.ndarray              # (n_in, r) 0/1 denominators
+    base: np.ndarray           # (n_in, m) bool: the row is in term t's base (answered a part)
+    ratio: np.ndarray          # (G, r) ratio estimates (0 where undefined)
+    den_total: np.ndarray      # (G, r) sum of w a
+    comb: np.ndarray           # (G, m, r)
+    estimate: np.ndarray       # (G, m) NaN where the term is undefined
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.bounds) - 1
+
+    def block(self, g: int) -> slice:
+        return slice(self.bounds[g], self.bounds[g + 1])
+
+    def group_of_rows(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_groups), np.diff(self.bounds))
+
+    def influence(self) -> np.ndarray:
+        """(n_in, r) unweighted influence of each ratio on its own group: (y - R a) / sum(w a)."""
+        u = np.empty_like(self.y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(self.den_total > 0, 1.0 / self.den_total, 0.0)
+        for g in range(self.n_groups):
+            rows = self.block(g)
+            u[rows] = (self.y[rows] - self.ratio[g] * self.a[rows]) * scale[g]
+        return u
+
+    def term_influence(self, u: np.ndarray, terms) -> np.ndarray:
+        """(n_in, len(terms)) unweighted influence of the chosen terms, block by block."""
+        out = np.empty((len(self.rows), len(terms)))
+        for g in range(self.n_groups):
+            rows = self.block(g)
+            out[rows] = u[rows] @ self.comb[g][terms].T
+        return out
+
+    def scatter(self, values: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """Weighted influence (w * values) placed at the design's rows, zero elsewhere."""
+        values = np.asarray(values)
+        out = np.zeros((self.n_rows,) + values.shape[1:])
+        weights = self.weights[rows]
+        out[self.rows[rows]] = weights.reshape((-1,) + (1,) * (values.ndim - 1)) * values
+        return out
+
+
+def _group_sums(values: np.ndarray, bounds: np.ndarray, weights=None) -> np.ndarray:
+    """Column sums (weighted by ``weights`` if given) of each group's contiguous block.
+
+    One small matrix product per group keeps memory flat (no n x k temporaries).
+    """
+    out = np.empty((len(bounds) - 1, values.shape[1]))
+    for g in range(len(bounds) - 1):
+        block = values[bounds[g]:bounds[g + 1]]
+        w = weights[bounds[g]:bounds[g + 1]] if weights is not None else np.ones(len(block))
+        out[g] = w @ block
+    return out
+
+
+def _ratio_inputs(ratings: np.ndarray, factors, criteria, satisfied, rule):
+    """Numerators, denominators, terms and the per-term base for the chosen rule."""
+    answered = ~np.isnan(ratings)
+    happy = np.zeros_like(answered)
+    for level in satisfied:      # elementwise keeps the memory order (np.isin copies)
+        happy |= ratings == level
+    factor_names = list(factors)
+    index_of = {c: i for i, c in enumerate(criteria)}
+    factor_cols = [[index_of[c] for c in factors[f]] for f in factor_names]
+
+    answered_factor = np.column_stack([answered[:, cols].any(axis=1) for cols in factor_cols])
+    terms = list(criteria) + factor_names + [OVERALL_TERM]
+    kinds = ["criterion"] * len(criteria) + ["factor"] * len(factor_names) + ["overall"]
+    term_factor = [f for f in factor_names for _ in factors[f]] + factor_names + [None]
+    base = np.column_stack([answered, answered_factor, answered_factor.any(axis=1)])
+
+    y = happy.astype(float)
+    a = answered.astype(float)
+    if rule == "composite":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.column_stack([happy[:, cols].sum(axis=1) / answered[:, cols].sum(axis=1)
+                                      for cols in factor_cols])
+            # mean of the respondent's factor shares over the factors they answered
+            overall = (np.where(answered_factor, shares, 0.0).sum(axis=1)
+                       / answered_factor.sum(axis=1))
+        scores = np.column_stack([shares, overall])
+        has = ~np.isnan(scores)
+        y = np.column_stack([y, np.where(has, scores, 0.0)])
+        a = np.column_stack([a, has.astype(float)])
+    return y, a, base, terms, kinds, term_factor, factor_cols
+
+
+def _combinations(available: np.ndarray, n_criteria: int, factor_cols, rule: str):
+    """(G, m, r) coefficients of each term on the ratios, and (G, m) term-defined flags.
+
+    mean_of_criteria: a factor is the mean of its criteria that have at least one answer in the
+    group, and the overall index the mean of the factors so defined; composite: each term is its
+    own ratio.
+    """
+    G, r = available.shape
+    n_factors = len(factor_cols)
+    m = n_criteria + n_factors + 1
+    comb = np.zeros((G, m, r))
+    eye = np.arange(n_criteria)
+    comb[:, eye, eye] = 1.0
+    defined = np.zeros((G, m), dtype=bool)
+    defined[:, :n_criteria] = available[:, :n_criteria]
+    if rule == "composite":
+        for t in range(n_criteria, m):
+            comb[:, t, t] = 1.0
+        defined[:, n_criteria:] = available[:, n_criteria:]
+        return comb, defined
+    for f, cols in enumerate(factor_cols):
+        have = available[:, cols].astype(float)            # (G, k_f)
+        count = have.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            comb[:, n_criteria + f, cols] = np.where(count > 0, have / count, 0.0)
+        defined[:, n_criteria + f] = count[:, 0] > 0
+    factor_ok = defined[:, n_criteria:n_criteria + n_factors].astype(float)
+    n_ok = factor_ok.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(n_ok[:, None] > 0, factor_ok / n_ok[:, None], 0.0)   # (G, F)
+    comb[:, m - 1, :] = np.einsum("gf,gfr->gr", share, comb[:, n_criteria:n_criteria + n_factors])
+    defined[:, m - 1] = n_ok > 0
+    return comb, defined
+
+
+def _build_core(design, by, satisfied, rule, factors, level) -> _Core:
+    data = design.data
+    factors, criteria, satisfied = _check_settings(data, satisfied, rule, factors, level)
+    all_weights = np.asarray(design.weights, dtype=float)
+    if not (all_weights > 0).any():
+        raise ValueError("the design has no rows with positive weight (an empty domain)")
+    codes, groups = _group_codes(data, _as_list(by), all_weights > 0)
+    order = np.argsort(codes, kind="stable")
+    order = order[codes[order] >= 0]
+    bounds = np.searchsorted(codes[order], np.arange(len(groups) + 1))
+    # Column by column into a Fortran-ordered block: avoids pandas interleaving 22 columns and a
+    # second full copy for the reordering (matters at 1,000,000 rows).
+    ratings = np.empty((len(order), len(criteria)), order="F")
+    for j, column in enumerate(criteria):
+        ratings[:, j] = data[column].to_numpy(dtype=float, na_value=np.nan)[order]
+    off_scale = ~np.isnan(ratings) & ~np.isin(ratings, schema.RATING_LEVELS)
+    if off_scale.any():
+        counts = off_scale.sum(axis=0)
+        named = ", ".join(f"{c!r} ({counts[j]} rows)" for j, c in enumerate(criteria) if counts[j])
+        raise ValueError(f"ratings outside {schema.RATING_LEVELS} (NaN = not answered) in: {named}")
+    y, a, base, terms, kinds, term_factor, factor_cols = _ratio_inputs(
+        ratings, factors, criteria, satisfied, rule)
+    weights = all_weights[order]
+    wy = _group_sums(y, bounds, weights)
+    wa = _group_sums(a, bounds, weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(wa > 0, wy / wa, 0.0)
+    comb, defined = _combinations(wa > 0, len(criteria), factor_cols, rule)
+    estimate = np.einsum("gmr,gr->gm", comb, ratio)
+    estimate[~defined] = np.nan
+    return _Core(terms=terms, kinds=kinds, term_factor=term_factor, n_rows=len(data),
+                 groups=groups, rows=order, bounds=bounds, weights=weights, y=y, a=a, base=base,
+                 ratio=ratio, den_total=wa, comb=comb, estimate=estimate)
+
+
+# --------------------------------------------------------------------------------------------
+# Variances
+# --------------------------------------------------------------------------------------------
+
+def _group_ratio_vcov(design, core: _Core, u: np.ndarray) -> np.ndarray:
+    """(G, r, r) design covariance of each group's ratio estimates.
+
+    Groups are disjoint, so each group's covariance comes from its own influence columns (zero
+    outside the group) with the group as a domain of the design, as R's ``svyby`` does: right
+    for any design. The variance is a sum over stage-1 strata, so only the strata holding the
+    group's rows matter: when those are a small part of the sample (strata nested within
+    provinces, as in SIPAS), each group is computed on a design rebuilt from the rows of its
+    own strata (same strata, PSUs, fpc and lonely-PSU rule, so the same numbers), which is
+    what makes 63 provinces x 1,000,000 rows fast. Otherwise every group uses the full design.
+    """
+    G, r = core.ratio.shape
+    out = np.empty((G, r, r))
+    plan = _strata_blocks(design, core) if G > 1 else None
+    if plan is not None:
+        for g, (extended, inside) in enumerate(plan):
+            block = core.block(g)
+            sub = _rebuild_design(design, extended)
+            z = np.zeros((len(extended), r))
+            z[inside] = core.weights[block, None] * u[block]
+            mask = np.zeros(len(extended), dtype=bool)
+            mask[inside] = True
+            out[g] = np.asarray(sub.subset(mask).vcov_totals(z), dtype=float).reshape(r, r)
+        return out
+    z = np.zeros((core.n_rows, r))
+    mask = np.zeros(core.n_rows, dtype=bool)
+    for g in range(G):
+        block = core.block(g)
+        rows = core.rows[block]
+        z[rows] = core.weights[block, None] * u[block]
+        mask[rows] = True
+        domain = design.subset(mask) if G > 1 else design
+        out[g] = np.asarray(domain.vcov_totals(z), dtype=float).reshape(r, r)
+        z[rows] = 0.0
+        mask[rows] = False
+    return out
+
+
+_DESIGN_ROLES = ("weights_column", "strata_column", "psu_columns", "fpc_columns", "lonely_psu",
+                 "level")
+
+
+def _strata_blocks(design, core: _Core):
+    """For each group: (design rows of the strata it touches, positions of its rows in them).
+
+    None when the shortcut does not apply: not a plain ``SurveyDesign`` (a subclass may weight
+    or calibrate differently), no strata, or groups that share so many strata that the
+    rebuilt designs would hold more than 1.5 times the sample.
+    """
+    if type(design) is not SurveyDesign or not all(hasattr(design, a) for a in _DESIGN_ROLES):
+        return None
+    if design.strata_column is None:
+        return None
+    stratum = pd.factorize(design.data[design.strata_column])[0]
+    n_strata = int(stratum.max()) + 1
+    by_stratum = np.argsort(stratum, kind="stable")
+    stratum_bounds = np.searchsorted(stratum[by_stratum], np.arange(n_strata + 1))
+    stratum_size = np.diff(stratum_bounds)
+    pairs = np.unique(core.group_of_rows() * n_strata + stratum[core.rows])
+    pair_group, pair_stratum = pairs // n_strata, pairs % n_strata
+    if stratum_size[pair_stratum].sum() > 1.5 * core.n_rows:
+        return None
+    position = np.empty(core.n_rows, dtype=np.int64)
+    plan = []
+    starts = np.searchsorted(pair_group, np.arange(core.n_groups + 1))
+    for g in range(core.n_groups):
+        strata = pair_stratum[starts[g]:starts[g + 1]]
+        extended = np.concatenate([by_stratum[stratum_bounds[s]:stratum_bounds[s + 1]]
+                                   for s in strata])
+        extended.sort()
+        position[extended] = np.arange(len(extended))
+        plan.append((extended, position[core.rows[core.block(g)]]))
+    return plan
+
+
+def _rebuild_design(design, rows: np.ndarray):
+    """The same design (column roles and options) on a subset of its rows."""
+    roles = [design.weights_column, design.strata_column, *design.psu_columns,
+             *design.fpc_columns]
+    columns = list(dict.fromkeys(c for c in roles if c is not None))
+    data = design.data[columns].iloc[rows].reset_index(drop=True)
+    with warnings.catch_warnings():
+        # the full design has already warned about its fpc; do not repeat it per group
+        warnings.simplefilter("ignore")
+        return SurveyDesign(data, weights=design.weights_column, strata=design.strata_column,
+                            psu=design.psu_columns or None, fpc=design.fpc_columns or None,
+                            lonely_psu=design.lonely_psu, level=design.level)
+
+
+def _srs_variance(core: _Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(G, m) variance of each term under simple random sampling, and (G, m) n.
+
+    As R's ``svymean(..., deff=TRUE)``: over the term's base in the group (its n respondents,
+    N = their sum of weights), the Kish variance s2 = n/(n-1) sum w (v - vbar)^2 / N of the
+    term's unweighted influence value v, times N (N - n) / n (sampling without replacement,
+    f = n/N). Where N <= n (weights not scaled to the population) R returns NA; we use the
+    with-replacement form N^2 s2 / n (R's ``deff="replace"``) instead.
+
+    v = u c is zero outside the base and its weighted sum is zero (vbar = 0), so
+    sum w v^2 = c' (sum w u u') c: one r x r cross-product per group.
+    """
+    G, m, r = core.comb.shape
+    n = np.empty((G, m))
+    big_n = np.empty((G, m))
+    sum_sq = np.empty((G, m))
+    for g in range(G):
+        rows = core.block(g)
+        w, ug, base = core.weights[rows], u[rows], core.base[rows]
+        cross = ug.T @ (ug * w[:, None])
+        sum_sq[g] = np.einsum("mr,rs,ms->m", core.comb[g], cross, core.comb[g])
+        n[g] = base.sum(axis=0)
+        big_n[g] = w @ base
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_sq = sum_sq / big_n * n / (n - 1)
+        factor = np.where(big_n > n, big_n * (big_n - n) / n, big_n**2 / n)
+        vsrs = s_sq * factor
+    return vsrs, n
+
+
+# --------------------------------------------------------------------------------------------
+# Public: the index table
+# --------------------------------------------------------------------------------------------
+
+def sipas_index(design, *, by=None, satisfied=(4, 5), rule="mean_of_criteria", factors=None,
+                level=0.95, min_n_eff=100) -> pd.DataFrame:
+    """Percent satisfied (0-100) for every criterion, factor and the overall SIPAS index.
+
+    Parameters
+    ----------
+    design : SurveyDesign
+        The survey design (possibly a domain subset). Groups are formed from rows with a
+        positive weight only.
+    by : str or list of str, optional
+        Grouping column(s), e.g. ``"province_code"`` or ``["year", "province_code"]``. Without
+        it the national design-based estimate is returned (not a mean of provinces).
+    satisfied : tuple of int
+        Rating levels counted as satisfied (default 4 and 5 of the 1-5 scale).
+    rule : {"mean_of_criteria", "composite"}
+        How criteria combine (module docstring): ``"mean_of_criteria"`` (default) - criterion
+        rate = weighted share satisfied among those who answered it, factor = mean of its
+        criteria rates, overall = mean of the factors; ``"composite"`` - per respondent, share of
+        answered criteria satisfied (per factor; overall = mean of the respondent's factor
+        shares over answered factors), index = weighted mean over respondents who answered.
+        Under mean_of_criteria a criterion nobody in the group answered is left out of its
+        factor's mean, and a factor with no answered criteria out of the overall mean.
+    factors : dict, optional
+        factor -> list of criterion columns; default ``schema.FACTORS``.
+    level : float
+        Confidence level of the normal-based intervals (as R's ``confint`` on ``svymean``).
+        Intervals are estimate ± z·SE and are **not** clipped to [0, 100]: near 0 or 100 a bound
+        can fall outside; that is the honest linearisation interval.
+    min_n_eff : float
+        ``small_sample`` flags estimates whose effective sample size is below this (default 100).
+
+    Returns
+    -------
+    DataFrame with the `by` column(s) first, then ``term, kind, factor, estimate, std_error,
+    ci_low, ci_high, n, n_eff, deff, small_sample``; one row per group and term (criteria in
+    questionnaire order, then factors, then ``"overall"``).
+
+    - ``estimate``, ``std_error``, ``ci_*``: percentage points. The SE linearises the whole
+      index, covariances between criteria included.
+    - ``n``: for a criterion, the number of answers; for a factor (overall), the number of
+      respondents who answered at least one of its criteria (any criterion).
+    - ``deff``: design variance / variance under simple random sampling of the same size, as
+      R's ``svymean(..., deff=TRUE)`` defines it: SRS variance = s²(1 - n/N̂)/n of the index's
+      linearised variable over its base (Kish s² with the n-1 divisor, N̂ = Σ w), which for a
+      criterion is exactly R's svymean deff on the respondents who answered it. When N̂ <= n
+      (weights not scaled to the population) the with-replacement form s²/n is used.
+    - ``n_eff`` = n / deff (NaN when deff is undefined, e.g. an estimate of exactly 0 or 100).
+    - ``small_sample`` = n_eff < min_n_eff (or n < min_n_eff where n_eff is undefined).
+    """
+    core = _build_core(design, by, satisfied, rule, factors, level)
+    u = core.influence()
+    ratio_vcov = _group_ratio_vcov(design, core, u)
+    # Var(term) = c' V c with c the term's coefficients on the ratios: covariances included.
+    variance = np.einsum("gmr,grs,gms->gm", core.comb, ratio_vcov, core.comb)
+    vsrs, n = _srs_variance(core, u)
+    return _index_table(core, variance, vsrs, n, by=_as_list(by), level=level,
+                        min_n_eff=min_n_eff)
+
+
+def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff) -> pd.DataFrame:
+    G, m = core.estimate.shape
+    variance = np.clip(variance, 0.0, None)      # rounding can leave -1e-18
+    estimate = 100.0 * core.estimate
+    se = 100.0 * np.sqrt(variance)
+    se[np.isnan(estimate)] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deff = np.where(vsrs > 0, variance / vsrs, np.nan)
+        n_eff = n / deff
+    deff[np.isnan(estimate)] = np.nan
+    n_eff[np.isnan(estimate)] = np.nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    frame = pd.DataFrame({
+        "term": np.tile(core.terms, G),
+        "kind": np.tile(core.kinds, G),
+        "factor": np.tile(np.asarray(core.term_factor, dtype=object), G),
+        "estimate": estimate.ravel(),
+        "std_error": se.ravel(),
+        "ci_low": (estimate - z * se).ravel(),
+        "ci_high": (estimate + z * se).ravel(),
+        "n": n.ravel().astype(np.int64),
+        "n_eff": n_eff.ravel(),
+        "deff": deff.ravel(),
+    })
+    frame["small_sample"] = np.where(np.isnan(frame["n_eff"]), frame["n"] < min_n_eff,
+                                     frame["n_eff"] < min_n_eff)
+    if by:
+        keys = core.groups.loc[np.repeat(np.arange(G), m)].reset_index(drop=True)
+        frame = pd.concat([keys, frame], axis=1)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Public: full covariance across groups, and comparisons
+# --------------------------------------------------------------------------------------------
+
+def _vcov_of_columns(design, columns, n_rows: int, *, diagonal_only: bool) -> np.ndarray:
+    """Design covariance of the totals of influence columns, built lazily in memory blocks.
+
+    ``columns`` is a list of callables, each returning an (n,) weighted influence vector.
+    With ``diagonal_only`` only variances are computed (blocks are independent); otherwise the
+    full matrix, block pair by block pair.
+    """
+    k = len(columns)
+    block = max(1, int(_BLOCK_BYTES // (8 * max(n_rows, 1) * (1 if diagonal_only else 2))))
+    starts = list(range(0, k, block))
+
+    def build(start):
+        idx = list(range(start, min(start + block, k)))
+        return idx, np.column_stack([columns[i]() for i in idx])
+
+    def vcov(z):
+        return np.asarray(design.vcov_totals(z), dtype=float).reshape(z.shape[1], z.shape[1])
+
+    if diagonal_only:
+        out = np.empty(k)
+        for start in starts:
+            idx, z = build(start)
+            out[idx] = np.diag(vcov(z))
+        return out
+    if len(starts) <= 1:
+        return vcov(build(0)[1]) if k else np.empty((0, 0))
+    out = np.empty((k, k))
+    for i, first in enumerate(starts):
+        idx_i, zi = build(first)
+        out[np.ix_(idx_i, idx_i)] = vcov(zi)
+        for second in starts[i + 1:]:
+            idx_j, zj = build(second)
+            # the cross block of the pair's joint covariance
+            cross = vcov(np.column_stack([zi, zj]))[:len(idx_i), len(idx_i):]
+            out[np.ix_(idx_i, idx_j)] = cross
+            out[np.ix_(idx_j, idx_i)] = cross.T
+    return out
+
+
+def _term_positions(core: _Core, term) -> list[int]:
+    names = [term] if isinstance(term, str) else list(term)
+    unknown = [t for t in names if t not in core.terms]
+    if unknown:
+        raise ValueError(f"unknown term(s) {unknown}; known terms are {core.terms}")
+    return [core.terms.index(t) for t in names]
+
+
+def sipas_index_vcov(design, *, by=None, term="overall", satisfied=(4, 5),
+                     rule="mean_of_criteria", factors=None):
+    """Index estimates for every group and the full design covariance matrix between them.
+
+    Use it when estimates of different groups (or terms) may be correlated, e.g. groups that
+    share strata or PSUs, or as the ``vcov`` input of :func:`rank_units`. ``term`` is one term
+    name or a list (default ``"overall"``); the aggregation settings are those of
+    :func:`sipas_index`.
+
+    Returns a pair ``(estimates, vcov)``: ``estimates`` is a DataFrame with the `by` column(s),
+    ``term`` and ``estimate`` (percent), one row per group and term (undefined terms left out)
+    in the order of ``vcov``; ``vcov`` is the square ndarray of design covariances in squared
+    percentage points, computed on the design as given (all groups together). Memory: the
+    influence columns are built in blocks of about 256 MB.
+    """
+    core = _build_core(design, by, satisfied, rule, factors, 0.95)
+    positions = _term_positions(core, term)
+    v = core.term_influence(core.influence(), positions)
+    cells = [(g, i) for g in range(core.n_groups) for i, t in enumerate(positions)
+             if not np.isnan(core.estimate[g, t])]
+    columns = [lambda g=g, i=i: core.scatter(v[core.block(g), i], core.block(g))
+               for g, i in cells]
+    vcov = _vcov_of_columns(design, columns, core.n_rows, diagonal_only=False)
+    table = pd.DataFrame({"term": [core.terms[positions[i]] for _, i in cells],
+                          "estimate": [100.0 * core.estimate[g, positions[i]] for g, i in cells]})
+    by_cols = _as_list(by)
+    if by_cols:
+        keys = core.groups.loc[[g for g, _ in cells]].reset_index(drop=True)
+        table = pd.concat([keys, table], axis=1)
+    return table, 1e4 * vcov
+
+
+def compare_indices(design, *, between="year", values=None, within=None, reference="pair",
+                    term="overall", satisfied=(4, 5), rule="mean_of_criteria", factors=None,
+                    level=0.95) -> pd.DataFrame:
+    """Differences of the index between two levels of a column, or between a unit and the whole.
+
+    Two uses:
+
+    (a) ``reference="pair"`` (default): ``values=(a, b)`` are two levels of ``between`` and the
+        contrast is index[b] - index[a], e.g. ``between="year", values=(2023, 2024)`` for the
+        change from 2023 to 2024, nationally or, with ``within="province_code"`` (or
+        ``["unit_set", "province_code"]``), for each province.
+    (b) ``reference="all"``: each level of ``between`` (all of them, or those in ``values``)
+        against all levels together, e.g. ``between="province_code", within="year"``: each
+        province minus the nation in the same year. The province is part of the nation, so the
+        two estimates are correlated; the SE is that of the difference of the two influence
+        vectors computed on the same design, Var(P - N) = Var P + Var N - 2 Cov(P, N), not
+        sqrt(Var P + Var N).
+
+    Both estimates come from the same design, so any covariance between them counts (for two
+    years sampled independently it is zero, and the SE is the usual sqrt of the sum).
+    Tests are two-sided z tests with normal intervals (as for means and indices, DESIGN §5).
+    Aggregation settings (``term``, ``satisfied``, ``rule``, ``factors``) are those of
+    :func:`sipas_index`; ``term`` may be one name or a list.
+
+    Returns a DataFrame with the `within` column(s), then ``term, contrast, group, versus,
+    estimate_group, estimate_versus, estimate, std_error, ci_low, ci_high, statistic, p_value``.
+    ``estimate`` is the difference in percentage points (group minus versus); ``contrast``
+    reads e.g. ``"2024 - 2023"`` or ``"01 - all"``; ``statistic`` is z.
+    """
+    within = _as_list(within)
+    if not isinstance(between, str):
+        raise ValueError(f"`between` must be one column name, got {between!r}")
+    if between in within:
+        raise ValueError(f"`between` ({between!r}) may not also be in `within` ({within})")
+    if reference not in ("pair", "all"):
+        raise ValueError(f"reference must be 'pair' or 'all', got {reference!r}")
+    if reference == "pair" and (values is None or len(values) != 2):
+        raise ValueError("reference='pair' needs values=(a, b): the two levels of "
+                         f"{between!r} to compare (the contrast is b - a), got {values!r}")
+    fine = _build_core(design, within + [between], satisfied, rule, factors, level)
+    positions = _term_positions(fine, term)
+    cores = {"fine": fine}
+    if reference == "all":
+        cores["coarse"] = _build_core(design, within, satisfied, rule, factors, level)
+    term_v = {name: core.term_influence(core.influence(), positions)
+              for name, core in cores.items()}
+
+    def keys_of(core):
+        return {tuple(row): g for g, row in enumerate(core.groups.itertuples(index=False))}
+
+    fine_index = keys_of(fine)
+    within_keys = sorted({key[:-1] for key in fine_index}, key=str)
+    between_levels = {key[-1] for key in fine_index}
+    wanted = list(values) if values is not None else sorted(between_levels, key=str)
+    absent = [v for v in wanted if v not in between_levels]
+    if absent:
+        raise ValueError(f"{between!r} has no rows with value(s) {absent} in the domain")
+    specs = []   # (within key, term slot, group label, versus label, (core, g), (core, g))
+    if reference == "pair":
+        a, b = wanted
+        for key in within_keys:
+            ga, gb = fine_index.get(key + (a,)), fine_index.get(key + (b,))
+            if ga is not None and gb is not None:
+                specs += [(key, i, b, a, ("fine", gb), ("fine", ga)) for i in range(len(positions))]
+    else:
+        coarse_index = keys_of(cores["coarse"])
+        for key in within_keys:
+            gc = coarse_index[key] if within else 0
+            for level_value in wanted:
+                gf = fine_index.get(key + (level_value,))
+                if gf is not None:
+                    specs += [(key, i, level_value, "all", ("fine", gf), ("coarse", gc))
+                              for i in range(len(positions))]
+
+    def influence(part, i):
+        name, g = part
+        core = cores[name]
+        return core.scatter(term_v[name][core.block(g), i], core.block(g))
+
+    def estimate(part, i):
+        name, g = part
+        return 100.0 * cores[name].estimate[g, positions[i]]
+
+    columns = [lambda s=s: influence(s[4], s[1]) - influence(s[5], s[1]) for s in specs]
+    variance = (_vcov_of_columns(design, columns, fine.n_rows, diagonal_only=True)
+                if specs else np.empty(0))
+    est_group = np.array([estimate(s[4], s[1]) for s in specs], dtype=float)
+    est_versus = np.array([estimate(s[5], s[1]) for s in specs], dtype=float)
+    diff = est_group - est_versus
+    se = 100.0 * np.sqrt(np.clip(variance, 0.0, None))
+    se[np.isnan(diff)] = np.nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = diff / se
+    frame = pd.DataFrame({
+        "term": [fine.terms[positions[s[1]]] for s in specs],
+        "contrast": [f"{s[2]} - {s[3]}" for s in specs],
+        "group": pd.Series([s[2] for s in specs], dtype=object),
+        "versus": pd.Series([s[3] for s in specs], dtype=object),
+        "estimate_group": est_group,
+        "estimate_versus": est_versus,
+        "estimate": diff,
+        "std_error": se,
+        "ci_low": diff - z * se,
+        "ci_high": diff + z * se,
+        "statistic": statistic,
+        "p_value": 2 * stats.norm.sf(np.abs(statistic)),
+    })
+    if within:
+        keys = pd.DataFrame([s[0] for s in specs], columns=within)
+        frame = pd.concat([keys, frame], axis=1)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Public: rank confidence sets (Mogstad, Romano, Shaikh & Wilhelm 2024)
+# --------------------------------------------------------------------------------------------
+
+def _rank_sets(theta, sigma, *, level, simultaneous, n_draws, rng):
+    """Lower and upper rank bounds, rank 1 = largest theta.
+
+    For unit j, simultaneous intervals for the p-1 differences θ_k - θ_j use the critical value
+    c_j = level-quantile of max_k |Z_k - Z_j| / sd(θ_k - θ_j), Z ~ N(0, Σ) (parametric
+    bootstrap). k is significantly better when θ̂_k - θ̂_j - c_j·sd > 0 and significantly worse
+    when θ̂_k - θ̂_j + c_j·sd < 0; the rank set is [1 + #better, p - #worse]. The simultaneous
+    version uses one critical value, the quantile of the maximum over all p(p-1) pairs.
+    """
+    p = len(theta)
+    diag = np.diag(sigma)
+    with np.errstate(invalid="ignore"):
+        diff_sd = np.sqrt(np.clip(diag[:, None] + diag[None, :] - 2 * sigma, 0.0, None))
+    draws = rng.multivariate_normal(np.zeros(p), sigma, size=n_draws, method="eigh")
+    tmax = np.zeros((n_draws, p))
+    for j in range(p):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.abs(draws - draws[:, [j]]) / diff_sd[j]
+        t[:, j] = 0.0
+        t[~np.isfinite(t)] = 0.0       # zero-variance differences: draws differ by 0 exactly
+        tmax[:, j] = t.max(axis=1) if p > 1 else 0.0
+    if simultaneous:
+        crit = np.full(p, np.quantile(tmax.max(axis=1), level))
+    else:
+        crit = np.quantile(tmax, level, axis=0)
+    gap = theta[None, :] - theta[:, None]           # gap[j, k] = θ_k - θ_j
+    margin = crit[:, None] * diff_sd
+    off = ~np.eye(p, dtype=bool)
+    better = ((gap - margin > 0) & off).sum(axis=1)
+    worse = ((gap + margin < 0) & off).sum(axis=1)
+    return 1 + better, p - worse
+
+
+def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, level=0.95,
+               simultaneous=False, n_draws=10000, seed: Seed = 0, higher_is_better=True,
+               index_options=None) -> pd.DataFrame:
+    """Ranks with confidence sets of guaranteed coverage (Mogstad, Romano, Shaikh & Wilhelm).
+
+    Method: Mogstad, Romano, Shaikh and Wilhelm (2024), "Inference for Ranks with Applications
+    to Mobility across Neighbourhoods and Academic Achievement across Countries", Review of
+    Economic Studies (the single-step construction of their section 3, as R's ``csranks`` with
+    ``stepdown=FALSE``). For unit j, simultaneous confidence intervals for the p-1 differences
+    θ_k - θ_j are built with a max-|t| critical value from the Gaussian with the estimated
+    covariance (``n_draws`` parametric-bootstrap draws); the rank set is
+    ``[1 + #{k: θ_k - θ_j significantly > 0}, p - #{k: θ_k - θ_j significantly < 0}]``.
+
+    - ``simultaneous=False`` (marginal): each unit's set covers its true rank with probability
+      ``level``.
+    - ``simultaneous=True``: one critical value over all p(p-1) pairs, so all sets cover all
+      true ranks jointly with probability ``level``.
+
+    Rank 1 is the best (highest estimate; lowest with ``higher_is_better=False``); ``rank`` is
+    the rank of the point estimate (ties share the best rank).
+
+    Covariance of the estimates, one of:
+    - ``vcov``: (p, p) array in the row order of ``estimates`` (e.g. from
+      :func:`sipas_index_vcov`), in the squared units of ``estimate``;
+    - ``design``: the covariance is computed with :func:`sipas_index_vcov` for the table's single
+      ``term`` by the unit columns (``index_options``: satisfied/rule/factors passed on);
+    - neither: independence, ``diag(std_error²)``. In SIPAS provinces are sampled as separate
+      strata, so their estimates *are* independent and the diagonal is exact for provinces of
+      one year; pass ``vcov`` when units share sampling (e.g. overlapping domains).
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        One row per unit with ``estimate`` and ``std_error`` and the unit id column(s).
+    unit : str or list of str, optional
+        The id column(s); by default every column that is not a statistic (``term``, ``kind``,
+        ``estimate``, ``std_error``, ``ci_*``, ``n`` ...). They must identify rows uniquely.
+    seed : int or numpy Generator
+        For the parametric bootstrap; the same seed gives the same sets.
+
+    Returns a DataFrame with the unit column(s), ``estimate, std_error, rank, rank_low,
+    rank_high, level, method`` (``"marginal"`` or ``"simultaneous"``), in the input row order.
+    """
+    problems = []
+    for column in ("estimate", "std_error"):
+        if column not in estimates.columns:
+            problems.append(f"column {column!r} is missing")
+    unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
+                                                       if c not in _STAT_COLUMNS]
+    absent = [c for c in unit if c not in estimates.columns]
+    if absent:
+        problems.append(f"unit column(s) {absent} are missing")
+    if not unit:
+        problems.append("no unit id column: name it with `unit=`")
+    if not 0 < level < 1:
+        problems.append(f"level must be between 0 and 1, got {level!r}")
+    if problems:
+        raise ValueError("rank_units: " + "; ".join(problems))
+    table = estimates.reset_index(drop=True)
+    duplicated = table.duplicated(unit, keep=False)
+    if duplicated.any():
+        first = table.loc[duplicated, unit].drop_duplicates().head(5).to_dict("records")
+        hint = (" (the table has several terms: keep one, e.g. index[index.term == 'overall'])"
+                if "term" in table.columns and table["term"].nunique() > 1 else "")
+        raise ValueError(f"rank_units: unit column(s) {unit} do not identify rows uniquely; "
+                         f"{int(duplicated.sum())} rows share ids, e.g. {first}{hint}")
+    theta = table["estimate"].to_numpy(dtype=float)
+    se = table["std_error"].to_numpy(dtype=float)
+    bad = ~(np.isfinite(theta) & np.isfinite(se) & (se >= 0))
+    if bad.any():
+        raise ValueError(f"rank_units: {int(bad.sum())} unit(s) have a missing or invalid estimate "
+                         f"or std_error: {table.loc[bad, unit].head(5).to_dict('records')}")
+    p = len(table)
+    if vcov is not None and design is not None:
+        raise ValueError("rank_units: give `vcov` or `design`, not both")
+    if design is not None:
+        if "term" not in table.columns or table["term"].nunique() != 1:
+            raise ValueError("rank_units with `design` needs a single-valued `term` column")
+        fitted, full = sipas_index_vcov(design, by=unit, term=table["term"].iloc[0],
+                                        **(index_options or {}))
+        fitted = fitted[unit].assign(_position=np.arange(len(fitted)))
+        matched = table[unit].merge(fitted, on=unit, how="left")
+        if matched["_position"].isna().any():
+            lost = matched.loc[matched["_position"].isna(), unit].head(5).to_dict("records")
+            raise ValueError(f"rank_units: the design gives no estimate for unit(s) {lost}")
+        order = matched["_position"].to_numpy(dtype=np.int64)
+        sigma = full[np.ix_(order, order)]
+    elif vcov is not None:
+        sigma = np.asarray(vcov, dtype=float)
+        if sigma.shape != (p, p):
+            raise ValueError(f"rank_units: vcov has shape {sigma.shape}, expected ({p}, {p})")
+        if not np.allclose(sigma, sigma.T, rtol=1e-8, atol=1e-12):
+            raise ValueError("rank_units: vcov is not symmetric")
+    else:
+        sigma = np.diag(se**2)
+    signed = theta if higher_is_better else -theta
+    low, high = _rank_sets(signed, sigma, level=level, simultaneous=simultaneous,
+                           n_draws=int(n_draws), rng=as_generator(seed))
+    rank = pd.Series(signed).rank(ascending=False, method="min").to_numpy().astype(np.int64)
+    out = table[unit].copy()
+    out["estimate"] = theta
+    out["std_error"] = se
+    out["rank"] = rank
+    out["rank_low"] = low.astype(np.int64)
+    out["rank_high"] = high.astype(np.int64)
+    out["level"] = level
+    out["method"] = "simultaneous" if simultaneous else "marginal"
+    return out

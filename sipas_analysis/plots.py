@@ -1,0 +1,673 @@
+"""Figures of the SIPAS reports, in Vietnamese and English.
+
+Every function has the seaborn shape ``f(data, *, ..., lang="vi", ax=None)``: it takes a tidy
+table made by another module, draws on ``ax`` (the current Axes when None) and returns the Axes.
+Nothing is shown, saved or set globally; the caller chooses the figure size.
+
+Words come from :mod:`sipas_analysis.language` and numbers are written as each language writes
+them (85,15 and 1.250 in Vietnamese; 85.15 and 1,250 in English), on the ticks as in the
+annotations. Unit names are the Vietnamese names with diacritics in both languages, as
+``report.unit_name`` writes them.
+
+Intervals are drawn as the tables give them (the tables are made at the 95 % level by default,
+which is what the axis labels say). A table lacking a needed column is an error that names every
+missing column.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, Formatter, MaxNLocator
+
+from . import reference, schema
+from .language import TEXT, check_lang, format_number, format_percent, term_label, text
+
+__all__ = ["plot_unit_ranking", "plot_rank_sets", "plot_factor_comparison", "plot_coefficients",
+           "plot_importance", "plot_ipa", "plot_group_effects", "plot_papi_trajectory",
+           "plot_experience", "LangFormatter"]
+
+# One focus colour (the unit the report is about, or what needs acting on) against calm others.
+HIGHLIGHT = "#c0392b"
+BASE = "#4c72b0"
+NATION = "0.25"
+GROUP_COLOURS = [HIGHLIGHT, NATION, BASE, "#55a868", "#8172b3", "#937860", "#da8bc3"]
+QUADRANT_COLOURS = {"concentrate_here": HIGHLIGHT, "keep_up_the_good_work": "#55a868",
+                    "low_priority": "0.55", "possible_overkill": BASE}
+# (horizontal, vertical) corner of the axes where each quadrant's name is written:
+# importance runs along x, performance along y.
+QUADRANT_CORNERS = {"possible_overkill": (0, 1), "keep_up_the_good_work": (1, 1),
+                    "low_priority": (0, 0), "concentrate_here": (1, 0)}
+LABEL_WIDTH = 32  # characters per line of a wrapped term label on the y axis
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+class LangFormatter(Formatter):
+    """Tick labels written the language's way, with as few decimals as the ticks need.
+
+    Ticks 84.5, 85.0, 85.5 become "84,5", "85,0", "85,5" in Vietnamese and "84.5", "85.0",
+    "85.5" in English; ticks 80, 85, 90 have no decimals. ``percent=True`` appends " %".
+    """
+
+    def __init__(self, lang: str, *, percent: bool = False, decimals: int | None = None):
+        self.lang = check_lang(lang)
+        self.percent = percent
+        self.fixed = decimals
+        self.decimals = 2 if decimals is None else decimals
+
+    def set_locs(self, locs):
+        super().set_locs(locs)
+        if self.fixed is None:
+            self.decimals = _decimals_needed(np.asarray(locs, dtype=float))
+
+    def __call__(self, x, pos=None):
+        # -0.0 would print as "-0"
+        if abs(x) < 0.5 * 10.0 ** -self.decimals:
+            x = 0.0
+        write = format_percent if self.percent else format_number
+        return write(x, self.lang, decimals=self.decimals)
+
+
+def _decimals_needed(locs: np.ndarray) -> int:
+    locs = locs[np.isfinite(locs)]
+    if locs.size == 0:
+        return 0
+    tolerance = 1e-9 * max(1.0, float(np.abs(locs).max()))
+    for decimals in range(7):
+        if np.all(np.abs(locs - np.round(locs, decimals)) <= tolerance):
+            return decimals
+    return 6
+
+
+def _year_axis(axis) -> None:
+    """Years are labels, not quantities: whole numbers, no thousands separator ("2024")."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:.0f}"))
+
+
+def _axes(ax):
+    # The style applies to axes created here (ax=None and no current axes); an Axes passed in
+    # keeps the caller's style. Global rcParams are never changed.
+    if ax is not None:
+        return ax
+    with sns.axes_style("whitegrid"):
+        return plt.gca()
+
+
+def _require(frame, columns, function: str, name: str = "data") -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{function}: `{name}` must be a pandas DataFrame, "
+                        f"got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{function}: `{name}` lacks column(s) {missing}; "
+                         f"it has {list(frame.columns)}")
+    return frame
+
+
+def _one_row_each(frame: pd.DataFrame, key: str, function: str, name: str = "data") -> None:
+    repeated = frame[key][frame[key].duplicated()].astype(str).unique().tolist()
+    if repeated:
+        raise ValueError(f"{function}: `{name}` has several rows for {key} {repeated}; "
+                         f"plot one year, unit set and term at a time (filter it first)")
+
+
+def _unit_names(frame: pd.DataFrame, unit: str, unit_set=None) -> list[str]:
+    """Names of the units in ``frame[unit]``: Vietnamese names for provinces, the ids otherwise.
+
+    The unit set comes from a ``unit_set`` column, else from ``unit_set``, else "63"."""
+    codes = frame[unit].astype(str).tolist()
+    if unit != "province_code":
+        return codes
+    if "unit_set" in frame.columns:
+        sets = frame["unit_set"].astype(str).tolist()
+    else:
+        sets = [str(unit_set or "63")] * len(codes)
+    names = {}
+    for each in set(sets):
+        if each in reference.UNIT_SETS:
+            table = reference.provinces(each)
+            names.update({(each, c): n for c, n in zip(table["province_code"], table["name_vi"])})
+    return [names.get((s, c), c) for s, c in zip(sets, codes)]
+
+
+def _highlighted(frame: pd.DataFrame, unit: str, highlight, function: str) -> np.ndarray:
+    if highlight is None:
+        return np.zeros(len(frame), dtype=bool)
+    wanted = [highlight] if isinstance(highlight, (str, int)) else list(highlight)
+    wanted = [str(w) for w in wanted]
+    present = set(frame[unit].astype(str))
+    absent = [w for w in wanted if w not in present]
+    if absent:
+        raise ValueError(f"{function}: highlight {absent} not found in column {unit!r} "
+                         f"(codes are strings such as '01')")
+    return frame[unit].astype(str).isin(wanted).to_numpy()
+
+
+def _predictor_label(term: str, lang: str, labels=None) -> str:
+    """Words for a model term: the caller's mapping, a criterion/factor label, a factor score
+    ("staff_score" -> the staff factor), a known experience variable, else the term itself."""
+    if labels and term in labels:
+        return str(labels[term])
+    label = term_label(term, lang)
+    if label != term:
+        return label
+    if term.endswith("_score") and term[: -len("_score")] in schema.FACTOR_LABELS:
+        return schema.FACTOR_LABELS[term[: -len("_score")]][lang]
+    if f"var_{term}" in TEXT:
+        return text(f"var_{term}", lang)
+    return term
+
+
+def _wrap(label: str) -> str:
+    return textwrap.fill(label, LABEL_WIDTH)
+
+
+def _dots_with_intervals(ax, y, estimate, low, high, colours, *, hollow=None, label=None,
+                         size=30):
+    """Horizontal interval segments (one LineCollection) and points (one PathCollection)."""
+    colours = list(colours)
+    faces = [("white" if h else c) for c, h in
+             zip(colours, hollow if hollow is not None else [False] * len(colours))]
+    ax.hlines(y, low, high, colors=colours, linewidth=1.6, zorder=2)
+    ax.scatter(estimate, y, s=size, facecolors=faces, edgecolors=colours, linewidths=1.2,
+               zorder=3, label=label)
+
+
+def _term_axis(ax, labels: list[str]) -> None:
+    """Terms top to bottom in the given order."""
+    n = len(labels)
+    ax.set_yticks(np.arange(n)[::-1], [_wrap(lab) for lab in labels])
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.grid(False, axis="y")
+
+
+def _value_axis(axis, lang: str, **formatter) -> None:
+    axis.set_major_formatter(LangFormatter(lang, **formatter))
+
+
+# --------------------------------------------------------------------------------------------
+# 1-2. Units ranked, with uncertainty
+# --------------------------------------------------------------------------------------------
+def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term: str = "overall",
+                      highlight=None, ranks: pd.DataFrame | None = None, lang: str = "vi",
+                      ax=None):
+    """All units' index with its confidence interval, sorted (a caterpillar plot).
+
+    index : table from ``indices.sipas_index`` (columns ``unit``, ``estimate``, ``ci_low``,
+        ``ci_high``; ``term`` when several terms are present, and optionally ``small_sample``,
+        ``unit_set``), one year and unit set. Rows of ``term`` (default the overall SIPAS) are
+        drawn, best at the top.
+    highlight : a unit id (or several) drawn in the focus colour.
+    ranks : optional table from ``indices.rank_units`` (``unit``, ``rank``, ``rank_low``,
+        ``rank_high``): each row is annotated on the right with "rank (rank_low–rank_high)".
+
+    Units whose estimate rests on a small effective sample (``small_sample``) get hollow
+    markers. Returns the Axes.
+    """
+    function = "plot_unit_ranking"
+    check_lang(lang)
+    _require(index, [unit, "estimate", "ci_low", "ci_high"], function, "index")
+    table = index
+    if "term" in table.columns:
+        table = table[table["term"] == term]
+        if table.empty:
+            raise ValueError(f"{function}: no rows with term {term!r}; terms present: "
+                             f"{sorted(index['term'].astype(str).unique())}")
+    _one_row_each(table, unit, function, "index")
+    table = table.sort_values("estimate", kind="stable", na_position="first")
+    table = table.reset_index(drop=True)
+    focus = _highlighted(table, unit, highlight, function)
+    small = (table["small_sample"].fillna(False).astype(bool).to_numpy()
+             if "small_sample" in table.columns else np.zeros(len(table), dtype=bool))
+
+    ax = _axes(ax)
+    y = np.arange(len(table))
+    colours = np.where(focus, HIGHLIGHT, BASE)
+    _dots_with_intervals(ax, y, table["estimate"], table["ci_low"], table["ci_high"], colours,
+                         hollow=small)
+    ax.set_yticks(y, _unit_names(table, unit))
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    for tick, is_focus in zip(ax.get_yticklabels(), focus):
+        if is_focus:
+            tick.set_color(HIGHLIGHT)
+            tick.set_fontweight("bold")
+    ax.grid(False, axis="y")
+    _value_axis(ax.xaxis, lang)
+    ax.set_xlabel(text("estimate", lang))
+    ax.set_title(text("sipas", lang) if term == "overall" else term_label(term, lang))
+    if small.any():
+        marker = Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
+                        markeredgecolor=BASE, label=text("plot_small_sample", lang))
+        ax.legend(handles=[marker], loc="lower right", frameon=True)
+
+    if ranks is not None:
+        _require(ranks, [unit, "rank", "rank_low", "rank_high"], function, "ranks")
+        _one_row_each(ranks, unit, function, "ranks")
+        by_unit = ranks.assign(**{unit: ranks[unit].astype(str)}).set_index(unit)
+        aligned = by_unit.reindex(table[unit].astype(str))
+        ax.text(1.02, 1.0, text("plot_rank_column", lang), transform=ax.transAxes,
+                ha="left", va="bottom", fontsize="small")
+        for position, (rank, low, high) in enumerate(
+                aligned[["rank", "rank_low", "rank_high"]].itertuples(index=False)):
+            ax.text(1.02, position, _rank_text(rank, low, high, lang),
+                    transform=ax.get_yaxis_transform(), ha="left", va="center",
+                    fontsize="small", color=HIGHLIGHT if focus[position] else "0.2")
+    return ax
+
+
+def _rank_text(rank, low, high, lang: str) -> str:
+    if pd.isna(rank):
+        return "—"
+    point = format_number(rank, lang, decimals=0)
+    if pd.isna(low) or pd.isna(high) or low == high:
+        return point
+    return (f"{point} ({format_number(low, lang, decimals=0)}–"
+            f"{format_number(high, lang, decimals=0)})")
+
+
+def plot_rank_sets(ranks: pd.DataFrame, *, unit: str = "province_code", highlight=None,
+                   lang: str = "vi", ax=None):
+    """Each unit's rank confidence set as a horizontal segment, with its point rank.
+
+    ranks : table from ``indices.rank_units`` (``unit``, ``rank``, ``rank_low``, ``rank_high``;
+        ``estimate`` breaks ties in the order when present). Rank 1 (the best) at the top and on
+        the left. Returns the Axes.
+    """
+    function = "plot_rank_sets"
+    check_lang(lang)
+    _require(ranks, [unit, "rank", "rank_low", "rank_high"], function, "ranks")
+    _one_row_each(ranks, unit, function, "ranks")
+    order = ["rank", "estimate"] if "estimate" in ranks.columns else ["rank"]
+    table = ranks.sort_values(order, ascending=[True] + [False] * (len(order) - 1),
+                              kind="stable").reset_index(drop=True)
+    focus = _highlighted(table, unit, highlight, function)
+
+    ax = _axes(ax)
+    y = np.arange(len(table))[::-1]  # first (best) row at the top
+    colours = np.where(focus, HIGHLIGHT, BASE)
+    _dots_with_intervals(ax, y, table["rank"], table["rank_low"], table["rank_high"], colours)
+    ax.set_yticks(y, _unit_names(table, unit))
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    for tick, is_focus in zip(ax.get_yticklabels(), focus):
+        if is_focus:
+            tick.set_color(HIGHLIGHT)
+            tick.set_fontweight("bold")
+    ax.grid(False, axis="y")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _value_axis(ax.xaxis, lang, decimals=0)
+    ax.set_xlabel(text("plot_rank_axis", lang))
+    ax.set_title(text("rank_set", lang))
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# 3-4. Terms compared across groups; model coefficients
+# --------------------------------------------------------------------------------------------
+def _grouped_dots(ax, groups: list[tuple[str, pd.DataFrame]], terms: list[str],
+                  labels: list[str], *, legend: bool) -> None:
+    """Terms top to bottom; within a term, one dodged point + interval per group."""
+    k = len(groups)
+    step = min(0.25, 0.7 / k) if k > 1 else 0.0
+    base_y = np.arange(len(terms))[::-1].astype(float)
+    for j, (name, frame) in enumerate(groups):
+        rows = frame.set_index("term").reindex(terms)
+        keep = rows["estimate"].notna().to_numpy()
+        y = base_y + ((k - 1) / 2 - j) * step  # first group on top within each term
+        colour = GROUP_COLOURS[j % len(GROUP_COLOURS)] if k > 1 else BASE
+        _dots_with_intervals(ax, y[keep], rows["estimate"][keep], rows["ci_low"][keep],
+                             rows["ci_high"][keep], [colour] * int(keep.sum()), label=name)
+    _term_axis(ax, labels)
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(k, 3),
+                  frameon=False)
+
+
+def plot_factor_comparison(tables: dict, *, kind="factor", lang: str = "vi", ax=None):
+    """Percent satisfied per term for several groups side by side, with intervals.
+
+    tables : ``{label: index table}``, e.g. ``{"Hà Nội": unit, "Cả nước": nation,
+        "Vùng Đồng bằng sông Hồng": region}``; each a ``sipas_index`` table of one group (columns
+        ``term, estimate, ci_low, ci_high``, and ``kind``). The first is drawn in the focus
+        colour; labels are used as given.
+    kind : which terms: "factor" (default), "criterion", "overall" or a list of them.
+    Terms are labelled with ``language.term_label``, in the order they first appear.
+    Returns the Axes.
+    """
+    function = "plot_factor_comparison"
+    check_lang(lang)
+    if not isinstance(tables, dict) or not tables:
+        raise ValueError(f"{function}: `tables` must be a non-empty dict {{label: table}}")
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    groups, terms = [], []
+    for name, frame in tables.items():
+        _require(frame, ["term", "estimate", "ci_low", "ci_high"], function, f"tables[{name!r}]")
+        if "kind" in frame.columns:
+            frame = frame[frame["kind"].isin(kinds)]
+        _one_row_each(frame, "term", function, f"tables[{name!r}]")
+        groups.append((str(name), frame))
+        terms += [t for t in frame["term"].astype(str) if t not in terms]
+    if not terms:
+        raise ValueError(f"{function}: no rows of kind {kinds} in any table")
+
+    ax = _axes(ax)
+    _grouped_dots(ax, groups, terms, [term_label(t, lang) for t in terms], legend=True)
+    _value_axis(ax.xaxis, lang)
+    ax.set_xlabel(text("estimate", lang))
+    title = kinds[0] if kinds in (["factor"], ["criterion"]) else "sipas"
+    ax.set_title(text(title, lang))
+    return ax
+
+
+def plot_coefficients(tidy: pd.DataFrame, *, lang: str = "vi", ax=None,
+                      exclude_intercept: bool = True, labels: dict | None = None,
+                      null_value: float = 0.0):
+    """Each model term's estimate with its confidence interval, and a line at ``null_value``.
+
+    tidy : a tidy model table (``term, estimate, ci_low, ci_high``; ``kind`` and ``model`` used
+        when present). Cut-points and variance components are left out (they are not effects);
+        so is the intercept unless ``exclude_intercept=False``. With several ``model`` values the
+        models are dodged side by side with a legend.
+    labels : optional ``{term: text}``; otherwise factor and criterion labels, factor scores
+        ("staff_score") and the experience variables are named in the language, and other terms
+        (e.g. dummies) are shown as they are.
+    null_value : 0 for coefficients, 1 for odds ratios. Returns the Axes.
+    """
+    function = "plot_coefficients"
+    check_lang(lang)
+    _require(tidy, ["term", "estimate", "ci_low", "ci_high"], function, "tidy")
+    table = tidy
+    if "kind" in table.columns:
+        table = table[~table["kind"].isin(["cut_point", "variance_component"])]
+    if exclude_intercept:
+        table = table[table["term"].astype(str) != "Intercept"]
+    if table.empty:
+        raise ValueError(f"{function}: no coefficient rows left to plot")
+    if "model" in table.columns and table["model"].nunique() > 1:
+        groups = [(str(m), part) for m, part in table.groupby("model", sort=False)]
+    else:
+        groups = [("", table)]
+    for name, part in groups:
+        _one_row_each(part, "term", function, "tidy")
+    terms = list(dict.fromkeys(table["term"].astype(str)))
+
+    ax = _axes(ax)
+    ax.axvline(null_value, color="0.4", linewidth=1, linestyle="--", zorder=1)
+    _grouped_dots(ax, groups, terms, [_predictor_label(t, lang, labels) for t in terms],
+                  legend=len(groups) > 1)
+    _value_axis(ax.xaxis, lang)
+    ax.set_xlabel(text("plot_coefficient", lang))
+    ax.set_title(text("plot_drivers_title", lang))
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# 5-6. Relative importance; importance-performance
+# --------------------------------------------------------------------------------------------
+def plot_importance(importance, *, value: str = "share", lang: str = "vi", ax=None,
+                    labels: dict | None = None):
+    """Relative importance of the drivers as horizontal bars, largest on top.
+
+    importance : an ``ImportanceResult`` or its table (``term, lmg, share``; intervals
+        ``share_ci_low, share_ci_high`` and ``ci_low, ci_high`` (of lmg) when bootstrapped).
+    value : "share" (default): each driver's share of R², in percent, with whiskers from the
+        bootstrap percentile interval *of the share* (``share_ci_*``) when the table has it, and
+        no whiskers otherwise; an interval of lmg is never divided by R² to make one for the
+        share (R² varies across replicates, so that would not be an interval of the share).
+        "lmg": the contribution to R² itself, with its interval ``ci_low, ci_high``.
+    Rows whose interval is NaN get no whisker. Each bar is labelled with its value.
+    Returns the Axes.
+    """
+    function = "plot_importance"
+    check_lang(lang)
+    table = getattr(importance, "table", importance)
+    if value == "share":
+        _require(table, ["term", "share"], function, "importance")
+        values = table["share"].to_numpy(dtype=float) * 100
+        has_ci = {"share_ci_low", "share_ci_high"} <= set(table.columns)
+        low = table["share_ci_low"].to_numpy(dtype=float) * 100 if has_ci else None
+        high = table["share_ci_high"].to_numpy(dtype=float) * 100 if has_ci else None
+        axis_label = text("plot_share_of_r2", lang)
+    elif value == "lmg":
+        _require(table, ["term", "lmg", "ci_low", "ci_high"], function, "importance")
+        values = table["lmg"].to_numpy(dtype=float)
+        low, high = table["ci_low"].to_numpy(dtype=float), table["ci_high"].to_numpy(dtype=float)
+        axis_label = text("plot_lmg", lang)
+    else:
+        raise ValueError(f"{function}: value must be 'share' or 'lmg', got {value!r}")
+    _one_row_each(table, "term", function, "importance")
+    order = np.argsort(-values, kind="stable")
+    terms = table["term"].astype(str).to_numpy()[order]
+    values = values[order]
+    y = np.arange(len(values))[::-1]
+
+    ax = _axes(ax)
+    ax.barh(y, values, color=BASE, height=0.6, zorder=2)
+    ends = values.copy()
+    if low is not None:
+        low, high = low[order], high[order]
+        finite = np.isfinite(low) & np.isfinite(high)
+        if finite.any():
+            ax.hlines(y[finite], low[finite], high[finite], colors=NATION, linewidth=1.4,
+                      zorder=3)
+            ends[finite] = np.maximum(values[finite], high[finite])
+    for yy, v, end in zip(y, values, ends):
+        shown = (format_percent(v, lang, decimals=1) if value == "share"
+                 else format_number(v, lang, decimals=3))
+        ax.annotate(shown, (end, yy), xytext=(4, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize="small")
+    _term_axis(ax, [_predictor_label(t, lang, labels) for t in terms])
+    right = np.nanmax(ends) if np.isfinite(ends).any() else 1.0
+    ax.set_xlim(0, right * 1.2 if right > 0 else 1.0)
+    _value_axis(ax.xaxis, lang)
+    ax.set_xlabel(axis_label)
+    ax.set_title(text("plot_importance_title", lang))
+    return ax
+
+
+def plot_ipa(ipa: pd.DataFrame, *, lang: str = "vi", ax=None, labels: dict | None = None):
+    """Importance–performance quadrants: each driver placed by importance (x) and performance
+    (y), the crosshair lines, the four quadrants named in the language, points labelled.
+
+    ipa : table from ``models.importance.ipa_table`` (``term, importance, performance,
+        quadrant, importance_crosshair, performance_crosshair``). Points are coloured by
+        quadrant, "concentrate_here" in the focus colour. Returns the Axes.
+    """
+    function = "plot_ipa"
+    check_lang(lang)
+    _require(ipa, ["term", "importance", "performance", "quadrant", "importance_crosshair",
+                   "performance_crosshair"], function, "ipa")
+    unknown = sorted(set(ipa["quadrant"].astype(str)) - set(QUADRANT_COLOURS))
+    if unknown:
+        raise ValueError(f"{function}: unknown quadrant(s) {unknown}; "
+                         f"expected {list(QUADRANT_COLOURS)}")
+    crosshairs = {}
+    for column in ("importance_crosshair", "performance_crosshair"):
+        distinct = ipa[column].dropna().unique()
+        if len(distinct) != 1:
+            raise ValueError(f"{function}: `{column}` must hold one value, got {list(distinct)}")
+        crosshairs[column] = float(distinct[0])
+
+    ax = _axes(ax)
+    colours = [QUADRANT_COLOURS[q] for q in ipa["quadrant"].astype(str)]
+    ax.axvline(crosshairs["importance_crosshair"], color="0.5", linewidth=1, zorder=1)
+    ax.axhline(crosshairs["performance_crosshair"], color="0.5", linewidth=1, zorder=1)
+    ax.scatter(ipa["importance"], ipa["performance"], s=40, c=colours, zorder=3)
+    for term, x, y in zip(ipa["term"].astype(str), ipa["importance"], ipa["performance"]):
+        ax.annotate(textwrap.fill(_predictor_label(term, lang, labels), 24), (x, y),
+                    xytext=(4, 3), textcoords="offset points", fontsize="x-small")
+    for quadrant, (right, top) in QUADRANT_CORNERS.items():
+        ax.text(0.98 if right else 0.02, 0.98 if top else 0.02, text(f"ipa_{quadrant}", lang),
+                transform=ax.transAxes, ha="right" if right else "left",
+                va="top" if top else "bottom", fontsize="small", fontweight="bold",
+                color=QUADRANT_COLOURS[quadrant])
+    ax.margins(0.15)  # room for the corner names and point labels
+    _value_axis(ax.xaxis, lang)
+    _value_axis(ax.yaxis, lang)
+    ax.set_xlabel(text("plot_importance", lang))
+    ax.set_ylabel(text("estimate", lang))
+    ax.set_title(text("plot_ipa_title", lang))
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Province-specific effects from the multilevel model
+# --------------------------------------------------------------------------------------------
+def plot_group_effects(effects: pd.DataFrame, *, term: str = "staff_score",
+                       unit: str = "province_code", national=None, highlight=None,
+                       unit_set: str | None = None, lang: str = "vi", ax=None):
+    """Each province's own effect of ``term`` (fixed effect + BLUP) with its interval, sorted.
+
+    effects : ``extra["group_effects"]`` of a multilevel fit (``unit, term, estimate, ci_low,
+        ci_high``). Names come from the ``unit_set`` column, else ``unit_set``, else "63".
+    national : the national estimate, a float (drawn as a line) or a tuple
+        ``(estimate, ci_low, ci_high)`` (line and shaded interval).
+    highlight : the province (or provinces) drawn in the focus colour. Returns the Axes.
+    """
+    function = "plot_group_effects"
+    check_lang(lang)
+    _require(effects, [unit, "term", "estimate", "ci_low", "ci_high"], function, "effects")
+    table = effects[effects["term"].astype(str) == term]
+    if table.empty:
+        raise ValueError(f"{function}: no rows with term {term!r}; terms present: "
+                         f"{sorted(effects['term'].astype(str).unique())}")
+    _one_row_each(table, unit, function, "effects")
+    table = table.sort_values("estimate", kind="stable").reset_index(drop=True)
+    focus = _highlighted(table, unit, highlight, function)
+
+    ax = _axes(ax)
+    if national is not None:
+        if np.ndim(national) == 0:
+            centre, band = float(national), None
+        elif len(national) == 3:
+            centre, band = float(national[0]), (float(national[1]), float(national[2]))
+        else:
+            raise ValueError(f"{function}: national must be a number or a tuple "
+                             f"(estimate, ci_low, ci_high), got {national!r}")
+        if band is not None:
+            ax.axvspan(*band, color=NATION, alpha=0.12, linewidth=0, zorder=0)
+        ax.axvline(centre, color=NATION, linewidth=1.2, linestyle="--", zorder=1,
+                   label=text("nation", lang))
+        ax.legend(loc="lower right")
+    y = np.arange(len(table))
+    colours = np.where(focus, HIGHLIGHT, BASE)
+    _dots_with_intervals(ax, y, table["estimate"], table["ci_low"], table["ci_high"], colours,
+                         size=20)
+    ax.set_yticks(y, _unit_names(table, unit, unit_set))
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    for tick, is_focus in zip(ax.get_yticklabels(), focus):
+        if is_focus:
+            tick.set_color(HIGHLIGHT)
+            tick.set_fontweight("bold")
+    ax.grid(False, axis="y")
+    _value_axis(ax.xaxis, lang)
+    ax.set_xlabel(text("plot_group_effect_axis", lang, term=_predictor_label(term, lang)))
+    ax.set_title(text("plot_group_effect_title", lang))
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# 8-9. Trajectories over the years
+# --------------------------------------------------------------------------------------------
+def plot_papi_trajectory(papi: pd.DataFrame, *, province_code: str, dimension: str = "d5",
+                         lang: str = "vi", ax=None):
+    """A province's PAPI score over the years against its region's and the nation's mean.
+
+    papi : the province panel of ``io.load_papi()`` (``province_code, year`` and the
+        ``dimension`` column; 63-set, as PAPI is). The region is the province's socio-economic
+        region in ``reference.provinces("63")``. Each mean is over the provinces with a score
+        that year (the province itself included). A year without a score is a gap in the line,
+        never interpolated (d7 and d8 start in 2018). Returns the Axes with three lines, in
+        this order: the province, its region, the nation.
+    """
+    function = "plot_papi_trajectory"
+    check_lang(lang)
+    _require(papi, ["province_code", "year", dimension], function, "papi")
+    if "unit_set" in papi.columns:
+        papi = papi[papi["unit_set"].astype(str) == "63"]
+    province_code = str(province_code)
+    places = reference.provinces("63").set_index("province_code")
+    if province_code not in places.index:
+        raise ValueError(f"{function}: {province_code!r} is not a province of the 63-unit set "
+                         f"(PAPI covers the provinces before the 2025 merger)")
+    own_rows = papi[papi["province_code"].astype(str) == province_code]
+    if own_rows.empty:
+        raise ValueError(f"{function}: no rows for province {province_code!r} in `papi`")
+    _one_row_each(own_rows, "year", function, "papi")
+
+    region_id = places.loc[province_code, "region_id"]
+    region_name = places.loc[province_code, f"region_{lang}"]
+    in_region = papi["province_code"].astype(str).map(places["region_id"]) == region_id
+    years = np.arange(int(papi["year"].min()), int(papi["year"].max()) + 1)
+    own = own_rows.set_index("year")[dimension].astype(float).reindex(years)
+    region = papi[in_region].groupby("year")[dimension].mean().reindex(years)
+    nation = papi.groupby("year")[dimension].mean().reindex(years)
+
+    ax = _axes(ax)
+    name = places.loc[province_code, "name_vi"]
+    ax.plot(years, own.to_numpy(), color=HIGHLIGHT, marker="o", linewidth=2, label=name)
+    ax.plot(years, region.to_numpy(), color=BASE, linestyle="--", marker=".",
+            label=text("plot_region_mean", lang, region=region_name))
+    ax.plot(years, nation.to_numpy(), color=NATION, linestyle=":", marker=".",
+            label=text("plot_nation_mean", lang))
+    _year_axis(ax.xaxis)
+    _value_axis(ax.yaxis, lang)
+    ax.set_xlabel(text("year", lang))
+    dimension_name = text(f"papi_{dimension}", lang) if f"papi_{dimension}" in TEXT else dimension
+    ax.set_ylabel(text("plot_papi_axis", lang, dimension=dimension_name))
+    ax.set_title(name)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_experience(table: pd.DataFrame, *, lang: str = "vi", ax=None,
+                    labels: dict | None = None):
+    """On-time and online shares (or any percentages) over the years, unit against nation.
+
+    table : tidy ``year, group, term, estimate`` in percent, with ``ci_low, ci_high`` drawn as
+        shaded bands where present. Colour distinguishes the terms; line style the groups (the
+        first group, e.g. the province, solid with markers; the others dashed). Group labels
+        are used as given; terms are named in the language (``on_time``, ``applied_online``,
+        ``on_time_rate``, ``online_share`` are known) or by ``labels``. Missing years are gaps.
+        Returns the Axes, one line per (term, group).
+    """
+    function = "plot_experience"
+    check_lang(lang)
+    _require(table, ["year", "group", "term", "estimate"], function, "table")
+    has_ci = {"ci_low", "ci_high"} <= set(table.columns)
+    years = np.arange(int(table["year"].min()), int(table["year"].max()) + 1)
+    terms = list(dict.fromkeys(table["term"].astype(str)))
+    groups = list(dict.fromkeys(table["group"].astype(str)))
+    palette = [HIGHLIGHT, BASE, "#55a868", "#8172b3", "#937860"]
+
+    ax = _axes(ax)
+    for i, term in enumerate(terms):
+        colour = palette[i % len(palette)]
+        for j, group in enumerate(groups):
+            rows = table[(table["term"].astype(str) == term)
+                         & (table["group"].astype(str) == group)]
+            if rows.empty:
+                continue
+            _one_row_each(rows, "year", function, "table")
+            rows = rows.set_index("year").reindex(years)
+            ax.plot(years, rows["estimate"].to_numpy(dtype=float), color=colour,
+                    linestyle="-" if j == 0 else "--", marker="o" if j == 0 else None,
+                    linewidth=2 if j == 0 else 1.3,
+                    label=f"{_predictor_label(term, lang, labels)} – {group}")
+            if has_ci:
+                ax.fill_between(years, rows["ci_low"].to_numpy(dtype=float),
+                                rows["ci_high"].to_numpy(dtype=float), color=colour,
+                                alpha=0.12 if j == 0 else 0.06, linewidth=0)
+    _year_axis(ax.xaxis)
+    _value_axis(ax.yaxis, lang)
+    ax.set_xlabel(text("year", lang))
+    ax.set_ylabel(text("plot_share", lang))
+    ax.set_title(text("plot_experience_title", lang))
+    ax.legend(loc="best", fontsize="small")
+    return ax
