@@ -45,6 +45,11 @@ Conventions (each as R does it unless said otherwise):
   error names each variable and its count); ``na_rm=True`` treats rows missing any of the
   requested variables as outside the domain (R's ``na.rm=TRUE``).
 - Confidence intervals are normal-based at ``level`` (R's ``confint`` on ``svymean``).
+
+Replicate weights: :meth:`SurveyDesign.bootstrap_weights` (and the per-PSU
+:meth:`SurveyDesign.bootstrap_factors` behind it) give Rao–Wu rescaled bootstrap replicates of
+the stage-1 PSUs (Rao & Wu 1988 JASA 83:231–241; Rao, Wu & Yue 1992 Survey Methodology
+18:209–217), for statistics that are not smooth functions of totals.
 """
 from __future__ import annotations
 
@@ -56,6 +61,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 from scipy import stats
+
+from .rng import Seed, as_generator
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 ESTIMATE_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "n"]
@@ -157,6 +164,8 @@ class SurveyDesign:
     weights : float array (n,), zero for rows outside the current domain.
     n_psu, n_strata : stage-1 PSUs and strata holding rows of the domain with non-zero weight.
     df : design degrees of freedom ``n_psu - n_strata`` (R's ``degf``).
+    psu_codes : int array (n,): each row's stage-1 PSU, 0 .. (number of PSUs in the full
+        design) - 1; the row of :meth:`bootstrap_factors` that applies to the row.
     """
 
     def __init__(self, data: pd.DataFrame, *, weights: str | None = None,
@@ -431,6 +440,112 @@ class SurveyDesign:
         shown = ", ".join(str(x) for x in labels[:20]) + (", ..." if len(labels) > 20 else "")
         return (f"lonely_psu='fail': {what}: {shown}. Choose lonely_psu="
                 "'remove', 'certainty', 'adjust' or 'average', or merge those strata")
+
+    # ------------------------------------------------------------------ replicate weights
+    @property
+    def psu_codes(self) -> np.ndarray:
+        """Stage-1 PSU code of every row (read-only view; see the class docstring)."""
+        codes = self._stages[0].cluster.view()
+        codes.flags.writeable = False
+        return codes
+
+    def single_psu_strata(self) -> list:
+        """Labels of the stage-1 strata that cannot be bootstrapped: those with a single
+        sampled PSU (in the full design) holding domain rows of positive weight.
+
+        Labels are values of the ``strata`` column, in order of first appearance; a design
+        without strata that has a single PSU gives ``["(the single stratum)"]``.
+        """
+        stage = self._stages[0]
+        lonely = stage.n_sampled == 1
+        active = np.bincount(self._stratum[self.weights > 0], minlength=stage.n_groups) > 0
+        selected = lonely & active
+        if not selected.any():
+            return []
+        if self.strata_column is None:
+            return ["(the single stratum)"]
+        labels = (pd.Series(self.data[self.strata_column].to_numpy())
+                  .groupby(self._stratum).first().to_numpy())
+        return list(labels[selected])
+
+    def bootstrap_factors(self, *, n_reps: int, seed: Seed) -> np.ndarray:
+        """Rao–Wu rescaled bootstrap factors of the stage-1 PSUs, shape (n_psu_total, n_reps).
+
+        Row p holds the factors of PSU p of ``psu_codes`` (every PSU of the full design, also
+        those outside the domain), so row i's replicate weights are
+        ``weights[i] * factors[psu_codes[i]]``; summing per PSU first (as ``models.importance``
+        does) avoids an (n, n_reps) array.
+
+        In each stratum h with n_h stage-1 PSUs, m_h = n_h - 1 PSUs are drawn with replacement
+        (independently across strata and replicates); PSU i drawn r_hi times gets the factor
+
+            a_hi = 1 - lambda_h + lambda_h * (n_h / m_h) * r_hi,
+            lambda_h = sqrt(m_h * (1 - f_h) / (n_h - 1))   (= sqrt(1 - f_h) here)
+
+        (the general rescaling of Rao, Wu & Yue 1992), with f_h the design's stage-1 sampling
+        fraction n_h / N_h (0 without an fpc). Without an fpc this is n_h / (n_h - 1) * r_hi.
+        E[a_hi] = 1, and the bootstrap variance of a weighted total is the stage-1
+        linearisation variance of :meth:`vcov_totals`. Later stages are not resampled: their
+        variance is not represented (the with-replacement "ultimate cluster" approximation).
+
+        A stratum with a single PSU cannot be resampled. Under ``lonely_psu="fail"`` a
+        single-PSU stratum holding domain rows of positive weight is an error naming it (see
+        :meth:`single_psu_strata`); under every other option that PSU keeps factor 1 in every
+        replicate, i.e. contributes no variance ("remove"/"certainty" under linearisation;
+        "adjust" and "average" are not imitated). A single-PSU stratum is treated so even when
+        its fpc makes it a certainty stratum.
+
+        ``seed``: int or numpy Generator (``rng.as_generator``); the same seed gives the same
+        bytes. The draws depend only on the full design, not on the domain.
+        """
+        if int(n_reps) != n_reps or n_reps < 1:
+            raise ValueError(f"n_reps must be a positive integer, got {n_reps!r}")
+        n_reps = int(n_reps)
+        rng = as_generator(seed)
+        if self.lonely_psu == "fail":
+            labels = self.single_psu_strata()
+            if labels:
+                raise ValueError(f"Rao–Wu bootstrap: {len(labels)} stratum/strata with a single "
+                                 f"PSU cannot be resampled: {labels[:20]}. Give the design "
+                                 "lonely_psu='remove' (those PSUs then keep their weight in "
+                                 "every replicate) or merge the strata")
+        stage = self._stages[0]
+        psu_stratum = stage.group
+        n_h = stage.n_sampled.astype(np.int64)
+        n_psu = stage.n_clusters
+        lonely = n_h == 1
+        m_h = np.maximum(n_h - 1, 1)
+        scale = np.where(lonely, 0.0,
+                         np.sqrt(m_h * (1.0 - stage.fraction) / np.maximum(n_h - 1, 1)))
+
+        # Draw m_h PSUs with replacement in every stratum and replicate, all at once: uniform
+        # positions within the stratum's block of PSUs (PSUs sorted by stratum).
+        order = np.argsort(psu_stratum, kind="stable")
+        first = np.concatenate([[0], np.cumsum(n_h)[:-1]])      # position of stratum h in order
+        draws_per_stratum = np.where(lonely, 0, m_h)
+        draw_stratum = np.repeat(np.arange(n_h.size), draws_per_stratum)
+        u = rng.random((draw_stratum.size, n_reps))
+        picked = order[first[draw_stratum][:, None]
+                       + np.floor(u * n_h[draw_stratum][:, None]).astype(np.int64)]
+        replicate = np.broadcast_to(np.arange(n_reps), picked.shape)
+        counts = np.bincount((picked * n_reps + replicate).ravel(),
+                             minlength=n_psu * n_reps).reshape(n_psu, n_reps)
+        lam = scale[psu_stratum][:, None]
+        ratio = (n_h / m_h)[psu_stratum][:, None]
+        return 1.0 - lam + lam * ratio * counts
+
+    def bootstrap_weights(self, *, n_reps: int, seed: Seed) -> np.ndarray:
+        """Rao–Wu rescaled bootstrap replicate weights, shape (n, n_reps), float32.
+
+        Column r is ``weights * factors[psu_codes, r]`` with the factors of
+        :meth:`bootstrap_factors` (see there for the method, single-PSU strata and seeding).
+        Rows outside the domain keep weight zero. A replicate estimate of a statistic is the
+        statistic computed with one column as the weights; the bootstrap variance is the mean
+        squared deviation of the replicate estimates from the full-sample estimate.
+        Memory is 4 * n * n_reps bytes; for large n, sum per PSU and use the factors instead.
+        """
+        factors = self.bootstrap_factors(n_reps=n_reps, seed=seed)
+        return (self.weights[:, None] * factors[self.psu_codes]).astype(np.float32)
 
     # ------------------------------------------------------------------ domains
     def subset(self, mask) -> "SurveyDesign":

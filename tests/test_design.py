@@ -6,7 +6,12 @@ References, each independent of the code under test:
   (tests/api.Rout.save, tests/fpc.Rout.save, tests/multistage.Rout.save,
   tests/lonely.psu.Rout.save, tests/domain.Rout.save), quoted next to each test;
 - closed forms computed in the test (simple random sampling without replacement);
-- properties that any correct estimator has (invariance, domain = ratio estimator, by = subset).
+- properties that any correct estimator has (invariance, domain = ratio estimator, by = subset);
+- Rao–Wu bootstrap: the rescaling formula of Rao, Wu & Yue (1992) checked draw by draw (each
+  stratum's resample counts are whole numbers summing to n_h - 1), and simulation: replicate
+  weights have expectation w, and the bootstrap variance of a weighted total and mean matches
+  the linearisation variance of ``vcov_totals`` (itself checked against R above) within Monte
+  Carlo error, with and without an fpc.
 Tolerances follow the printed precision of each reference (half a unit in the last printed
 digit), or 1e-6 relative where R printed seven significant digits.
 The data are the package's teaching samples (tests/data/survey_api/SOURCES.md).
@@ -484,6 +489,148 @@ def test_missing_fpc_stage_is_with_replacement_with_a_warning():
                           lonely_psu="remove")
     assert row(d.mean("api00"), "api00").std_error == pytest.approx(
         row(d_huge.mean("api00"), "api00").std_error, rel=1e-9)
+
+
+# --- 5. Rao–Wu rescaled bootstrap --------------------------------------------------------------
+
+def stratified_cluster_frame(seed=3, n_strata=15, psu_per_stratum=(2, 3, 5), rows_per_psu=20):
+    """A stratified cluster sample with PSU effects in y and unequal weights."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice(psu_per_stratum, n_strata)
+    stratum = np.repeat(np.arange(n_strata), sizes * rows_per_psu)
+    psu = np.concatenate([np.repeat(np.arange(s), rows_per_psu) for s in sizes])
+    cluster = pd.factorize(stratum * 100 + psu)[0]
+    effect = rng.normal(size=cluster.max() + 1)[cluster]
+    return pd.DataFrame({"y": effect + rng.normal(size=stratum.size),
+                         "stratum": [f"h{s:02d}" for s in stratum], "psu": psu,
+                         "weight": rng.uniform(1, 4, stratum.size) * (1 + stratum % 3)})
+
+
+def _resample_counts(frame, psu_codes, factors, with_fpc):
+    """Invert the rescaling a = 1 - l + l n_h/(n_h - 1) r, l = sqrt(1 - f_h), for r, with n_h
+    and f_h computed here from the columns (per PSU and replicate); also each PSU's stratum."""
+    first_row = pd.Series(np.arange(len(frame))).groupby(psu_codes).first().to_numpy()
+    psu_stratum = pd.factorize(frame["stratum"])[0][first_row]
+    n_h = frame.groupby("stratum", sort=False)["psu"].nunique().to_numpy()[psu_stratum]
+    f_h = n_h / frame["psu_population"].to_numpy()[first_row] if with_fpc else 0.0
+    lam = np.sqrt(1 - f_h) * np.ones(n_h.size)
+    counts = (factors - 1 + lam[:, None]) / (lam * n_h / (n_h - 1))[:, None]
+    return counts, psu_stratum, n_h
+
+
+@pytest.mark.parametrize("with_fpc", [False, True])
+def test_bootstrap_factors_follow_the_rao_wu_yue_formula(with_fpc):
+    frame = stratified_cluster_frame(seed=4)
+    n_h = frame.groupby("stratum")["psu"].transform("nunique")
+    frame["psu_population"] = n_h * 4
+    d = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu",
+                     fpc="psu_population" if with_fpc else None)
+    factors = d.bootstrap_factors(n_reps=50, seed=1)
+    assert factors.shape == (d.psu_codes.max() + 1, 50)
+    counts, psu_stratum, n_h = _resample_counts(frame, d.psu_codes, factors, with_fpc)
+    # r is the number of times the PSU was drawn: a whole number, n_h - 1 draws per stratum
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-9)
+    per_stratum = np.zeros((psu_stratum.max() + 1, 50))
+    np.add.at(per_stratum, psu_stratum, np.round(counts))
+    expected = np.bincount(psu_stratum) - 1
+    np.testing.assert_array_equal(per_stratum, expected[:, None].repeat(50, 1))
+    if not with_fpc:  # lambda = 1: a = n_h / (n_h - 1) * r, the classic Rao-Wu bootstrap
+        np.testing.assert_allclose(factors, (n_h / (n_h - 1))[:, None] * np.round(counts))
+    weights = d.bootstrap_weights(n_reps=50, seed=1)
+    np.testing.assert_allclose(weights, (d.weights[:, None] * factors[d.psu_codes]),
+                               rtol=1e-6)
+
+
+def test_bootstrap_same_seed_same_bytes_and_generator_seed():
+    d = SurveyDesign(stratified_cluster_frame(), weights="weight", strata="stratum", psu="psu")
+    first = d.bootstrap_weights(n_reps=5, seed=3)
+    assert first.dtype == np.float32
+    assert first.tobytes() == d.bootstrap_weights(n_reps=5, seed=3).tobytes()
+    assert first.tobytes() == \
+        d.bootstrap_weights(n_reps=5, seed=np.random.default_rng(3)).tobytes()
+    assert first.tobytes() != d.bootstrap_weights(n_reps=5, seed=4).tobytes()
+    with pytest.raises(ValueError, match="n_reps"):
+        d.bootstrap_factors(n_reps=0, seed=1)
+    with pytest.raises(ValueError, match="seed"):
+        d.bootstrap_factors(n_reps=2, seed=None)
+
+
+def test_bootstrap_weights_have_expectation_w():
+    frame = stratified_cluster_frame(seed=6)
+    d = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
+    reps = d.bootstrap_weights(n_reps=4000, seed=2)
+    assert reps.shape == (len(frame), 4000)
+    ratio = reps.mean(axis=1) / d.weights
+    # each PSU factor has mean 1 and variance 1/(n_h - 1) <= 1: 4000 replicates -> SE <= 0.016
+    assert np.abs(ratio - 1).max() < 5 * np.sqrt(1 / 4000)
+    # rows of one PSU move together
+    first_psu = ((frame["stratum"] == frame["stratum"].iloc[0]) & (frame["psu"] == 0)).to_numpy()
+    factors = reps[first_psu] / d.weights[first_psu, None]
+    np.testing.assert_allclose(factors, factors[:1].repeat(factors.shape[0], 0), rtol=1e-6)
+
+
+def _compare_variances(replicate_estimates, full_estimate, linearised):
+    """Bootstrap variance vs linearisation, allowing 4 Monte Carlo standard errors."""
+    squared = (replicate_estimates - full_estimate) ** 2
+    v_boot = squared.mean()
+    mc_se = squared.std(ddof=1) / np.sqrt(squared.size)
+    assert abs(v_boot - linearised) < 4 * mc_se, (v_boot, linearised, mc_se)
+
+
+def test_bootstrap_variance_matches_linearisation():
+    frame = stratified_cluster_frame(seed=7, n_strata=25, psu_per_stratum=(2, 3, 4, 6))
+    d = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
+    reps = d.bootstrap_weights(n_reps=6000, seed=5).astype(float)
+    y = frame["y"].to_numpy()
+    w = d.weights
+    # a total: the Rao–Wu variance is unbiased for the stage-1 linearisation variance
+    _compare_variances(reps.T @ y, w @ y, d.vcov_totals(w * y)[0, 0])
+    # a mean (a ratio): same, to first order
+    linearised = d.mean("y")["std_error"].iloc[0] ** 2
+    _compare_variances((reps.T @ y) / reps.sum(axis=0), w @ y / w.sum(), linearised)
+
+
+def test_bootstrap_with_fpc_scales_by_one_minus_f():
+    frame = stratified_cluster_frame(seed=9, n_strata=20, psu_per_stratum=(3, 4, 5))
+    n_h = frame.groupby("stratum")["psu"].transform("nunique")
+    frame["psu_population"] = n_h * 3            # a third of each stratum's PSUs sampled
+    d = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu", fpc="psu_population")
+    reps = d.bootstrap_weights(n_reps=6000, seed=8).astype(float)
+    y = frame["y"].to_numpy()
+    w = d.weights
+    _compare_variances(reps.T @ y, w @ y, d.vcov_totals(w * y)[0, 0])
+    assert np.abs(reps.mean(axis=1) / w - 1).max() < 0.05
+
+
+def test_bootstrap_respects_the_domain():
+    frame = stratified_cluster_frame(seed=11)
+    d = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
+    mask = (frame["y"] > 0).to_numpy()
+    full = d.bootstrap_weights(n_reps=20, seed=4)
+    domain = d.subset(mask).bootstrap_weights(n_reps=20, seed=4)
+    # the draws depend on the full design only; rows outside the domain get weight zero
+    assert (domain[~mask] == 0).all()
+    np.testing.assert_array_equal(domain[mask], full[mask])
+
+
+def test_bootstrap_single_psu_stratum_fails_or_keeps_its_weight():
+    frame = stratified_cluster_frame(seed=10)
+    frame = frame[~((frame["stratum"] == "h00") & (frame["psu"] > 0))].reset_index(drop=True)
+    strict = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
+    assert strict.single_psu_strata() == ["h00"]
+    with pytest.raises(ValueError, match="h00"):
+        strict.bootstrap_weights(n_reps=3, seed=0)
+    lonely = (frame["stratum"] == "h00").to_numpy()
+    # outside the domain the single-PSU stratum does not matter, even under "fail"
+    assert strict.subset(~lonely).single_psu_strata() == []
+    assert (strict.subset(~lonely).bootstrap_weights(n_reps=3, seed=0)[lonely] == 0).all()
+    for option in ("remove", "certainty", "adjust", "average"):
+        lenient = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu",
+                               lonely_psu=option)
+        reps = lenient.bootstrap_weights(n_reps=3, seed=0)
+        np.testing.assert_allclose(reps[lonely], lenient.weights[lonely, None].repeat(3, 1),
+                                   rtol=1e-6)
+        assert (reps[~lonely] != lenient.weights[~lonely, None]).any()
 
 
 # --- performance -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Relative importance (LMG), dominance, the Rao–Wu bootstrap and importance–performance tables.
+"""Relative importance (LMG), dominance, bootstrap intervals and importance–performance tables.
 
 References, test by test:
 - published R output: relaimpo 2.2-7 ``calc.relimp(type = "lmg")`` on ``swiss`` (unweighted and
@@ -7,9 +7,8 @@ References, test by test:
   (LMG_1 = (R²(1) + R²(12) - R²(2)) / 2), sum of LMG = R²;
 - brute force: every subset refitted with statsmodels WLS / GLM and averaged over orderings;
 - exact identities: frequency weights = expanded data; design domain = subset of the data;
-- simulation: Rao–Wu replicate weights have expectation w, and the bootstrap variance of a
-  weighted total and mean matches the linearisation variance of ``SurveyDesign.vcov_totals``
-  within Monte Carlo error (with and without an fpc).
+  the design bootstrap is LMG recomputed with ``SurveyDesign.bootstrap_weights`` columns.
+The Rao–Wu replicate weights themselves are tested in tests/test_design.py.
 """
 from __future__ import annotations
 
@@ -271,8 +270,6 @@ def test_bootstrap_same_seed_same_bytes_and_sane_intervals():
     pd.testing.assert_frame_equal(first.table, second.table)
     pd.testing.assert_frame_equal(first.outrank, second.outrank)
     assert not first.table["ci_low"].equals(other.table["ci_low"])
-    assert imp.rescaled_bootstrap_weights(design, n_reps=5, seed=3).tobytes() == \
-        imp.rescaled_bootstrap_weights(design, n_reps=5, seed=3).tobytes()
     table = first.table
     assert (table["ci_low"] <= table["lmg"]).all() and (table["lmg"] <= table["ci_high"]).all()
     assert (table["rank_low"] <= table["rank"]).all()
@@ -299,69 +296,32 @@ def test_iid_bootstrap_with_frequency_weights_is_the_expanded_bootstrap(swiss):
     np.testing.assert_allclose(counts.sum(axis=0), w.sum())
 
 
-def test_rao_wu_weights_have_expectation_w():
+def test_design_bootstrap_is_lmg_with_the_design_replicate_weights():
     frame = stratified_cluster_frame(seed=6)
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    reps = imp.rescaled_bootstrap_weights(design, n_reps=4000, seed=2)
-    assert reps.dtype == np.float32 and reps.shape == (len(frame), 4000)
-    ratio = reps.mean(axis=1) / design.weights
-    # each PSU factor has mean 1 and variance 1/(n_h - 1) <= 1: 4000 replicates -> SE <= 0.016
-    assert np.abs(ratio - 1).max() < 5 * np.sqrt(1 / 4000)
-    # rows of one PSU move together; the weights of a stratum's PSUs sum to n_h - 1 draws
-    first_psu = (frame["stratum"] == frame["stratum"].iloc[0]) & (frame["psu"] == 0)
-    factors = reps[first_psu.to_numpy()] / design.weights[first_psu.to_numpy(), None]
-    np.testing.assert_allclose(factors, factors[:1].repeat(factors.shape[0], 0), rtol=1e-6)
+    formula = "y ~ x0 + x1 + x2"
+    result = imp.relative_importance(formula, design, n_boot=40, seed=2)
+    # replicate r is the point LMG of the data with weights = column r of bootstrap_weights
+    reps = design.bootstrap_weights(n_reps=40, seed=2).astype(float)
+    lmg = np.array([imp.relative_importance(formula, frame.assign(rw=reps[:, r]),
+                                            freq_weights="rw").table["lmg"].to_numpy()
+                    for r in range(40)])
+    low, high = np.quantile(lmg, [0.025, 0.975], axis=0)
+    # float32 replicate weights vs the float64 factors used inside: agree to ~1e-6
+    np.testing.assert_allclose(result.table["ci_low"], low, rtol=1e-5)
+    np.testing.assert_allclose(result.table["ci_high"], high, rtol=1e-5)
 
 
-def _compare_variances(replicate_estimates, full_estimate, linearised):
-    """Bootstrap variance vs linearisation, allowing 4 Monte Carlo standard errors."""
-    squared = (replicate_estimates - full_estimate) ** 2
-    v_boot = squared.mean()
-    mc_se = squared.std(ddof=1) / np.sqrt(squared.size)
-    assert abs(v_boot - linearised) < 4 * mc_se, (v_boot, linearised, mc_se)
-
-
-def test_rao_wu_variance_matches_linearisation():
-    frame = stratified_cluster_frame(seed=7, n_strata=25, psu_per_stratum=(2, 3, 4, 6))
-    design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
-    reps = imp.rescaled_bootstrap_weights(design, n_reps=6000, seed=5).astype(float)
-    y = frame["y"].to_numpy()
-    w = design.weights
-    # a total: the Rao–Wu variance is unbiased for the stage-1 linearisation variance
-    _compare_variances(reps.T @ y, w @ y, design.vcov_totals(w * y)[0, 0])
-    # a mean (a ratio): same, to first order
-    mean = w @ y / w.sum()
-    linearised = design.mean("y")["std_error"].iloc[0] ** 2
-    _compare_variances((reps.T @ y) / reps.sum(axis=0), mean, linearised)
-
-
-def test_rao_wu_with_fpc_scales_by_one_minus_f():
-    frame = stratified_cluster_frame(seed=9, n_strata=20, psu_per_stratum=(3, 4, 5))
-    n_h = frame.groupby("stratum")["psu"].transform("nunique")
-    frame["psu_population"] = n_h * 3            # a third of each stratum's PSUs sampled
-    design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu",
-                          fpc="psu_population")
-    reps = imp.rescaled_bootstrap_weights(design, n_reps=6000, seed=8).astype(float)
-    y = frame["y"].to_numpy()
-    w = design.weights
-    _compare_variances(reps.T @ y, w @ y, design.vcov_totals(w * y)[0, 0])
-    assert np.abs(reps.mean(axis=1) / w - 1).max() < 0.05
-
-
-def test_lonely_psu_fails_or_keeps_its_weight():
+def test_lonely_psu_fails_or_is_noted():
     frame = stratified_cluster_frame(seed=10)
     frame = frame[~((frame["stratum"] == "h00") & (frame["psu"] > 0))].reset_index(drop=True)
     strict = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     with pytest.raises(ValueError, match="h00"):
-        imp.rescaled_bootstrap_weights(strict, n_reps=3, seed=0)
+        imp.relative_importance("y ~ x0 + x1", strict, n_boot=5)
     lenient = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu",
                            lonely_psu="remove")
-    reps = imp.rescaled_bootstrap_weights(lenient, n_reps=3, seed=0)
-    lonely = (frame["stratum"] == "h00").to_numpy()
-    np.testing.assert_allclose(reps[lonely], lenient.weights[lonely, None].repeat(3, 1),
-                               rtol=1e-6)
     result = imp.relative_importance("y ~ x0 + x1", lenient, n_boot=5)
-    assert any("single PSU keep" in note for note in result.notes)
+    assert any("1 stratum/strata with a single PSU keep" in note for note in result.notes)
 
 
 # ---------------------------------------------------------------------------- dominance

@@ -9,11 +9,12 @@ players (32,768 subsets) take a fraction of a second. From the same table of sub
 dominance relations of Azen & Budescu (2003): complete, conditional, general.
 
 With a :class:`~sipas_analysis.design.SurveyDesign` the covariance is weighted by the design
-weights (relaimpo's ``weights=``) and bootstrap intervals come from the Rao–Wu rescaled bootstrap
-(:func:`rescaled_bootstrap_weights`); with a plain DataFrame, optional frequency weights and the
-ordinary row bootstrap. Percentile intervals are given for the LMG value, the share and the rank,
-and the bootstrap also gives the probability that each driver outranks each other one: shares
-cannot be negative, so an interval that excludes zero proves nothing about a driver.
+weights (relaimpo's ``weights=``) and bootstrap intervals come from the design's Rao–Wu rescaled
+bootstrap (:meth:`SurveyDesign.bootstrap_factors`); with a plain DataFrame, optional frequency
+weights and the ordinary row bootstrap. Percentile intervals are given for the LMG value, the
+share and the rank, and the bootstrap also gives the probability that each driver outranks each
+other one: shares cannot be negative, so an interval that excludes zero proves nothing about a
+driver.
 
 :func:`ipa_table` joins derived importance with performance (percent satisfied) and labels the
 four quadrants of an importance–performance analysis (Martilla & James 1977).
@@ -172,32 +173,6 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
         formula=formula, n_dropped=prepared["n_dropped"], n_boot=n_boot, level=level,
         players={name: [prepared["column_names"][c] for c in cols]
                  for name, cols in zip(names, columns)})
-
-
-def rescaled_bootstrap_weights(design: SurveyDesign, *, n_reps: int, seed) -> np.ndarray:
-    """Rao–Wu rescaled bootstrap replicate weights, shape (n, n_reps), float32.
-
-    In each stratum h with n_h stage-1 PSUs, m_h = n_h - 1 PSUs are drawn with replacement
-    (independently across strata and replicates); PSU i drawn r_hi times gets the factor
-
-        a_hi = 1 - lambda_h + lambda_h * (n_h / m_h) * r_hi,
-        lambda_h = sqrt(m_h * (1 - f_h) / (n_h - 1))
-
-    (the general rescaling formula of Rao, Wu & Yue 1992), and every row of the PSU gets
-    weight ``design.weights * a_hi``. Without an fpc (f_h = 0) and with m_h = n_h - 1 this is
-    exactly ``w * n_h / (n_h - 1) * r_hi``. With an fpc, f_h = n_h / N_h is the stage-1
-    sampling fraction; later stages are not resampled (their variance is not represented, as in
-    the with-replacement "ultimate cluster" approximation). E[a_hi] = 1, and the bootstrap
-    variance of a weighted total equals the linearisation variance of
-    ``design.vcov_totals`` at stage 1.
-
-    A stratum with a single PSU cannot be resampled: with ``design.lonely_psu == "fail"`` that
-    is an error naming those strata; otherwise the PSU keeps factor 1 in every replicate (it
-    contributes no variance, as ``"remove"``/``"certainty"`` do under linearisation).
-    Rows outside the design's domain keep weight zero.
-    """
-    psu_code, factors, _ = _rescaled_factors(design, n_reps=n_reps, rng=as_generator(seed))
-    return (design.weights[:, None] * factors[psu_code]).astype(np.float32)
 
 
 def ipa_table(importance, performance: pd.DataFrame, *, importance_column: str = "share",
@@ -603,78 +578,15 @@ def _subset_mcfadden(z: np.ndarray, w: np.ndarray, player_columns):
 
 
 # ---------------------------------------------------------------------------------- bootstrap
-def _design_structure(design: SurveyDesign):
-    """Stage-1 stratum and PSU codes of every row, from the design's public attributes
-    (``strata_column``, ``psu_columns``, ``fpc_columns``, ``data``)."""
-    data = design.data
-    n = len(data)
-    stratum = (pd.factorize(data[design.strata_column])[0] if design.strata_column
-               else np.zeros(n, dtype=np.int64))
-    if design.psu_columns:
-        keys = pd.DataFrame({"s": stratum, "p": data[design.psu_columns[0]].to_numpy()})
-        psu = keys.groupby(["s", "p"], sort=False).ngroup().to_numpy()
-    else:
-        psu = np.arange(n)
-    n_psu = int(psu.max()) + 1
-    psu_stratum = np.empty(n_psu, dtype=np.int64)
-    psu_stratum[psu] = stratum
-    n_strata = int(stratum.max()) + 1
-    n_h = np.bincount(psu_stratum, minlength=n_strata)
-    fraction = np.zeros(n_strata)
-    if design.fpc_columns:
-        values = data[design.fpc_columns[0]].to_numpy(dtype=float)
-        is_count = any((data[c].to_numpy(dtype=float) > 1).any() for c in design.fpc_columns)
-        first_row = pd.Series(np.arange(n)).groupby(stratum).first().to_numpy()
-        v = values[first_row]
-        with np.errstate(divide="ignore"):
-            fraction = n_h / v if is_count else v
-        fraction = np.clip(np.nan_to_num(fraction), 0.0, 1.0)
-    return stratum, psu, psu_stratum, n_h, fraction
-
-
-def _rescaled_factors(design: SurveyDesign, *, n_reps: int, rng: np.random.Generator):
-    """(psu code of each row, (n_psu, n_reps) Rao–Wu factors, note)."""
-    if int(n_reps) != n_reps or n_reps < 1:
-        raise ValueError(f"n_reps must be a positive integer, got {n_reps!r}")
-    n_reps = int(n_reps)
-    stratum, psu, psu_stratum, n_h, fraction = _design_structure(design)
-    n_psu = psu_stratum.size
-    lonely = n_h == 1
-    active_strata = np.bincount(stratum[design.weights > 0], minlength=n_h.size) > 0
-    note_lonely = ""
-    if (lonely & active_strata).any():
-        if design.lonely_psu == "fail":
-            labels = (pd.Series(design.data[design.strata_column].to_numpy())
-                      .groupby(stratum).first().to_numpy()[lonely & active_strata]
-                      if design.strata_column else ["(the single stratum)"])
-            raise ValueError(f"Rao–Wu bootstrap: {len(labels)} stratum/strata with a single "
-                             f"PSU cannot be resampled: {list(labels)[:20]}. Give the design "
-                             "lonely_psu='remove' (those PSUs then keep their weight in every "
-                             "replicate) or merge the strata")
-        note_lonely = (f" {int((lonely & active_strata).sum())} stratum/strata with a single "
-                       "PSU keep that PSU's weight in every replicate (no variance from them).")
-    m_h = np.maximum(n_h - 1, 1)
-    scale = np.where(lonely, 0.0, np.sqrt(m_h * (1.0 - fraction) / np.maximum(n_h - 1, 1)))
-
-    # Draw m_h PSUs with replacement in every stratum and replicate, all at once.
-    order = np.argsort(psu_stratum, kind="stable")          # PSUs grouped by stratum
-    first = np.concatenate([[0], np.cumsum(n_h)[:-1]])      # position of stratum h in `order`
-    draws_per_stratum = np.where(lonely, 0, m_h)
-    draw_stratum = np.repeat(np.arange(n_h.size), draws_per_stratum)
-    u = rng.random((draw_stratum.size, n_reps))
-    picked = order[first[draw_stratum][:, None]
-                   + np.floor(u * n_h[draw_stratum][:, None]).astype(np.int64)]
-    replicate = np.broadcast_to(np.arange(n_reps), picked.shape)
-    counts = np.bincount((picked * n_reps + replicate).ravel(),
-                         minlength=n_psu * n_reps).reshape(n_psu, n_reps)
-    lam = scale[psu_stratum][:, None]
-    ratio = (n_h / m_h)[psu_stratum][:, None]
-    factors = 1.0 - lam + lam * ratio * counts
-    note = (f"Bootstrap: {n_reps} Rao–Wu rescaled bootstrap replicates (Rao, Wu & Yue 1992): "
+def _design_note(design: SurveyDesign, n_reps: int) -> str:
+    """The note describing the Rao–Wu bootstrap of ``design`` (call after its factors)."""
+    lonely = design.single_psu_strata()
+    note_lonely = (f" {len(lonely)} stratum/strata with a single PSU keep that PSU's weight in "
+                   "every replicate (no variance from them)." if lonely else "")
+    return (f"Bootstrap: {n_reps} Rao–Wu rescaled bootstrap replicates (Rao, Wu & Yue 1992): "
             "in each stratum n_h - 1 of its n_h stage-1 PSUs drawn with replacement, weights "
             "rescaled by 1 - l + l n_h/(n_h - 1) r with l = sqrt(1 - f_h) (f_h the stage-1 "
             "sampling fraction, 0 without fpc); later stages are not resampled." + note_lonely)
-    return psu, factors, note
 
 
 def _moment_columns(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -703,8 +615,9 @@ def _bootstrap(prepared, design_or_data, *, n_boot: int, seed, family: str):
     z, w = prepared["z"], prepared["w"]            # the rows used, in data order
 
     if prepared["is_design"]:
-        psu, factors, note = _rescaled_factors(design_or_data, n_reps=n_boot, rng=rng)
-        unit = psu[used]
+        factors = design_or_data.bootstrap_factors(n_reps=n_boot, seed=rng)
+        note = _design_note(design_or_data, n_boot)
+        unit = design_or_data.psu_codes[used]
         n_units = factors.shape[0]
         factor_chunks = [(factors, slice(0, n_boot))]
     else:
