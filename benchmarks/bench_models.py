@@ -60,13 +60,26 @@ def main(n: int = 1_000_000) -> None:
                          survey[PREDICTORS].to_numpy(), distr="logit")
     theirs, theirs_s = timed("statsmodels OrderedModel(bfgs), unweighted",
                              lambda: model.fit(method="bfgs", disp=False, maxiter=10000))
-    increments = theirs.params[len(PREDICTORS):]
-    cuts = np.cumsum(np.r_[increments[0], np.exp(increments[1:])])
-    difference = np.max(np.abs(ours_u.params.to_numpy() - np.r_[theirs.params[:len(PREDICTORS)],
-                                                                   cuts]))
-    print(f"  OrderedModel converged: {theirs.mle_retvals.get('converged')}; largest coefficient "
-          f"difference {difference:.2e}; speed-up {theirs_s / ours_u_s:.1f}x "
+    ours_loglik = float(sa.glance(ours_u)["loglik"].iloc[0])
+
+    def largest_difference(result) -> float:
+        params = np.asarray(result.params)
+        increments = params[len(PREDICTORS):]
+        cuts = np.cumsum(np.r_[increments[0], np.exp(increments[1:])])
+        theirs_params = np.r_[params[:len(PREDICTORS)], cuts]
+        return float(np.max(np.abs(ours_u.params.to_numpy() - theirs_params)))
+
+    print(f"  OrderedModel converged: {theirs.mle_retvals.get('converged')}; log-likelihood "
+          f"{theirs.llf:.6f} vs ours {ours_loglik:.6f}; largest coefficient difference "
+          f"{largest_difference(theirs):.2e}; speed-up {theirs_s / ours_u_s:.1f}x "
           f"(design-based fit {theirs_s / ours_s:.1f}x)")
+    # BFGS's default gtol stops short of the maximum on a million rows; polishing from where it
+    # stopped shows whether the two agree at the maximum (ours: Newton to 1e-10).
+    polished, polish_s = timed("  OrderedModel polished (bfgs, gtol=1e-10)",
+                               lambda: model.fit(method="bfgs", disp=False, maxiter=10000,
+                                                 gtol=1e-10, start_params=theirs.params))
+    print(f"  after polishing: log-likelihood {polished.llf:.6f}; largest coefficient "
+          f"difference {largest_difference(polished):.2e}")
 
     small_survey, _ = sa.simulate_survey(n=40_000, seed=2)
     small_survey = small_survey[small_survey["used_service"].astype(bool)]

@@ -15,7 +15,7 @@ with public administrative services.
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from . import design, indices, io, language, models, reference, report, schema, simulate
+from . import design, indices, io, language, models, plots, reference, report, schema, simulate
 from .design import SurveyDesign
 from .indices import compare_indices, rank_units, sipas_index
 from .io import load_papi, load_pci, load_published_sipas, load_survey
@@ -37,7 +37,7 @@ __all__ = [
     "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "io",
     "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",
-    "parallel_lines_test", "rank_units", "reference", "relative_importance", "report",
+    "parallel_lines_test", "plots", "rank_units", "reference", "relative_importance", "report",
     "schema", "simulate", "simulate_survey", "sipas_index", "tidy", "to_2025_units",
     "validate_survey",
 ]

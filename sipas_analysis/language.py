@@ -135,6 +135,127 @@ TEXT: dict[str, dict[str, str]] = {
     "var_online_share": {"vi": "Tỷ lệ nộp hồ sơ trực tuyến", "en": "Share applied online"},
     "var_asked_extra_payment": {"vi": "Bị đòi thêm tiền", "en": "Asked for extra payment"},
     "var_n_visits": {"vi": "Số lần đi lại", "en": "Number of visits"},
+    # --- report sections and sentences ---
+    "unit": {"vi": "Đơn vị", "en": "Unit"},
+    "by_agency_level": {"vi": "Cấp cơ quan", "en": "Agency level"},
+    "by_service_area": {"vi": "Lĩnh vực", "en": "Service area"},
+    "agency_level.province": {"vi": "Cấp tỉnh", "en": "Province"},
+    "agency_level.district": {"vi": "Cấp huyện", "en": "District"},
+    "agency_level.commune": {"vi": "Cấp xã", "en": "Commune"},
+    "service_area.land": {"vi": "Đất đai", "en": "Land"},
+    "service_area.civil_status": {"vi": "Hộ tịch", "en": "Civil status"},
+    "service_area.construction": {"vi": "Xây dựng", "en": "Construction"},
+    "service_area.business": {"vi": "Đăng ký kinh doanh", "en": "Business registration"},
+    "service_area.labour_social": {"vi": "Lao động, thương binh và xã hội",
+                                   "en": "Labour and social affairs"},
+    "service_area.justice": {"vi": "Tư pháp", "en": "Justice"},
+    "service_area.other": {"vi": "Khác", "en": "Other"},
+    "overview_title": {"vi": "Tổng quan SIPAS toàn quốc {year}",
+                       "en": "National SIPAS overview {year}"},
+    "national_headline": {
+        "vi": "Năm {year}, chỉ số SIPAS của cả nước là {estimate} (khoảng tin cậy 95 %: {ci}), "
+              "ước lượng theo thiết kế mẫu từ {n} người trả lời tại {n_units} đơn vị.",
+        "en": "In {year}, the national SIPAS index is {estimate} (95 % confidence interval "
+              "{ci}), a design-based estimate from {n} respondents in {n_units} units."},
+    "section_regions": {"vi": "So sánh giữa các vùng", "en": "Regions compared"},
+    "section_heterogeneity": {"vi": "Khác biệt giữa các tỉnh về tác động của thái độ công chức",
+                              "en": "How the effect of staff attitude differs between provinces"},
+    "section_34": {"vi": "Góc nhìn 34 đơn vị hành chính từ năm 2025",
+                   "en": "The 34-unit view from 2025"},
+    "no_34": {"vi": "Dữ liệu không có năm {year} cho 34 đơn vị.",
+              "en": "The data have no year {year} for the 34 units."},
+    "report_title": {"vi": "Báo cáo chỉ số hài lòng SIPAS {year}: {unit}",
+                     "en": "SIPAS satisfaction report {year}: {unit}"},
+    "section_ranking": {"vi": "Vị trí trong cả nước", "en": "Standing among all units"},
+    "section_factors": {"vi": "Các yếu tố so với cả nước và vùng",
+                        "en": "Factors against the nation and the region"},
+    "section_criteria": {"vi": "Các tiêu chí", "en": "Criteria"},
+    "section_former": {"vi": "Các tỉnh cũ hợp thành đơn vị (trước 1/7/2025)",
+                       "en": "The former provinces that make up the unit (before 1 July 2025)"},
+    "section_breakdowns": {"vi": "Theo cấp cơ quan và lĩnh vực",
+                           "en": "By agency level and service area"},
+    "section_drivers": {"vi": "Điều gì thúc đẩy sự hài lòng",
+                        "en": "What drives satisfaction"},
+    "drivers_intro": {
+        "vi": "Tác động biên trung bình trên xác suất hài lòng (mức 4–5), tính bằng điểm phần "
+              "trăm, từ hồi quy logistic theo thiết kế mẫu trên toàn quốc.",
+        "en": "Average marginal effects on the probability of being satisfied (levels 4–5), in "
+              "percentage points, from a national design-based logistic regression."},
+    "section_importance": {"vi": "Tầm quan trọng tương đối và ma trận ưu tiên",
+                           "en": "Relative importance and the priority matrix"},
+    "section_local": {"vi": "Tác động của thái độ công chức tại tỉnh",
+                      "en": "The effect of staff attitude in this province"},
+    "local_effect": {
+        "vi": "Tác động riêng của điểm “Công chức” tại {unit}: {estimate} (khoảng tin cậy 95 %: "
+              "{ci}); toàn quốc (theo thiết kế mẫu): {national}.",
+        "en": "The province's own effect of the “Civil servants” score in {unit}: {estimate} "
+              "(95 % interval {ci}); nationally (design-based): {national}."},
+    "section_experience": {"vi": "Trả kết quả đúng hẹn và nộp hồ sơ trực tuyến",
+                           "en": "On-time results and online applications"},
+    "section_context": {"vi": "Bối cảnh: PAPI và SIPAS đã công bố",
+                        "en": "Context: PAPI and published SIPAS"},
+    "published_value": {"vi": "SIPAS đã công bố (%)", "en": "Published SIPAS (%)"},
+    "value_type": {"vi": "Loại số liệu", "en": "Kind of figure"},
+    "source": {"vi": "Nguồn", "en": "Source"},
+    "value_type.reported": {"vi": "đã công bố", "en": "published"},
+    "value_type.reported_rounded": {"vi": "đã công bố (làm tròn)", "en": "published (rounded)"},
+    "value_type.reported_order": {"vi": "thứ hạng suy từ danh sách công bố",
+                                  "en": "rank read from a published list"},
+    "value_type.reported_ambiguous": {"vi": "đã công bố (không rõ phạm vi)",
+                                      "en": "published (scope unclear)"},
+    "value_type.derived": {"vi": "suy ra từ giá trị và mức thay đổi đã công bố",
+                           "en": "derived from a published value and a published change"},
+    "value_type.provincial_survey": {"vi": "khảo sát riêng của tỉnh, không phải SIPAS",
+                                     "en": "the province's own survey, not SIPAS"},
+    "value_type.agency_component": {"vi": "điểm của một sở, không phải của tỉnh",
+                                    "en": "a department's score, not the province's"},
+    "published_none": {"vi": "Không có số liệu SIPAS đã công bố cho đơn vị này.",
+                       "en": "No published SIPAS figures for this unit."},
+    "section_actions": {"vi": "Ba việc nên ưu tiên", "en": "Three things worth acting on"},
+    "section_caveats": {"vi": "Lưu ý khi đọc", "en": "Caveats"},
+    "section_provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
+    "headline_suppressed": {
+        "vi": "Năm {year}, mẫu của {unit} quá nhỏ để công bố chỉ số SIPAS (cỡ mẫu hiệu dụng dưới "
+              "{threshold} người).",
+        "en": "In {year}, the sample of {unit} is too small to publish its SIPAS index "
+              "(effective sample size below {threshold})."},
+    "local_model_skipped": {
+        "vi": "Không ước lượng hồi quy riêng cho tỉnh: bậc tự do của thiết kế mẫu trong tỉnh là "
+              "{df}, dưới ngưỡng {threshold}; sai số chuẩn sẽ không đáng tin. Hiệu ứng riêng của "
+              "tỉnh được lấy từ mô hình đa tầng.",
+        "en": "No province-only regression: the province's own design degrees of freedom are "
+              "{df}, below the threshold of {threshold}, so its standard errors would not be "
+              "reliable. The province's own effect comes from the multilevel model."},
+    "local_model_shown": {
+        "vi": "Hồi quy riêng cho tỉnh (theo thiết kế mẫu): bậc tự do của thiết kế là {df} "
+              "(ngưỡng {threshold}).",
+        "en": "Province-only design-based regression: the design has {df} degrees of freedom "
+              "(threshold {threshold})."},
+    "action": {
+        "vi": "Nâng mức hài lòng về “{criterion}”: hiện {estimate} (cả nước {nation}); yếu tố "
+              "“{factor}” giải thích {share} phần biến thiên được giải thích của mức hài lòng "
+              "chung.",
+        "en": "Raise satisfaction with “{criterion}”: {estimate} now (nation {nation}); the "
+              "factor “{factor}” accounts for {share} of the explained variation in overall "
+              "satisfaction."},
+    "caveat_suppression": {
+        "vi": "Ước lượng dựa trên cỡ mẫu hiệu dụng dưới {threshold} người bị ẩn (—).",
+        "en": "Estimates resting on an effective sample below {threshold} are suppressed (—)."},
+    "caveat_ranks": {
+        "vi": "Thứ hạng đi kèm tập xếp hạng tin cậy 95 % (Mogstad, Romano, Shaikh và Wilhelm, "
+              "2024): chênh lệch nhỏ giữa các tỉnh thường nằm trong sai số mẫu.",
+        "en": "Ranks come with 95 % rank confidence sets (Mogstad, Romano, Shaikh and Wilhelm, "
+              "2024): small differences between provinces are usually within sampling error."},
+    "caveat_multilevel": {
+        "vi": "Mô hình đa tầng không dùng trọng số mẫu; ước lượng toàn quốc theo thiết kế mẫu "
+              "được đặt bên cạnh để đối chiếu.",
+        "en": "The multilevel model does not use the survey weights; the design-based national "
+              "estimate is shown beside it for comparison."},
+    "caveat_rule": {
+        "vi": "Cách tính: người trả lời mức 4–5 trên thang 5 được coi là hài lòng; chỉ số yếu "
+              "tố là trung bình các tiêu chí; chỉ số chung là trung bình các yếu tố.",
+        "en": "Method: answers 4–5 on the 5-level scale count as satisfied; a factor index is "
+              "the mean of its criteria; the overall index is the mean of the factors."},
 }
 
 

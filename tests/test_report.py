@@ -55,7 +55,7 @@ def test_report_params_are_checked():
 def test_unknown_notebook_parameter_is_refused():
     before = {"sa"}
     namespace = {"sa": None, "province_code": "01", "year": 2024, "langg": "en"}
-    with pytest.raises(ValueError, match=r"unknown report parameter\(s\) \['langg'\]"):
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['langg'\]"):
         report.ReportParams.from_namespace(namespace, before=before)
     namespace.pop("langg")
     assert report.ReportParams.from_namespace(namespace, before=before).year == 2024
