@@ -15,17 +15,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo: the synthetic sample, the national table, then the report batch for all 63 provinces.
 demo: $(STAMP)
 	$(BIN)/sipas demo --out reports
+	$(BIN)/sipas reports --year 2024 --units all --data demo --out reports
 
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# Unit, reference and browser tests, then the committed notebooks re-executed and compared.
 test: $(STAMP) lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_reports.py
 
 clean:
 	rm -rf $(VENV) reports data/processed .pytest_cache .hypothesis

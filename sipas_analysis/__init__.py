@@ -15,7 +15,8 @@ with public administrative services.
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from . import design, indices, io, language, models, plots, reference, report, schema, simulate
+from . import (batch, design, indices, io, language, models, plots, reference, report, schema,
+               simulate)
 from .design import SurveyDesign
 from .indices import compare_indices, rank_units, sipas_index
 from .io import load_papi, load_pci, load_published_sipas, load_survey
@@ -33,7 +34,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "SamplingPlan", "SurveyDesign", "SurveyValidationError", "Truth",
-    "average_marginal_effects", "compare_indices", "demo_survey", "design", "fit_linear",
+    "average_marginal_effects", "batch", "compare_indices", "demo_survey", "design", "fit_linear",
     "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "io",
     "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",

@@ -54,6 +54,44 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--rule", default="mean_of_criteria", choices=["mean_of_criteria", "composite"],
                        help="aggregation rule (default: mean_of_criteria)")
     index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
+
+    reports = sub.add_parser(
+        "reports", help="build every unit's report for a year (papermill, in parallel)",
+        description="Execute notebooks/province_report.ipynb once per unit with papermill (kernel "
+                    "'python3' of this environment), --jobs at a time. Each unit gets "
+                    "OUT/YEAR/<set>-<code>/report.ipynb, report.html (no code, self-contained) and "
+                    "tables.xlsx; the year gets index.html and manifest.json. The national results "
+                    "every unit shares are computed once and cached (data/processed/cache or "
+                    "$SIPAS_CACHE_DIR). A failing unit is recorded and the others go on; exit "
+                    "status 1 if any failed.")
+    reports.add_argument("--year", type=int, required=True, help="survey year of the reports")
+    reports.add_argument("--units", default=None,
+                         help='"all" (default) or codes such as 01,79 of the year\'s unit set')
+    reports.add_argument("--params", nargs="+", default=None, metavar="FILE",
+                         help="params files (params/units/63/01.yaml ...) naming the units "
+                              "instead of --units (their province_code and unit_set are used; "
+                              "--year, --lang and --data apply to all)")
+    reports.add_argument("--unit-set", default=None, choices=["63", "34"],
+                         help="unit set (default: 63 up to 2024, 34 from 2025)")
+    reports.add_argument("--lang", default="vi", choices=["vi", "en"],
+                         help="report language (default: vi)")
+    reports.add_argument("--jobs", type=int, default=2, help="units run at once (default: 2)")
+    reports.add_argument("--out", default="reports", help="output folder (default: reports)")
+    reports.add_argument("--data", default="demo", help='survey file, or "demo" (default)')
+    reports.add_argument("--notebook", default=None,
+                         help="report notebook (default: notebooks/province_report.ipynb)")
+    reports.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    params = sub.add_parser(
+        "params", help="generate params/defaults.yaml and one params file per unit",
+        description="Write params/defaults.yaml and params/units/63/<code>.yaml, "
+                    "params/units/34/<code>.yaml from the reference tables (flat YAML, strings "
+                    "quoted). With --check, write nothing and exit 1 if the files are not up to "
+                    "date.")
+    params.add_argument("--write", action="store_true", help="write the files (the default)")
+    params.add_argument("--check", action="store_true",
+                        help="only check that the files are up to date")
+    params.add_argument("--dir", default=None, help="params folder (default: the project's params/)")
     return parser
 
 
@@ -181,7 +219,69 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index}
+def _report_units(args) -> tuple[str, str | None]:
+    """--units or the units named by --params files (which must share one unit set)."""
+    from . import batch
+    if args.params is None:
+        return args.units or "all", args.unit_set
+    if args.units is not None:
+        raise UserError("give --units or --params, not both")
+    codes, sets = [], set()
+    for path in args.params:
+        try:
+            values = batch.load_params_file(path)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        if "province_code" not in values:
+            raise UserError(f"{path} names no province_code")
+        codes.append(values["province_code"])
+        sets.add(values.get("unit_set") or args.unit_set)
+    if len(sets) > 1:
+        raise UserError(f"the params files mix unit sets {sorted(map(str, sets))}")
+    return ",".join(codes), sets.pop()
+
+
+def _cmd_reports(args) -> int:
+    import os
+
+    from . import batch
+    units, unit_set = _report_units(args)
+    try:
+        result = batch.run_batch(args.year, units=units, unit_set=unit_set, lang=args.lang,
+                                 data=args.data, jobs=args.jobs, out=args.out,
+                                 notebook=args.notebook, progress=not args.no_progress)
+    except batch.BatchError as error:
+        raise UserError(str(error)) from None
+    except ValueError as error:  # e.g. no respondents in that year: a message, not a traceback
+        from .reference import UnknownProvinceError
+        from .schema import SurveyValidationError
+        if isinstance(error, (UnknownProvinceError, SurveyValidationError)):
+            raise  # main() reports these with their own exit status
+        raise UserError(f"the shared national results could not be computed: {error}") from None
+    print(result.summary())
+    print(f"open {os.path.relpath(result.index_path)} (manifest: "
+          f"{os.path.relpath(result.manifest_path)}; "
+          f"{result.seconds:.0f} s, shared results {result.shared_seconds:.0f} s)")
+    return result.exit_status
+
+
+def _cmd_params(args) -> int:
+    from . import batch
+    if args.check:
+        stale = batch.stale_params(args.dir)
+        if stale:
+            print(f"{len(stale)} params file(s) not up to date (run: sipas params): "
+                  + ", ".join(stale[:10]) + (" …" if len(stale) > 10 else ""), file=sys.stderr)
+            return EXIT_INVALID
+        print("params files are up to date")
+        return 0
+    written = batch.write_params(args.dir)
+    print(f"{len(written)} params files in {written[0].parent}")
+    return 0
+
+
+COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index,
+            "reports": _cmd_reports, "params": _cmd_params}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,7 +191,9 @@ def provenance(params: ReportParams, shared: "SharedResults") -> pd.DataFrame:
             ("sipas_analysis", _package_version("sipas-analysis")),
             ("git_commit", git_commit()), ("synthetic", str(shared.synthetic))]
     rows += [(f"setting.{k}", str(v)) for k, v in shared.settings.items()]
-    rows += [(f"param.{k}", str(v)) for k, v in params.as_dict().items()]
+    shown = params.as_dict()
+    shown["tables_path"] = Path(shown["tables_path"]).name  # where the batch put it is noise
+    rows += [(f"param.{k}", str(v)) for k, v in shown.items()]
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -581,7 +583,8 @@ def index_page_table(shared: SharedResults, lang: str) -> pd.DataFrame:
                                  zip(table["small_sample"], table["estimate"])],
         text("ci", lang): ["—" if s else format_interval(lo, hi, lang) for s, lo, hi in
                            zip(table["small_sample"], table["ci_low"], table["ci_high"])],
-        text("rank", lang): table["rank"].astype(int).to_numpy(),
+        text("rank", lang): ["—" if s else str(int(r)) for s, r in   # a suppressed estimate
+                             zip(table["small_sample"], table["rank"])],   # has no point rank
         text("rank_set", lang): [f"{int(lo)}–{int(hi)}" for lo, hi in
                                  zip(table["rank_low"], table["rank_high"])],
     })
