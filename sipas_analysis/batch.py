@@ -99,15 +99,23 @@ def file_hash(path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
+def processed_dir() -> Path:
+    """Where derived data go: ``$SIPAS_PROCESSED_DIR``, else the project's ``data/processed/``
+    (never committed), whatever the current directory (notebooks run in ``notebooks/``)."""
+    if os.environ.get("SIPAS_PROCESSED_DIR"):
+        return Path(os.environ["SIPAS_PROCESSED_DIR"]).expanduser()
+    return reference.data_dir() / "processed"
+
+
 def demo_data_path(*, directory=None) -> Path:
-    """The demo sample as a parquet file, ``data/processed/demo_survey.parquet`` under the
-    current directory (or ``directory``), written once and rewritten only when the package
+    """The demo sample as a parquet file, ``demo_survey.parquet`` in :func:`processed_dir`
+    (or ``directory``), written once and rewritten only when the package
     source changes (a stamp file next to it records the source it came from).
 
     Workers read the demo by this path: it is written atomically (temp file + rename) under a
     lock, so parallel kernels never see half a file.
     """
-    directory = Path(directory) if directory is not None else Path("data") / "processed"
+    directory = Path(directory) if directory is not None else processed_dir()
     path = directory / "demo_survey.parquet"
     stamp = directory / "demo_survey.parquet.source"
 
@@ -157,7 +165,7 @@ def _cache_dir(cache_dir=None) -> Path:
         return Path(cache_dir)
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV]).expanduser()
-    return Path("data") / "processed" / "cache"
+    return processed_dir() / "cache"
 
 
 def shared_key(params) -> dict:

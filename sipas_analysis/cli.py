@@ -189,7 +189,8 @@ def _cmd_demo(args) -> int:
     from . import indices, reference, simulate
     out = Path(args.out)
     survey = simulate.demo_survey()
-    processed = Path("data") / "processed"
+    from .batch import processed_dir
+    processed = processed_dir()
     processed.mkdir(parents=True, exist_ok=True)
     survey.to_parquet(processed / "demo_survey.parquet", index=False)
     year = survey[survey["year"] == args.year]

@@ -116,6 +116,7 @@ def failing_batch(tmp_path_factory):
     calls: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
+        mp.setenv("SIPAS_PROCESSED_DIR", str(root / "data" / "processed"))
         mp.delenv(batch.CACHE_DIR_ENV, raising=False)
         mp.setenv("MPLBACKEND", "Agg")  # as CI often sets: figures must still be embedded
         result = batch.run_batch(

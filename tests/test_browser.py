@@ -56,6 +56,7 @@ def pages(tmp_path_factory):
     real = notebook != TINY.resolve()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
+        mp.setenv("SIPAS_PROCESSED_DIR", str(root / "data" / "processed"))
         result = batch.run_batch(2024, units="01,79", data="demo", jobs=2, out="reports",
                                  notebook=notebook, cache_dir=root / "cache", progress=False,
                                  compute=None if real else fake_shared)

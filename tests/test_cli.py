@@ -1,6 +1,7 @@
 """The sipas command: messages, not tracebacks; exit 1 on invalid data, 2 on usage errors."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ from sipas_analysis import cli
 from tests.conftest import contract_frame
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "sipas_analysis.cli", *args], capture_output=True,
-                          text=True, cwd=cwd)
+                          text=True, cwd=cwd, env=env)
 
 
 def test_help_lists_the_commands():
@@ -74,7 +75,8 @@ def test_index_writes_the_table(tmp_path):
 
 @pytest.mark.slow
 def test_demo_writes_the_national_table(tmp_path):
-    out = run("demo", "--out", str(tmp_path / "reports"), cwd=tmp_path)
+    env = dict(os.environ, SIPAS_PROCESSED_DIR=str(tmp_path / "data" / "processed"))
+    out = run("demo", "--out", str(tmp_path / "reports"), cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     assert "SYNTHETIC DATA" in out.stdout
     table = pd.read_csv(tmp_path / "reports" / "sipas_index_2024_demo.csv",
