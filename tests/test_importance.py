@@ -477,3 +477,15 @@ def test_ipa_from_an_importance_result_and_term_mismatch(swiss):
     with pytest.raises(ValueError, match=r"only in importance \['Catholic'\]; only in "
                                          r"performance \['Religion'\]"):
         imp.ipa_table(result, wrong)
+
+
+def test_missing_outcome_inside_an_expression_is_left_out_not_counted_as_zero():
+    """A missing y inside I((y >= 4) * 1.0) must drop the row, as fit_logit does, never count
+    as 0 (patsy would evaluate the comparison before dropping anything)."""
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x1": rng.normal(size=400), "x2": rng.normal(size=400)})
+    frame["y"] = np.clip(np.round(3 + frame.x1 + rng.normal(size=400)), 1, 5)
+    frame.loc[:99, "y"] = np.nan
+    result = imp.relative_importance("I((y >= 4) * 1.0) ~ x1 + x2", frame)
+    assert result.n == 300
+    assert any("100 row(s) with a missing model variable" in note for note in result.notes)

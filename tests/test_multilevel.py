@@ -278,3 +278,12 @@ def test_non_convergence_raises(monkeypatch):
     data, _ = simulate_provinces(5)
     with pytest.raises(RuntimeError, match="did not converge.*Gradient optimization failed"):
         fit_multilevel("y ~ staff_score", data)
+
+
+def test_a_random_slope_needs_its_fixed_slope():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"province_code": np.repeat(["01", "02", "04", "06"], 50),
+                          "x": rng.normal(size=200), "z": rng.normal(size=200)})
+    frame["y"] = frame["x"] + rng.normal(size=200)
+    with pytest.raises(ValueError, match=r"random term must also be in the fixed part.*'z'"):
+        fit_multilevel("y ~ x", frame, re_formula="~z")

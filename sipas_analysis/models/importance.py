@@ -36,6 +36,7 @@ import scipy.sparse
 from scipy import special, stats
 
 from ..design import SurveyDesign
+from .regression import formula_columns
 from ..rng import as_generator
 
 IMPORTANCE_COLUMNS = ["term", "lmg", "share", "ci_low", "ci_high", "rank", "rank_low",
@@ -317,9 +318,14 @@ def _model_matrix(formula: str, data: pd.DataFrame):
     if not rhs_terms:
         raise ValueError(f"formula {formula!r} has no predictors")
     frame = data.reset_index(drop=True)
+    # Rows missing any variable the formula mentions are dropped BEFORE patsy evaluates it:
+    # inside an expression such as I((y >= 4) * 1.0) a missing y would already be 0.
+    mentioned = formula_columns(formula, frame)
+    kept = frame[mentioned].notna().all(axis=1).to_numpy() if mentioned else \
+        np.ones(len(frame), dtype=bool)
     try:
         # Names not in the data resolve only to numpy (np.log(x) works), never to our locals.
-        y_frame, x_frame = patsy.dmatrices(formula, frame, NA_action="drop",
+        y_frame, x_frame = patsy.dmatrices(formula, frame[kept], NA_action="raise",
                                            return_type="dataframe",
                                            eval_env=patsy.EvalEnvironment([{"np": np}]))
     except patsy.PatsyError as error:
@@ -327,8 +333,6 @@ def _model_matrix(formula: str, data: pd.DataFrame):
     if y_frame.shape[1] != 1:
         raise ValueError(f"the outcome of {formula!r} must be numeric (one column), got "
                          f"columns {list(y_frame.columns)}")
-    kept = np.zeros(len(frame), dtype=bool)
-    kept[y_frame.index.to_numpy()] = True
 
     # patsy may reorder terms (categoricals first): put them back in formula order.
     slices = x_frame.design_info.term_name_slices

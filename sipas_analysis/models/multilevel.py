@@ -242,6 +242,12 @@ def fit_multilevel(formula: str, data: pd.DataFrame, *, groups: str = "province_
     Z = Z_frame.to_numpy(dtype=float)
     fixed_names = list(X_frame.columns)
     random_names = list(Z_frame.columns)
+    # a province's effect is the fixed effect plus its BLUP: a random slope with no fixed slope
+    # would report the deviation alone as if it were the effect
+    missing_fixed = [name for name in random_names if name not in fixed_names]
+    if missing_fixed:
+        raise ValueError(f"every random term must also be in the fixed part of the formula "
+                         f"(add {missing_fixed} to {formula!r})")
     _, fit, sm_messages = _fit_statsmodels(y_frame, X_frame, Z_frame, group_codes, reml)
 
     beta = np.asarray(fit.fe_params, dtype=float)

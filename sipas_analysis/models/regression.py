@@ -40,9 +40,12 @@ class _Frame:
     design: SurveyDesign | None
     outcome: str
     outcome_levels: list | None = None   # labels of an ordered categorical outcome
+    design_info: object = None           # patsy's recipe for X (to rebuild it for AMEs)
+    rows: pd.DataFrame | None = None     # the model variables of the rows used
+    lhs: str = ""
 
 
-def _formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
+def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
     """Data columns that the formula mentions (to find missing values before patsy evaluates
     expressions such as ``I(y >= 4)``, where NaN would silently become False)."""
     tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
@@ -65,14 +68,19 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
             if freq_weights not in data:
                 raise ValueError(f"freq_weights column {freq_weights!r} is not in the data")
             weights = pd.to_numeric(data[freq_weights], errors="coerce").to_numpy(dtype=float)
-            if not (np.isfinite(weights).all() and (weights >= 0).all()):
-                raise ValueError(f"freq_weights column {freq_weights!r} must be finite and >= 0")
+            bad = ~(np.isfinite(weights) & (weights >= 0) & (weights == np.round(weights)))
+            if bad.any():
+                rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
+                raise ValueError(
+                    f"freq_weights column {freq_weights!r} must hold whole numbers >= 0 (counts "
+                    f"of identical respondents); {int(bad.sum())} row(s) do not, e.g. rows "
+                    f"{rows}. Survey weights are not frequency weights: pass a SurveyDesign.")
     else:
         raise TypeError("design_or_data must be a SurveyDesign or a pandas DataFrame, got "
                         f"{type(design_or_data).__name__}")
     if "~" not in formula:
         raise ValueError(f"formula must look like 'y ~ x1 + x2', got {formula!r}")
-    columns = _formula_columns(formula, data)
+    columns = formula_columns(formula, data)
     unknown = _unknown_variables(formula, data)
     if unknown:
         raise ValueError(f"formula {formula!r} names variables that are not columns of the data: "
@@ -85,6 +93,10 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
     if used.size == 0:
         raise ValueError(f"no complete rows for {formula!r} (all rows miss a model variable or "
                          "lie outside the domain)")
+    if design is not None:
+        # as R's svyglm/svyolr: rows missing a model variable leave the design's domain, so
+        # PSU counts, degrees of freedom and lonely-PSU rules see only the rows fitted
+        design = design.subset(complete)
     rows = data.iloc[used, :][columns].reset_index(drop=True)
     outcome_levels = None
     lhs = formula.split("~", 1)[0].strip()
@@ -106,7 +118,8 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
     return _Frame(y=y_frame.iloc[:, 0].to_numpy(float), X=x_frame.to_numpy(float),
                   names=list(x_frame.columns), w=weights[used], used=used, n_total=len(data),
                   n_missing=n_missing, design=design, outcome=str(y_frame.columns[0]),
-                  outcome_levels=outcome_levels)
+                  outcome_levels=outcome_levels, design_info=x_frame.design_info, rows=rows,
+                  lhs=formula.split("~", 1)[0].strip())
 
 
 def _unknown_variables(formula: str, data: pd.DataFrame) -> list[str]:
@@ -127,9 +140,11 @@ def _unknown_variables(formula: str, data: pd.DataFrame) -> list[str]:
 def _check_rank(frame: _Frame):
     rank = np.linalg.matrix_rank(frame.X)
     if rank < frame.X.shape[1]:
+        constant = [n for n, column in zip(frame.names, frame.X.T)
+                    if n != "Intercept" and np.ptp(column) == 0]
         raise ValueError(f"the design matrix is singular (rank {rank} < {frame.X.shape[1]} "
                          f"columns {frame.names}): a predictor is constant or collinear in the "
-                         "rows used")
+                         f"rows used" + (f"; constant: {constant}" if constant else ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +225,8 @@ def fit_linear(formula: str, design_or_data, *, freq_weights: str | None = None)
                          n_dropped_missing=frame.n_missing)
     params = pd.Series(beta, index=frame.names)
     return _result("linear", formula, frame, params, vcov, ["coefficient"] * p, df, stats_row,
-                   {"X": X, "w": w, "names": frame.names})
+                   {"X": X, "w": w, "names": frame.names, "frame": frame,
+                    "scores": X * (w * resid)[:, None], "bread_inv": bread_inv})
 
 
 def _svyglm_dispersion(resid: np.ndarray, w: np.ndarray) -> float:
@@ -280,7 +296,8 @@ def fit_logit(formula: str, design_or_data, *, freq_weights: str | None = None) 
                          n_expanded=float(w.sum()), n_dropped_missing=frame.n_missing)
     params = pd.Series(beta, index=frame.names)
     return _result("logit", formula, frame, params, vcov, ["coefficient"] * p, df, stats_row,
-                   {"X": X, "w": w, "names": frame.names})
+                   {"X": X, "w": w, "names": frame.names, "frame": frame,
+                    "scores": X * (w * (y - mu))[:, None], "bread_inv": bread_inv})
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,7 +473,8 @@ def fit_ordinal(formula: str, design_or_data, *, link: str = "logit",
                          n_expanded=float(w.sum()), n_dropped_missing=frame.n_missing)
     result = _result("ordinal", formula, frame, pd.Series(params, index=index), vcov, kinds, df,
                      stats_row, {"X": X, "w": w, "names": names, "levels": levels,
-                                 "link": link, "frame": frame, "y_index": y_index})
+                                 "link": link, "frame": frame, "y_index": y_index,
+                                 "scores": scores, "bread_inv": bread_inv, "keep": keep})
     return result
 
 
@@ -535,16 +553,72 @@ def parallel_lines_test(result: ModelResult) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # Average marginal effects
 # --------------------------------------------------------------------------------------------
-def average_marginal_effects(result: ModelResult, *, at_least=None,
-                             level: float = 0.95) -> pd.DataFrame:
-    """Average marginal effect of each predictor on a probability, in probability units.
+def _counterfactual_X(result: ModelResult, rows: pd.DataFrame) -> np.ndarray:
+    """The model's design matrix for modified rows, rebuilt by patsy (so dummies, interactions
+    and transformations follow the variable that was changed)."""
+    frame: _Frame = result.fitted["frame"]
+    X = np.asarray(patsy.build_design_matrices([frame.design_info], rows)[0], dtype=float)
+    return X[:, result.fitted["keep"]] if "keep" in result.fitted else X
+
+
+def _categorical_levels(frame: _Frame, variable: str):
+    """The levels of ``variable`` if the model treats it as categorical, else None."""
+    for factor, info in frame.design_info.factor_infos.items():
+        tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", factor.name()))
+        if info.type == "categorical" and variable in tokens:
+            return list(info.categories)
+    return None
+
+
+def _contrasts(result: ModelResult):
+    """(term, X_a, X_b, scale) for every predictor variable: a factor's levels against its
+    first level, a 0/1 variable 1 against 0, a number by a central difference."""
+    frame: _Frame = result.fitted["frame"]
+    rows = frame.rows
+    outcome = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", frame.lhs))
+    out = []
+    for variable in [c for c in rows.columns if c not in outcome]:
+        levels = _categorical_levels(frame, variable)
+        values = rows[variable]
+        if levels is not None:
+            for level in levels[1:]:
+                at = [rows.assign(**{variable: _constant_like(values, v)}) for v in
+                      (level, levels[0])]
+                out.append((f"{variable}[{level}]", *map(lambda r: _counterfactual_X(result, r),
+                                                           at), 1.0))
+        elif np.isin(values.to_numpy(dtype=float), [0.0, 1.0]).all():
+            at = [rows.assign(**{variable: float(v)}) for v in (1.0, 0.0)]
+            out.append((variable, *[_counterfactual_X(result, r) for r in at], 1.0))
+        else:
+            h = 1e-4 * max(1.0, float(np.std(values.to_numpy(dtype=float))))
+            at = [rows.assign(**{variable: values + d}) for d in (h, -h)]
+            out.append((variable, *[_counterfactual_X(result, r) for r in at], 2 * h))
+    return out
+
+
+def _constant_like(values: pd.Series, level):
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.Categorical([level] * len(values), categories=values.cat.categories)
+    return [level] * len(values)
+
+
+def average_marginal_effects(result: ModelResult, *, at_least=None, level: float = 0.95,
+                             unconditional: bool = True) -> pd.DataFrame:
+    """Average marginal effect of each predictor variable on a probability, in probability
+    units.
 
     Logit: on P(Y = 1). Ordinal: on P(Y >= at_least) (default: the top two levels, i.e.
-    "satisfied" on a 1–5 scale). For a 0/1 predictor the effect is the average discrete change
-    (every row with the predictor set to 1 minus set to 0); otherwise the average derivative.
-    Averages use the fit's weights (design weights give the population-averaged effect).
-    Standard errors by the delta method from the model's covariance (design-based when the fit
-    was), treating the covariates as fixed.
+    "satisfied" on a 1–5 scale). A factor gets one row per level against its first level
+    (``"agency_level[district]"``), a 0/1 variable the average discrete change from 0 to 1, a
+    number the average derivative; the design matrix is rebuilt for each change, so
+    interactions and transformations move with their variable. Averages use the fit's weights
+    (design weights give the population-averaged effect).
+
+    Standard errors: for a design-based fit, ``unconditional=True`` (default) linearises the
+    whole estimate — the average over the sample's covariate mix and the coefficients together,
+    through the design (as Stata's ``margins, vce(unconditional)``); ``False`` treats the
+    covariates as fixed (delta method on the coefficients only, as statsmodels' ``get_margeff``
+    and model-based fits always do).
 
     Columns: ``term, kind ("ame"), estimate, std_error, statistic, p_value, ci_low, ci_high, n,
     model``.
@@ -552,12 +626,14 @@ def average_marginal_effects(result: ModelResult, *, at_least=None,
     if result.model not in {"logit", "ordinal"}:
         raise ValueError("average marginal effects are for logit and ordinal results")
     fitted = result.fitted
-    X, w, names = fitted["X"], fitted["w"], fitted["names"]
+    frame: _Frame = fitted["frame"]
+    w = fitted["w"]
     params = result.params.to_numpy(float)
-    p = len(names)
+    p = len(fitted["names"])
     if result.model == "logit":
-        def probability(par, Xm):
-            return special.expit(Xm @ par)
+        def probability(Xm):
+            P = special.expit(Xm @ params)
+            return P, (P * (1 - P))[:, None] * Xm
     else:
         levels = fitted["levels"]
         at_least = levels[-2] if at_least is None else at_least
@@ -567,47 +643,42 @@ def average_marginal_effects(result: ModelResult, *, at_least=None,
         cut = int(np.searchsorted(levels, at_least)) - 1   # P(Y >= level) = 1 − F(θ_cut − η)
         link = _Link(fitted["link"])
 
-        def probability(par, Xm):
-            return 1 - link.cdf(par[p + cut] - Xm @ par[:p])
+        def probability(Xm):
+            z = params[p + cut] - Xm @ params[:p]
+            density = link.pdf(z)
+            gradient = np.zeros((len(z), params.size))
+            gradient[:, :p] = density[:, None] * Xm
+            gradient[:, p + cut] = -density
+            return 1 - link.cdf(z), gradient
 
-    def effects(par):
-        out = np.empty(p)
-        base = probability(par, X)
-        for j in range(p):
-            column = X[:, j]
-            if names[j] == "Intercept":
-                out[j] = np.nan
-                continue
-            if np.isin(column, [0.0, 1.0]).all():
-                X1, X0 = X.copy(), X.copy()
-                X1[:, j], X0[:, j] = 1.0, 0.0
-                change = probability(par, X1) - probability(par, X0)
-            else:
-                h = 1e-6 * max(1.0, float(np.std(column)))
-                Xh = X.copy()
-                Xh[:, j] += h
-                change = (probability(par, Xh) - base) / h
-            out[j] = (w * change).sum() / w.sum()
-        return out
-
-    estimate = effects(params)
-    jacobian = np.empty((p, params.size))
-    for k in range(params.size):   # numerical gradient of the AMEs with respect to the parameters
-        step = 1e-6 * max(1.0, abs(params[k]))
-        up, down = params.copy(), params.copy()
-        up[k] += step
-        down[k] -= step
-        jacobian[:, k] = (effects(up) - effects(down)) / (2 * step)
-    cov = jacobian @ result.vcov.to_numpy() @ jacobian.T
+    W = w.sum()
+    terms, estimates, jacobian, per_row = [], [], [], []
+    for term, X_a, X_b, scale in _contrasts(result):
+        (P_a, G_a), (P_b, G_b) = probability(X_a), probability(X_b)
+        change = (P_a - P_b) / scale
+        terms.append(term)
+        estimates.append((w * change).sum() / W)
+        jacobian.append(w @ (G_a - G_b) / scale / W)
+        per_row.append(change)
+    estimate, J = np.array(estimates), np.array(jacobian)
+    if frame.design is not None and unconditional:
+        # influence of each AME: the covariate mix (w_i (g_i − AME) / W) plus the coefficients'
+        # own influence (J · A⁻¹ U_i), both through the design's linearisation
+        g = np.column_stack(per_row)
+        influence = (w[:, None] * (g - estimate)) / W + \
+            fitted["scores"] @ fitted["bread_inv"].T @ J.T
+        full = np.zeros((frame.n_total, len(terms)))
+        full[frame.used] = influence
+        cov = frame.design.vcov_totals(full)
+    else:
+        cov = J @ result.vcov.to_numpy() @ J.T
     se = np.sqrt(np.diag(cov))
-    keep = [j for j in range(p) if names[j] != "Intercept"]
     quantile = stats.norm.ppf(0.5 + level / 2) if result.df is None else \
         stats.t.ppf(0.5 + level / 2, result.df)
     statistic = estimate / se
     p_value = 2 * (stats.norm.sf(np.abs(statistic)) if result.df is None
                    else stats.t.sf(np.abs(statistic), result.df))
-    table = pd.DataFrame({"term": names, "kind": "ame", "estimate": estimate, "std_error": se,
-                          "statistic": statistic, "p_value": p_value,
-                          "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se,
-                          "n": result.n, "model": result.model})
-    return table.iloc[keep].reset_index(drop=True)
+    return pd.DataFrame({"term": terms, "kind": "ame", "estimate": estimate, "std_error": se,
+                         "statistic": statistic, "p_value": p_value,
+                         "ci_low": estimate - quantile * se, "ci_high": estimate + quantile * se,
+                         "n": result.n, "model": result.model})
