@@ -9,14 +9,15 @@ with public administrative services.
 - synthetic data with a known truth: ``sa.simulate_survey``, ``sa.demo_survey``
 - design-based estimation: ``sa.SurveyDesign``
 - the index: ``sa.sipas_index``, ``sa.compare_indices``, ``sa.rank_units``
+- design diagnosis: ``sa.evaluate.Declaration``, ``sa.evaluate.diagnose``
 - driver models: ``sa.fit_linear``, ``sa.fit_logit``, ``sa.fit_ordinal``,
   ``sa.fit_multilevel``, ``sa.fit_panel``, ``sa.tidy``, ``sa.glance``,
   ``sa.relative_importance``, ``sa.ipa_table``
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from . import (batch, design, indices, io, language, models, plots, reference, report, schema,
-               simulate)
+from . import (batch, design, evaluate, indices, io, language, models, plots, reference, report,
+               schema, simulate)
 from .design import SurveyDesign
 from .indices import compare_indices, rank_units, sipas_index
 from .io import load_papi, load_pci, load_published_sipas, load_survey
@@ -34,7 +35,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "SamplingPlan", "SurveyDesign", "SurveyValidationError", "Truth",
-    "average_marginal_effects", "batch", "compare_indices", "demo_survey", "design", "fit_linear",
+    "average_marginal_effects", "batch", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
     "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "io",
     "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",
