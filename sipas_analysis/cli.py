@@ -6,6 +6,7 @@ non-zero exit status, never a traceback: exit 1 when the data fail validation, 2
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -81,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--notebook", default=None,
                          help="report notebook (default: notebooks/province_report.ipynb)")
     reports.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reports.add_argument("--force", action="store_true",
+                         help="re-run every unit (by default a unit whose parameters, data, "
+                              "notebook and package are unchanged since the last run is skipped)")
+    reports.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                         help="run the units on this Dask distributed cluster (its workers must "
+                              "see the same paths) instead of --jobs local workers")
+    reports.add_argument("--engine", default="warm", choices=["warm", "papermill"],
+                         help="warm: one kernel per worker, reset between units (default); "
+                              "papermill: a new kernel for every unit")
 
     params = sub.add_parser(
         "params", help="generate params/defaults.yaml and one params file per unit",
@@ -220,14 +230,28 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _report_units(args) -> tuple[str, str | None]:
-    """--units or the units named by --params files (which must share one unit set)."""
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler):
+    """Install ``handler`` for SIGTERM and return the previous one (None outside the main
+    thread, where Python allows no signal handler)."""
+    try:
+        return signal.signal(signal.SIGTERM, handler) if handler is not None else None
+    except ValueError:
+        return None
+
+
+def _report_units(args) -> tuple[str, str | None, dict | None]:
+    """--units or the units named by --params files (which must share one unit set); and the
+    params file of each unit named that way (part of what decides whether it must re-run)."""
     from . import batch
     if args.params is None:
-        return args.units or "all", args.unit_set
+        return args.units or "all", args.unit_set, None
     if args.units is not None:
         raise UserError("give --units or --params, not both")
-    codes, sets = [], set()
+    codes, sets, files = [], set(), {}
     for path in args.params:
         try:
             values = batch.load_params_file(path)
@@ -236,21 +260,29 @@ def _report_units(args) -> tuple[str, str | None]:
         if "province_code" not in values:
             raise UserError(f"{path} names no province_code")
         codes.append(values["province_code"])
+        files[values["province_code"]] = path
         sets.add(values.get("unit_set") or args.unit_set)
     if len(sets) > 1:
         raise UserError(f"the params files mix unit sets {sorted(map(str, sets))}")
-    return ",".join(codes), sets.pop()
+    return ",".join(codes), sets.pop(), files
 
 
 def _cmd_reports(args) -> int:
     import os
 
     from . import batch
-    units, unit_set = _report_units(args)
+    units, unit_set, files = _report_units(args)
+    previous = _on_sigterm(_terminate)  # a job scheduler's kill ends like Ctrl-C: cleanly
     try:
         result = batch.run_batch(args.year, units=units, unit_set=unit_set, lang=args.lang,
                                  data=args.data, jobs=args.jobs, out=args.out,
-                                 notebook=args.notebook, progress=not args.no_progress)
+                                 notebook=args.notebook, progress=not args.no_progress,
+                                 force=args.force, scheduler=args.scheduler, engine=args.engine,
+                                 params_files=files)
+    except KeyboardInterrupt:
+        print("sipas reports: interrupted; every kernel was stopped. Run the same command "
+              "again to finish: units already built are skipped.", file=sys.stderr)
+        return 130
     except batch.BatchError as error:
         raise UserError(str(error)) from None
     except ValueError as error:  # e.g. no respondents in that year: a message, not a traceback
@@ -259,10 +291,14 @@ def _cmd_reports(args) -> int:
         if isinstance(error, (UnknownProvinceError, SurveyValidationError)):
             raise  # main() reports these with their own exit status
         raise UserError(f"the shared national results could not be computed: {error}") from None
+    finally:
+        _on_sigterm(previous)
     print(result.summary())
+    skipped = sum(r.skipped is not None for r in result.results)
     print(f"open {os.path.relpath(result.index_path)} (manifest: "
           f"{os.path.relpath(result.manifest_path)}; "
-          f"{result.seconds:.0f} s, shared results {result.shared_seconds:.0f} s)")
+          f"{result.seconds:.0f} s, shared results {result.shared_seconds:.0f} s"
+          + (f"; {skipped} unit(s) unchanged, skipped" if skipped else "") + ")")
     return result.exit_status
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version as _package_version
 from pathlib import Path
 
@@ -234,7 +234,10 @@ class SharedResults:
     ``multilevel_effects`` (province-specific staff effects), ``multilevel_national``,
     ``multilevel_notes``, ``experience`` (on-time and online shares by year, unit and nation),
     ``former_provinces`` (34-set reports: the 63 former provinces' latest indices), ``papi``,
-    ``published``.
+    ``published``; ``breakdowns`` (``by`` -> every unit's overall index by that column, a domain
+    of the national design: the by column, ``province_code``, estimate, std_error, ci_low,
+    ci_high, n, n_eff, ...) and ``local_models`` (unit -> (design df, tidy province-only
+    regression or None)), so that a unit's report only looks its rows up.
     """
 
     year: int
@@ -261,6 +264,8 @@ class SharedResults:
     former_provinces: pd.DataFrame
     papi: pd.DataFrame
     published: pd.DataFrame
+    breakdowns: dict = field(default_factory=dict)
+    local_models: dict | None = None
 
 
 def survey_design(survey: pd.DataFrame):
@@ -342,6 +347,8 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
     multilevel = fit_multilevel(MULTILEVEL_FORMULA, complete, groups="province_code",
                                 re_formula="~staff_score", national=national_linear)
 
+    breakdowns = {by: _breakdown_all(year, design, by=by) for by in BREAKDOWNS}
+    local_models = _local_models_all(year)
     experience = _experience(survey, params)
     former = pd.DataFrame()
     if params.unit_set == "34":
@@ -356,7 +363,38 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
         multilevel_national=multilevel.extra["national_comparison"],
         multilevel_notes=list(multilevel.extra.get("notes", [])) + [multilevel.variance],
         experience=experience, former_provinces=former, papi=io.load_papi(),
-        published=io.load_published_sipas())
+        published=io.load_published_sipas(), breakdowns=breakdowns, local_models=local_models)
+
+
+BREAKDOWNS = ("agency_level", "service_area")
+
+
+def _breakdown_all(year: pd.DataFrame, design, *, by: str) -> pd.DataFrame:
+    """Every unit's overall index by ``by``: the domains (unit, level) of the full national
+    design, the same estimates and intervals as one unit's domain at a time (the design is the
+    same; only the rows outside a domain get zero weight, in both). Columns: province_code,
+    ``by``, kind, term, estimate, std_error, ci_low, ci_high, n, n_eff, small_sample."""
+    from . import indices
+    domain = design.subset(year[by].notna().to_numpy())
+    table = indices.sipas_index(domain, by=["province_code", by], satisfied=SATISFIED, rule=RULE,
+                                min_n_eff=MIN_N_EFF)
+    return table[table["kind"] == "overall"].reset_index(drop=True)
+
+
+def _local_models_all(year: pd.DataFrame) -> dict:
+    """unit -> (design df, tidy province-only regression or None) for every unit with service
+    users: :func:`local_regression`'s rule and fit, one unit at a time (a loop over units)."""
+    users = year[year["used_service"].astype(bool)]
+    return {code: _local_model(rows.reset_index(drop=True))
+            for code, rows in users.groupby("province_code", sort=True, observed=True)}
+
+
+def _local_model(users: pd.DataFrame):
+    from .models import fit_linear, tidy
+    design = survey_design(users)
+    if design.df < MIN_UNIT_DESIGN_DF:
+        return design.df, None
+    return design.df, tidy(fit_linear(MULTILEVEL_FORMULA, design))
 
 
 def _experience(survey: pd.DataFrame, params: ReportParams) -> pd.DataFrame:
@@ -493,17 +531,23 @@ def comparison_table(shared: SharedResults, params: ReportParams, *,
     return pd.DataFrame(rows)
 
 
-def breakdown(survey: pd.DataFrame, params: ReportParams, *, by: str) -> pd.DataFrame:
+def breakdown(source, params: ReportParams, *, by: str) -> pd.DataFrame:
     """The unit's overall index by ``by`` (e.g. agency_level, service_area) as a domain of the
-    full national design, display-ready, small cells suppressed."""
+    full national design, display-ready, small cells suppressed. ``source``: the shared
+    results (their precomputed ``breakdowns``) or the survey (computed here)."""
     from . import indices
     lang = params.lang
-    year = year_survey(survey, params)
-    design = survey_design(year).subset((year["province_code"] == params.province_code)
-                                        & year[by].notna())
-    table = indices.sipas_index(design, by=by, satisfied=SATISFIED, rule=RULE,
-                                min_n_eff=MIN_N_EFF)
-    table = suppress_small(table[table["kind"] == "overall"])
+    if isinstance(source, SharedResults) and by in source.breakdowns:
+        table = source.breakdowns[by]
+        table = table[table["province_code"] == params.province_code]
+    else:
+        year = year_survey(source, params)
+        design = survey_design(year).subset((year["province_code"] == params.province_code)
+                                            & year[by].notna())
+        table = indices.sipas_index(design, by=by, satisfied=SATISFIED, rule=RULE,
+                                    min_n_eff=MIN_N_EFF)
+        table = table[table["kind"] == "overall"]
+    table = suppress_small(table)
     return pd.DataFrame({
         text(f"by_{by}", lang): [text(f"{by}.{v}", lang) for v in table[by]],
         text("estimate", lang): [format_number(v, lang) for v in table["estimate"]],
@@ -514,24 +558,25 @@ def breakdown(survey: pd.DataFrame, params: ReportParams, *, by: str) -> pd.Data
     })
 
 
-def local_regression(survey: pd.DataFrame, params: ReportParams):
+def local_regression(source, params: ReportParams):
     """A province-only design-based regression, shown only when the unit's own design
     degrees of freedom (PSUs − strata) reach ``MIN_UNIT_DESIGN_DF``: below that its standard
-    errors are unreliable and the multilevel estimate is the one to read.
+    errors are unreliable and the multilevel estimate is the one to read. ``source``: the
+    shared results (their precomputed ``local_models``) or the survey (fitted here).
 
     Returns (tidy table or None, the rule applied as a sentence in the language).
     """
-    from .models import fit_linear, tidy
-    year = year_survey(survey, params)
-    users = year[(year["province_code"] == params.province_code)
-                 & year["used_service"].astype(bool)].reset_index(drop=True)
-    design = survey_design(users)
-    df = design.df
-    if df < MIN_UNIT_DESIGN_DF:
+    if isinstance(source, SharedResults) and source.local_models is not None \
+            and params.province_code in source.local_models:
+        df, table = source.local_models[params.province_code]
+    else:
+        year = year_survey(source, params)
+        df, table = _local_model(year[(year["province_code"] == params.province_code)
+                                      & year["used_service"].astype(bool)].reset_index(drop=True))
+    if table is None:
         return None, text("local_model_skipped", params.lang, df=df,
                           threshold=MIN_UNIT_DESIGN_DF)
-    return tidy(fit_linear(MULTILEVEL_FORMULA, design)), text(
-        "local_model_shown", params.lang, df=df, threshold=MIN_UNIT_DESIGN_DF)
+    return table, text("local_model_shown", params.lang, df=df, threshold=MIN_UNIT_DESIGN_DF)
 
 
 def actions(shared: SharedResults, params: ReportParams, *, count: int = 3) -> list[str]:
