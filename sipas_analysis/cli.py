@@ -102,6 +102,20 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("--check", action="store_true",
                         help="only check that the files are up to date")
     params.add_argument("--dir", default=None, help="params folder (default: the project's params/)")
+    evaluate = sub.add_parser(
+        "evaluate", help="diagnose estimators on simulated data with a known truth",
+        description="Read a declaration (truth, sampling, inquiries, estimators; see "
+                    "params/evaluation/*.yaml), simulate it many times in parallel and score "
+                    "every estimator: bias, RMSE, coverage, power, type-S/M, SE calibration, "
+                    "rank recovery, each with its Monte Carlo error. The run is stored under "
+                    "--out and continues where it stopped if interrupted.")
+    evaluate.add_argument("config", help="declaration YAML, e.g. params/evaluation/default.yaml")
+    evaluate.add_argument("--out", default=None,
+                          help="folder of the stored estimates (default: data/processed/evaluation/NAME)")
+    evaluate.add_argument("--n-sims", type=int, default=None, help="number of simulations")
+    evaluate.add_argument("--jobs", type=int, default=None, help="parallel worker processes")
+    evaluate.add_argument("--seed", type=int, default=None, help="seed of the whole run")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -317,8 +331,20 @@ def _cmd_params(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from . import evaluate
+    if not Path(args.config).exists():
+        raise UserError(f"no such declaration file: {args.config}")
+    try:
+        return evaluate.cli_evaluate(args.config, out=args.out, n_sims=args.n_sims,
+                                     jobs=args.jobs, seed=args.seed,
+                                     progress=not args.no_progress)
+    except ValueError as error:   # a mistake in the declaration or the options
+        raise UserError(str(error)) from None
+
+
 COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index,
-            "reports": _cmd_reports, "params": _cmd_params}
+            "reports": _cmd_reports, "params": _cmd_params, "evaluate": _cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ def run(*args, cwd=None, env=None):
 def test_help_lists_the_commands():
     out = run("--help")
     assert out.returncode == 0
-    for command in ["demo", "validate", "index"]:
+    for command in ["demo", "validate", "index", "reports", "params", "evaluate"]:
         assert command in out.stdout
 
 
@@ -84,3 +84,13 @@ def test_demo_writes_the_national_table(tmp_path):
     assert len(table) == 63 and table["rank"].min() == 1
     assert (table["rank_low"] <= table["rank"]).all() and (table["rank"] <= table["rank_high"]).all()
     assert (tmp_path / "data" / "processed" / "demo_survey.parquet").exists()
+
+
+def test_evaluate_names_every_unknown_key_of_a_declaration(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text('name: "bad"\nyears: [2024]\ninquirys: {}\n', encoding="utf-8")
+    out = run("evaluate", str(config))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "unknown key(s) ['inquirys']" in out.stderr
+    missing = run("evaluate", str(tmp_path / "none.yaml"))
+    assert missing.returncode == 2 and "no such declaration file" in missing.stderr
