@@ -111,6 +111,13 @@ def test_swiss_weighted_matches_relaimpo_for_freq_weights_and_design(swiss):
         np.testing.assert_allclose(result.table["lmg"], lmg, atol=1e-12)
     assert any("design weights" in note for note in by_design.notes)
     assert any("frequency weights" in note for note in by_freq.notes)
+    # the second-hand relaimpo numbers, confirmed by refitting every subset (statsmodels WLS)
+    terms = ["Agriculture", "Examination", "Education", "Catholic", "Infant_Mortality"]
+    refit, r2 = brute_force_lmg(frame["Fertility"].to_numpy(float),
+                                {t: frame[t].to_numpy(float) for t in terms},
+                                w=frame["w"].to_numpy(float))
+    np.testing.assert_allclose([refit[t] for t in terms], lmg, atol=1e-10)
+    assert r2 == pytest.approx(0.694332891423, abs=1e-10)
 
 
 def test_mtcars_matches_relaimpo():
