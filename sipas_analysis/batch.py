@@ -966,26 +966,6 @@ def _last_heading(markdown) -> str | None:
     return headings[-1] if headings else None
 
 
-_INDEX_TEXT = {
-    "title": {"vi": "Chỉ số SIPAS năm {year}: xếp hạng {n} đơn vị",
-              "en": "SIPAS {year}: ranking of {n} units"},
-    "intro": {"vi": "Mỗi đơn vị có một báo cáo riêng. Thứ hạng kèm tập xếp hạng tin cậy 95 %: "
-                    "hai đơn vị có tập chồng lên nhau không khác nhau rõ rệt.",
-              "en": "Each unit has its own report. Ranks come with their 95 % rank confidence "
-                    "set: units whose sets overlap are not clearly different."},
-    "report": {"vi": "Báo cáo", "en": "Report"},
-    "open": {"vi": "Xem báo cáo", "en": "Open report"},
-    "failed": {"vi": "lỗi khi tạo báo cáo", "en": "report failed"},
-    "not_run": {"vi": "chưa tạo", "en": "not built"},
-    "footer": {"vi": "Tạo lúc {time}; dữ liệu {data} (mã băm {hash}); sipas_analysis {version}.",
-               "en": "Built {time}; data {data} (hash {hash}); sipas_analysis {version}."},
-}
-
-
-def _index_text(key: str, lang: str, **values) -> str:
-    return _INDEX_TEXT[key][lang].format(**values)
-
-
 def index_table(shared, lang: str, *, unit_set: str) -> pd.DataFrame:
     """The index page's table: ``report.index_page_table(shared, lang)`` when the report module
     has it, else one built from ``shared.ranks`` (columns province_code, estimate, ci_low,
@@ -1023,25 +1003,26 @@ def index_page(table: pd.DataFrame, results: dict[str, UnitResult], *, year: int
     codes = set(reference.provinces(unit_set)["province_code"])
     code_column = _code_column(table, codes)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    head += f"<th>{html.escape(_index_text('report', lang))}</th>"
+    head += f"<th>{html.escape(language.text('index_report', lang))}</th>"
     rows = []
     for _, row in table.iterrows():
         code = str(row[code_column]) if code_column is not None else None
         result = results.get(code)
         if result is not None and result.status == "ok":
             link = (f'<a href="{unit_set}-{code}/report.html">'
-                    f"{html.escape(_index_text('open', lang))}</a>")
+                    f"{html.escape(language.text('index_open', lang))}</a>")
         elif result is not None:
-            link = f'<span class="failed">{html.escape(_index_text("failed", lang))}</span>'
+            failed = html.escape(language.text("index_failed", lang))
+            link = f'<span class="failed">{failed}</span>'
         else:
-            link = html.escape(_index_text("not_run", lang))
+            link = html.escape(language.text("index_not_run", lang))
         cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
         rows.append(f"<tr>{cells}<td>{link}</td></tr>")
     banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
               "</p>\n") if synthetic else ""
-    title = _index_text("title", lang, year=year, n=len(table))
+    title = language.text("index_title", lang, year=year, n=len(table))
     body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
-            f"<p>{html.escape(_index_text('intro', lang))}</p>\n"
+            f"<p>{html.escape(language.text('index_intro', lang))}</p>\n"
             f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
             + f"\n</tbody>\n</table>\n</main>\n<footer>{html.escape(footer)}</footer>")
     return _page(body, lang=lang, title=title)
@@ -1435,7 +1416,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
                 t0 = time.perf_counter()
                 shared = shared_results(params, cache_dir=cache, compute=compute)
                 shared_seconds = time.perf_counter() - t0
-            footer = _index_text("footer", lang, time=now, data="demo" if data == "demo" else
+            footer = language.text("index_footer", lang, time=now, data="demo" if data == "demo" else
                                  Path(data).name, hash=data_hash, version=info["sipas_analysis"])
             page = index_page(index_table(shared, lang, unit_set=unit_set), results, year=year,
                               unit_set=unit_set, lang=lang, synthetic=_synthetic(data, shared),

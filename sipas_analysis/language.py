@@ -164,6 +164,21 @@ TEXT: dict[str, dict[str, str]] = {
                    "en": "The 34-unit view from 2025"},
     "no_34": {"vi": "Dữ liệu không có năm {year} cho 34 đơn vị.",
               "en": "The data have no year {year} for the 34 units."},
+    # --- the batch's index page ---
+    "index_title": {"vi": "Chỉ số SIPAS năm {year}: xếp hạng {n} đơn vị",
+                    "en": "SIPAS {year}: ranking of {n} units"},
+    "index_intro": {
+        "vi": "Mỗi đơn vị có một báo cáo riêng. Thứ hạng kèm tập xếp hạng tin cậy 95 %: hai đơn "
+              "vị có tập chồng lên nhau không khác nhau rõ rệt.",
+        "en": "Each unit has its own report. Ranks come with their 95 % rank confidence set: "
+              "units whose sets overlap are not clearly different."},
+    "index_report": {"vi": "Báo cáo", "en": "Report"},
+    "index_open": {"vi": "Xem báo cáo", "en": "Open report"},
+    "index_failed": {"vi": "lỗi khi tạo báo cáo", "en": "report failed"},
+    "index_not_run": {"vi": "chưa tạo", "en": "not built"},
+    "index_footer": {
+        "vi": "Tạo lúc {time}; dữ liệu {data} (mã băm {hash}); sipas_analysis {version}.",
+        "en": "Built {time}; data {data} (hash {hash}); sipas_analysis {version}."},
     "report_title": {"vi": "Báo cáo chỉ số hài lòng SIPAS {year}: {unit}",
                      "en": "SIPAS satisfaction report {year}: {unit}"},
     "section_ranking": {"vi": "Vị trí trong cả nước", "en": "Standing among all units"},
