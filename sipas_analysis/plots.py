@@ -195,6 +195,17 @@ def _value_axis(axis, lang: str, **formatter) -> None:
 # --------------------------------------------------------------------------------------------
 # 1-2. Units ranked, with uncertainty
 # --------------------------------------------------------------------------------------------
+
+def _unit_axis(ax, y, names, focus) -> None:
+    """Unit names on the y axis, the focus units in the highlight colour and bold."""
+    ax.set_yticks(y, names)
+    ax.set_ylim(-0.7, len(y) - 0.3)
+    for tick, is_focus in zip(ax.get_yticklabels(), focus):
+        if is_focus:
+            tick.set_color(HIGHLIGHT)
+            tick.set_fontweight("bold")
+    ax.grid(False, axis="y")
+
 def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term: str = "overall",
                       highlight=None, ranks: pd.DataFrame | None = None, lang: str = "vi",
                       ax=None):
@@ -232,13 +243,7 @@ def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term:
     colours = np.where(focus, HIGHLIGHT, BASE)
     _dots_with_intervals(ax, y, table["estimate"], table["ci_low"], table["ci_high"], colours,
                          hollow=small)
-    ax.set_yticks(y, _unit_names(table, unit))
-    ax.set_ylim(-0.7, len(table) - 0.3)
-    for tick, is_focus in zip(ax.get_yticklabels(), focus):
-        if is_focus:
-            tick.set_color(HIGHLIGHT)
-            tick.set_fontweight("bold")
-    ax.grid(False, axis="y")
+    _unit_axis(ax, y, _unit_names(table, unit), focus)
     _value_axis(ax.xaxis, lang)
     ax.set_xlabel(text("estimate", lang))
     ax.set_title(text("sipas", lang) if term == "overall" else term_label(term, lang))
@@ -293,13 +298,7 @@ def plot_rank_sets(ranks: pd.DataFrame, *, unit: str = "province_code", highligh
     y = np.arange(len(table))[::-1]  # first (best) row at the top
     colours = np.where(focus, HIGHLIGHT, BASE)
     _dots_with_intervals(ax, y, table["rank"], table["rank_low"], table["rank_high"], colours)
-    ax.set_yticks(y, _unit_names(table, unit))
-    ax.set_ylim(-0.7, len(table) - 0.3)
-    for tick, is_focus in zip(ax.get_yticklabels(), focus):
-        if is_focus:
-            tick.set_color(HIGHLIGHT)
-            tick.set_fontweight("bold")
-    ax.grid(False, axis="y")
+    _unit_axis(ax, y, _unit_names(table, unit), focus)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _value_axis(ax.xaxis, lang, decimals=0)
     ax.set_xlabel(text("plot_rank_axis", lang))
@@ -559,13 +558,7 @@ def plot_group_effects(effects: pd.DataFrame, *, term: str = "staff_score",
     colours = np.where(focus, HIGHLIGHT, BASE)
     _dots_with_intervals(ax, y, table["estimate"], table["ci_low"], table["ci_high"], colours,
                          size=20)
-    ax.set_yticks(y, _unit_names(table, unit, unit_set))
-    ax.set_ylim(-0.7, len(table) - 0.3)
-    for tick, is_focus in zip(ax.get_yticklabels(), focus):
-        if is_focus:
-            tick.set_color(HIGHLIGHT)
-            tick.set_fontweight("bold")
-    ax.grid(False, axis="y")
+    _unit_axis(ax, y, _unit_names(table, unit, unit_set), focus)
     _value_axis(ax.xaxis, lang)
     ax.set_xlabel(text("plot_group_effect_axis", lang, term=_predictor_label(term, lang)))
     ax.set_title(text("plot_group_effect_title", lang))
