@@ -15,21 +15,25 @@ missing column.
 """
 from __future__ import annotations
 
+import io
 import textwrap
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, Formatter, MaxNLocator
+from matplotlib.transforms import ScaledTranslation
 
 from . import reference, schema
 from .language import TEXT, check_lang, format_number, format_percent, term_label, text
 
 __all__ = ["plot_unit_ranking", "plot_rank_sets", "plot_factor_comparison", "plot_coefficients",
            "plot_importance", "plot_ipa", "plot_group_effects", "plot_papi_trajectory",
-           "plot_experience", "LangFormatter"]
+           "plot_experience", "LangFormatter", "new_figure", "render", "SVGFigure"]
 
 # One focus colour (the unit the report is about, or what needs acting on) against calm others.
 HIGHLIGHT = "#c0392b"
@@ -43,6 +47,55 @@ QUADRANT_COLOURS = {"concentrate_here": HIGHLIGHT, "keep_up_the_good_work": "#55
 QUADRANT_CORNERS = {"possible_overkill": (0, 1), "keep_up_the_good_work": (1, 1),
                     "low_priority": (0, 0), "concentrate_here": (1, 0)}
 LABEL_WIDTH = 32  # characters per line of a wrapped term label on the y axis
+
+
+# --------------------------------------------------------------------------------------------
+# Figures for reports: made outside pyplot, rendered once, to SVG
+# --------------------------------------------------------------------------------------------
+# Text stays text (the browser draws it: selectable, sharp when printed or zoomed, and about half
+# the time of rasterising every glyph to PNG); ids come from a fixed salt and no date is written,
+# so that the same figure is the same bytes in every run.
+SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "sipas-report"}
+
+
+def new_figure(figsize: tuple[float, float], *, ncols: int = 1):
+    """A figure and its Axes (``ncols`` side by side), made outside pyplot.
+
+    No figure manager is attached, so nothing draws the figure behind the caller's back: in a
+    notebook, pyplot's interactive mode draws every open figure at the end of each cell and the
+    inline backend then draws it twice more to print it. :func:`render` draws it once.
+    """
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(1, ncols)
+
+
+class SVGFigure:
+    """A rendered figure: Jupyter shows it as ``image/svg+xml``; ``str()`` is the SVG text.
+
+    Its plain-text form names the figure by its Axes titles (no memory address), so that a
+    notebook's outputs are the same from one run to the next."""
+
+    def __init__(self, svg: str, *, name: str = "figure"):
+        self.svg, self.name = svg, name
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def __str__(self) -> str:
+        return self.svg
+
+    def __repr__(self) -> str:
+        return f"<SVG figure: {self.name}>"
+
+
+def render(figure: Figure) -> SVGFigure:
+    """Draw ``figure`` once to SVG, trimmed to what is drawn (as Jupyter's inline figures are:
+    ``bbox_inches="tight"``), with :data:`SVG_SETTINGS`; global rcParams are left as they are."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    return SVGFigure(buffer.getvalue().decode("utf-8"), name=" | ".join(titles) or "figure")
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,15 +249,29 @@ def _value_axis(axis, lang: str, **formatter) -> None:
 # 1-2. Units ranked, with uncertainty
 # --------------------------------------------------------------------------------------------
 
+UNIT_LABEL_GID = "unit_name"  # the gid of the unit-name texts of the caterpillar figures
+RANK_LABEL_GID = "rank_set"   # the gid of the rank annotations of the ranking figure
+
+
 def _unit_axis(ax, y, names, focus) -> None:
-    """Unit names on the y axis, the focus units in the highlight colour and bold."""
-    ax.set_yticks(y, names)
+    """Unit names where the y tick labels would be, the focus units in the highlight colour and
+    bold (texts with gid :data:`UNIT_LABEL_GID`, bottom to top).
+
+    Plain texts rather than 63 ticks: making and laying out the ticks cost more than the rest
+    of the figure (0.25 s of 0.43 s for the ranking); the page looks the same, without the
+    small tick marks."""
+    ax.set_yticks([])
     ax.set_ylim(-0.7, len(y) - 0.3)
-    for tick, is_focus in zip(ax.get_yticklabels(), focus):
-        if is_focus:
-            tick.set_color(HIGHLIGHT)
-            tick.set_fontweight("bold")
+    rc = matplotlib.rcParams
+    pad = (rc["ytick.major.size"] + rc["ytick.major.pad"]) / 72  # inches, as a tick label's
+    at = ax.get_yaxis_transform() + ScaledTranslation(-pad, 0, ax.figure.dpi_scale_trans)
+    colour = rc["ytick.labelcolor"] if rc["ytick.labelcolor"] != "inherit" else rc["ytick.color"]
+    for position, name, is_focus in zip(y, names, focus):
+        ax.text(0, position, name, transform=at, ha="right", va="center",
+                fontsize=rc["ytick.labelsize"], color=HIGHLIGHT if is_focus else colour,
+                fontweight="bold" if is_focus else "normal", gid=UNIT_LABEL_GID)
     ax.grid(False, axis="y")
+
 
 def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term: str = "overall",
                       highlight=None, ranks: pd.DataFrame | None = None, lang: str = "vi",
@@ -220,7 +287,7 @@ def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term:
         ``rank_high``): each row is annotated on the right with "rank (rank_low–rank_high)".
 
     Units whose estimate rests on a small effective sample (``small_sample``) get hollow
-    markers. Returns the Axes.
+    markers and no point rank ("— (rank_low–rank_high)"). Returns the Axes.
     """
     function = "plot_unit_ranking"
     check_lang(lang)
@@ -261,17 +328,19 @@ def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term:
                 ha="left", va="bottom", fontsize="small")
         for position, (rank, low, high) in enumerate(
                 aligned[["rank", "rank_low", "rank_high"]].itertuples(index=False)):
-            ax.text(1.02, position, _rank_text(rank, low, high, lang),
+            # a small-sample estimate has no point rank (as on the batch's index page)
+            ax.text(1.02, position, _rank_text(np.nan if small[position] else rank, low, high,
+                                               lang),
                     transform=ax.get_yaxis_transform(), ha="left", va="center",
-                    fontsize="small", color=HIGHLIGHT if focus[position] else "0.2")
+                    fontsize="small", color=HIGHLIGHT if focus[position] else "0.2",
+                    gid=RANK_LABEL_GID)
     return ax
 
 
 def _rank_text(rank, low, high, lang: str) -> str:
-    if pd.isna(rank):
-        return "—"
-    point = format_number(rank, lang, decimals=0)
-    if pd.isna(low) or pd.isna(high) or low == high:
+    """"3 (2–5)"; "—" for no point rank, "— (2–5)" for a rank set without a point rank."""
+    point = "—" if pd.isna(rank) else format_number(rank, lang, decimals=0)
+    if pd.isna(low) or pd.isna(high) or (low == high and not pd.isna(rank)):
         return point
     return (f"{point} ({format_number(low, lang, decimals=0)}–"
             f"{format_number(high, lang, decimals=0)})")

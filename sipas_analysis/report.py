@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version as _package_version
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import reference, schema
+from . import plots, reference, schema
 from .language import (LANGS, TEXT, check_lang, format_count, format_interval,  # noqa: F401
                        format_number, format_percent, term_label, text, tick_formatter)
 
@@ -757,3 +758,109 @@ def tables_for_workbook(shared: SharedResults, params: ReportParams) -> dict[str
         "settings": pd.DataFrame({"setting": list(shared.settings),
                                   "value": [str(v) for v in shared.settings.values()]}),
     }
+
+
+# ============================================================================================
+# Figures
+# ============================================================================================
+def _ranking_figure(shared: SharedResults, params: ReportParams):
+    figure, ax = plots.new_figure((7.5, 0.21 * len(shared.ranks) + 1.5))
+    plots.plot_unit_ranking(shared.units, highlight=params.province_code, ranks=shared.ranks,
+                            lang=params.lang, ax=ax)
+    return figure
+
+
+def _factors_figure(shared: SharedResults, params: ReportParams):
+    """The unit's overall index and factors against the nation and its region."""
+    lang, code = params.lang, params.province_code
+    groups = {unit_name(params.unit_set, code, lang):
+              shared.units[shared.units["province_code"] == code],
+              text("nation", lang): shared.national}
+    region_id, region_name = unit_region(params)
+    if region_id is not None:
+        groups[f"{text('region', lang)} {region_name}"] = \
+            shared.regions[shared.regions["region_id"] == region_id]
+    figure, ax = plots.new_figure((7.5, 4.5))
+    plots.plot_factor_comparison(groups, kind=["overall", "factor"], lang=lang, ax=ax)
+    return figure
+
+
+def _drivers_figure(shared: SharedResults, params: ReportParams):
+    figure, ax = plots.new_figure((7.5, 4.5))
+    plots.plot_coefficients(shared.ame, lang=params.lang, ax=ax)
+    return figure
+
+
+def _importance_figure(shared: SharedResults, params: ReportParams):
+    figure, (left, right) = plots.new_figure((12, 4.5), ncols=2)
+    plots.plot_importance(shared.importance, lang=params.lang, ax=left)
+    plots.plot_ipa(shared.ipa, lang=params.lang, ax=right)
+    return figure
+
+
+def _local_figure(shared: SharedResults, params: ReportParams):
+    figure, ax = plots.new_figure((7.5, 0.21 * len(shared.ranks) + 1.5))
+    plots.plot_group_effects(shared.multilevel_effects, term="staff_score",
+                             national=national_effect(shared), highlight=params.province_code,
+                             unit_set=params.unit_set, lang=params.lang, ax=ax)
+    return figure
+
+
+def _experience_figure(shared: SharedResults, params: ReportParams):
+    figure, ax = plots.new_figure((7.5, 4))
+    plots.plot_experience(experience_table(shared, params), lang=params.lang, ax=ax)
+    return figure
+
+
+def _context_figure(shared: SharedResults, params: ReportParams):
+    """PAPI d5 (public service delivery) and d8 (e-governance) over the years; a 34-set unit is
+    shown through its first former province (PAPI is published for the 63)."""
+    former = former_codes(params)[0]
+    figure, (left, right) = plots.new_figure((12, 4), ncols=2)
+    for ax, dimension in [(left, "d5"), (right, "d8")]:
+        plots.plot_papi_trajectory(shared.papi, province_code=former, dimension=dimension,
+                                   lang=params.lang, ax=ax)
+    return figure
+
+
+# name -> (builder, the tables the figure shows when it is the same in every unit's report)
+FIGURES = {
+    "ranking": (_ranking_figure, None),
+    "factors": (_factors_figure, None),
+    "drivers": (_drivers_figure, lambda shared: [shared.ame]),
+    "importance": (_importance_figure, lambda shared: [shared.importance, shared.ipa]),
+    "local": (_local_figure, None),
+    "experience": (_experience_figure, None),
+    "context": (_context_figure, None),
+}
+_NATIONAL_FIGURES: OrderedDict = OrderedDict()  # key -> SVGFigure, the last few drawn
+_NATIONAL_FIGURES_KEPT = 8
+
+
+def _figure_key(name: str, tables: list[pd.DataFrame], lang: str) -> tuple:
+    """Everything a national figure's bytes depend on: its tables (values and columns), the
+    language and the Matplotlib settings in force."""
+    import matplotlib
+    style = hashlib.sha256(repr(sorted(matplotlib.rcParams.items())).encode()).hexdigest()
+    return (name, lang, style,
+            tuple((tuple(map(str, t.columns)), data_hash(t)) for t in tables))
+
+
+def figure(name: str, shared: SharedResults, params: ReportParams) -> plots.SVGFigure:
+    """The report's figure ``name`` (one of :data:`FIGURES`), rendered to SVG.
+
+    The national figures (drivers, importance) are the same in every unit's report: they are
+    drawn once per process and reused while their tables, language and Matplotlib settings are
+    unchanged (the key holds all three, so a reused figure is byte for byte what drawing it
+    again would give; a batch's warm kernel draws them once for all its units)."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose one of {sorted(FIGURES)}")
+    build, national_tables = FIGURES[name]
+    if national_tables is None:
+        return plots.render(build(shared, params))
+    key = _figure_key(name, national_tables(shared), params.lang)
+    if key not in _NATIONAL_FIGURES:
+        _NATIONAL_FIGURES[key] = plots.render(build(shared, params))
+        while len(_NATIONAL_FIGURES) > _NATIONAL_FIGURES_KEPT:
+            _NATIONAL_FIGURES.popitem(last=False)
+    return _NATIONAL_FIGURES[key]

@@ -181,7 +181,7 @@ def test_warm_kernel_reports_equal_fresh_papermill_runs(real_units):
         for index, (a, b) in enumerate(zip(fresh, warm)):
             assert a == b, f"unit {code}, code cell {index} differs"
         # figures are compared byte for byte, and there are figures to compare
-        assert sum(text.count('"image/png"') for _, text in warm) >= 7
+        assert sum(text.count('"image/svg+xml"') for _, text in warm) >= 7
 
 
 def test_nothing_leaks_from_one_unit_into_the_next(real_units):
@@ -398,3 +398,35 @@ def test_ctrl_c_stops_every_kernel(tiny_env):
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert gone([k.pid for k in kernels])
+
+
+def test_a_kill_ends_a_wait_for_the_kernel_at_once():
+    """Ctrl-C during a kernel's warm-up or reset: the waiting thread is freed within a second
+    (not after the 60 s reply timeout) and the kernel is not started again."""
+    import threading
+    kernel = batch.WarmKernel()
+    kernel.start()
+    pid = kernel.pid
+    failure = {}
+
+    def wait():
+        try:
+            kernel.run_silently("import time\ntime.sleep(60)")
+        except Exception as exc:  # noqa: BLE001
+            failure["error"] = exc
+
+    waiting = threading.Thread(target=wait)
+    waiting.start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    kernel.kill()
+    waiting.join(timeout=10)
+    try:
+        assert not waiting.is_alive() and time.monotonic() - started < 2.0
+        assert "killed" in str(failure["error"])
+        kernel.close()   # what the thread using the kernel does next
+        with pytest.raises(batch.KernelStartError, match="the batch is stopping"):
+            kernel.start()   # no new kernel behind the batch's back
+        assert gone([pid])
+    finally:
+        kernel.close()

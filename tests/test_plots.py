@@ -26,6 +26,12 @@ def ax():
     plt.close(fig)
 
 
+def unit_labels(ax) -> list[str]:
+    """The unit names of a caterpillar figure, bottom to top."""
+    named = [t for t in ax.texts if t.get_gid() == plots.UNIT_LABEL_GID]
+    return [t.get_text() for t in sorted(named, key=lambda t: t.get_position()[1])]
+
+
 def drawn_text(ax) -> list[str]:
     """Every string on the drawn canvas: ticks, labels, title, texts, legend."""
     ax.figure.canvas.draw()
@@ -92,8 +98,8 @@ def test_unit_ranking_draws_sorted_estimates_and_intervals(ax):
     np.testing.assert_allclose(dots.get_offsets()[:, 1], np.arange(4))
     ends = np.array([[s[0][0], s[1][0]] for s in bars.get_segments()])
     np.testing.assert_allclose(ends, order[["ci_low", "ci_high"]].to_numpy())
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["Hồ Chí Minh", "Hà Nội", "Cần Thơ", "Đà Nẵng"]  # bottom to top
+    assert unit_labels(ax) == ["Hồ Chí Minh", "Hà Nội", "Cần Thơ", "Đà Nẵng"]  # bottom to top
+    assert list(ax.get_yticks()) == []  # the names are texts, not 63 ticks
 
 
 def test_unit_ranking_highlight_colour_differs(ax):
@@ -102,8 +108,10 @@ def test_unit_ranking_highlight_colour_differs(ax):
     # sorted order: 79, 01, 92, 48 -> Hà Nội is the second row
     assert tuple(edges[1]) == to_rgba(plots.HIGHLIGHT)
     assert all(tuple(edges[i]) != to_rgba(plots.HIGHLIGHT) for i in (0, 2, 3))
-    bold = [t for t in ax.get_yticklabels() if t.get_fontweight() == "bold"]
+    bold = [t for t in ax.texts if t.get_gid() == plots.UNIT_LABEL_GID
+            and t.get_fontweight() == "bold"]
     assert [t.get_text() for t in bold] == ["Hà Nội"]
+    assert to_rgba(bold[0].get_color()) == to_rgba(plots.HIGHLIGHT)
 
 
 def test_unit_ranking_small_sample_hollow_and_noted(ax):
@@ -133,14 +141,16 @@ def test_unit_ranking_annotates_rank_sets(ax):
     plots.plot_unit_ranking(index_table(), ranks=ranks_table(), ax=ax)
     strings = drawn_text(ax)
     # rows bottom to top: 79 (4, set 3-4), 01 (3, 2-4), 92 (2, 1-3), 48 (1, 1-2)
-    assert [t.get_text() for t in ax.texts[1:]] == ["4 (3–4)", "3 (2–4)", "2 (1–3)", "1 (1–2)"]
+    ranks = [t.get_text() for t in ax.texts if t.get_gid() == plots.RANK_LABEL_GID]
+    # Cần Thơ (row 3 from the bottom, n_eff 60) is a small sample: no point rank, its set kept
+    assert ranks == ["4 (3–4)", "3 (2–4)", "— (1–3)", "1 (1–2)"]
     assert "Hạng (tập tin cậy)" in strings
 
 
 def test_unit_ranking_uses_34_unit_names_when_the_table_says_so(ax):
     index = index_table().assign(unit_set="34", province_code=["01", "48", "79", "92"])
     plots.plot_unit_ranking(index, ax=ax)
-    assert "Hà Nội" in [t.get_text() for t in ax.get_yticklabels()]
+    assert "Hà Nội" in unit_labels(ax)
 
 
 def test_unit_ranking_errors(ax):
@@ -177,8 +187,7 @@ def test_rank_sets_segments_are_the_sets(ax):
     assert [x for _, x in by_y] == [4, 3, 2, 1]
     ends = sorted((s[0][0], s[1][0]) for s in bars.get_segments())
     assert ends == sorted(zip(ranks["rank_low"], ranks["rank_high"]))
-    at = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
-    assert [at[y] for y in (3, 2, 1, 0)] == ["Đà Nẵng", "Cần Thơ", "Hà Nội", "Hồ Chí Minh"]
+    assert unit_labels(ax)[::-1] == ["Đà Nẵng", "Cần Thơ", "Hà Nội", "Hồ Chí Minh"]
     colours = [tuple(c) for c in dots.get_edgecolors()]
     assert colours.count(to_rgba(plots.HIGHLIGHT)) == 1
     strings = drawn_text(ax)
@@ -480,3 +489,32 @@ def test_the_missing_glyph_guard_is_armed(ax):
     ax.set_title("漢")  # not in DejaVu Sans
     with pytest.raises(UserWarning, match="missing from font"):
         ax.figure.canvas.draw()
+
+
+# ------------------------------------------------------------------- rendering for reports
+def _ranking_svg(lang="vi"):
+    figure, ax = plots.new_figure((6, 4))
+    plots.plot_unit_ranking(index_table(), highlight="01", ranks=ranks_table(), lang=lang, ax=ax)
+    return plots.render(figure)
+
+
+def test_render_writes_svg_with_real_text_and_the_same_bytes_every_time():
+    before = dict(matplotlib.rcParams)
+    first, second = _ranking_svg(), _ranking_svg()
+    assert first.svg == second.svg  # fixed id salt, no date: a figure is always the same bytes
+    assert first.svg.lstrip().startswith("<?xml") and "<svg" in first.svg
+    assert "<dc:date>" not in first.svg
+    # words stay text (selectable, drawn by the browser), not glyph outlines
+    assert ">Chỉ số SIPAS</text>" in first.svg and ">Hà Nội</text>" in first.svg
+    assert "font-weight: 700" in first.svg  # the highlighted unit's name is bold
+    assert _ranking_svg("en").svg != first.svg
+    assert dict(matplotlib.rcParams) == before  # the SVG settings were not left behind
+    assert repr(first) == "<SVG figure: Chỉ số SIPAS>"  # no memory address in the notebook
+    assert first._repr_svg_() == str(first) == first.svg
+
+
+def test_new_figure_is_outside_pyplot():
+    figure, (left, right) = plots.new_figure((8, 3), ncols=2)
+    assert figure.canvas.manager is None  # nothing (pyplot, the inline backend) draws it
+    assert plt.get_fignums() == [] or figure.number not in plt.get_fignums()
+    assert left.figure is right.figure is figure

@@ -1,11 +1,14 @@
 """Report wording, numbers written each language's way, parameters checked, suppression."""
 from __future__ import annotations
 
+import types
+
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 
-from sipas_analysis import report
+from sipas_analysis import plots, report
 
 
 @pytest.mark.parametrize("value, lang, expected", [
@@ -59,3 +62,48 @@ def test_unknown_notebook_parameter_is_refused():
         report.ReportParams.from_namespace(namespace, before=before)
     namespace.pop("langg")
     assert report.ReportParams.from_namespace(namespace, before=before).year == 2024
+
+
+# --------------------------------------------------------------------------------- figures
+def _national_tables(estimate=0.425):
+    """Hand-built tables of the two national figures (drivers, importance)."""
+    ame = pd.DataFrame({"term": ["staff_score", "on_time"], "estimate": [estimate, 0.1],
+                        "ci_low": [estimate - 0.1, 0.0], "ci_high": [estimate + 0.1, 0.2]})
+    importance = pd.DataFrame({"term": ["staff_score", "procedure_score"], "lmg": [0.2, 0.1],
+                               "share": [2 / 3, 1 / 3]})
+    ipa = pd.DataFrame({"term": ["staff_score", "procedure_score"], "importance": [0.6, 0.3],
+                        "performance": [80.0, 70.0],
+                        "quadrant": ["keep_up_the_good_work", "low_priority"],
+                        "importance_crosshair": 0.45, "performance_crosshair": 75.0})
+    return types.SimpleNamespace(ame=ame, importance=importance, ipa=ipa)
+
+
+def test_national_figures_are_drawn_once_and_equal_a_fresh_drawing():
+    shared, params = _national_tables(), report.ReportParams(province_code="01", year=2024)
+    first = report.figure("drivers", shared, params)
+    fresh = plots.render(report.FIGURES["drivers"][0](shared, params)).svg
+    assert first.svg == fresh
+    # another unit's report (same tables) gets the same drawing, not a new one
+    other = report.ReportParams(province_code="79", year=2024)
+    assert report.figure("drivers", shared, other) is first
+
+
+def test_a_national_figure_is_drawn_again_when_what_it_shows_changes():
+    shared, params = _national_tables(), report.ReportParams(province_code="01", year=2024)
+    first = report.figure("importance", shared, params)
+    changed = _national_tables()
+    changed.ipa = changed.ipa.assign(performance=[81.0, 70.0])
+    assert report.figure("importance", changed, params).svg != first.svg
+    english = report.ReportParams(province_code="01", year=2024, lang="en")
+    assert report.figure("importance", shared, english).svg != first.svg
+    with matplotlib.rc_context({"font.size": 14}):
+        assert report.figure("importance", shared, params).svg != first.svg
+    assert report.figure("importance", shared, params) is first
+    assert report.figure("drivers", _national_tables(0.3), params).svg != \
+        report.figure("drivers", shared, params).svg
+
+
+def test_unknown_figure_is_named():
+    with pytest.raises(ValueError, match="unknown figure 'map'; choose one of .*'ranking'"):
+        report.figure("map", _national_tables(), report.ReportParams(province_code="01",
+                                                                      year=2024))
