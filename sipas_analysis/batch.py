@@ -542,6 +542,7 @@ class WarmKernel:
         self.start_attempts = 0
         self._killed = False
         self._stopping = False      # kill() was called: no more starts until the next prepare()
+        self.start_error: Exception | None = None  # a failed early start, for the first unit
 
     @property
     def running(self) -> bool:
@@ -608,6 +609,9 @@ class WarmKernel:
         """Make the kernel ready for a unit: started, and reset if it has run one before; a
         kernel that cannot be reset (it died between units) is replaced."""
         self._stopping = False
+        if self.start_error is not None:  # the early start failed (after its own attempts)
+            error, self.start_error = self.start_error, None
+            raise error
         if self.running and (self._killed or not self.is_alive()):
             self.close()  # killed between units (end of a Dask batch, out of memory)
         self.start()
@@ -1181,10 +1185,18 @@ def notebook_fingerprint(path) -> str:
     """sha256 (16 hex digits) of what a notebook runs: each cell's type, source and tags, and
     its kernel. Outputs are left out, so re-executing the notebook in place (new outputs) is
     not a change, while any edit of a cell is."""
-    import nbformat
-    nb = nbformat.read(path, as_version=4)
-    cells = [(c.cell_type, c.source, sorted(c.metadata.get("tags", []))) for c in nb.cells]
-    return _digest([nb.metadata.get("kernelspec", {}).get("name"), cells])
+    # Plain JSON (nbformat 4): importing nbformat costs 1-2 s (its schema validator), which a
+    # batch with nothing to do should not pay.
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    if nb.get("nbformat") != 4:
+        raise BatchError(f"{path}: not a version 4 notebook (nbformat {nb.get('nbformat')!r})")
+
+    def joined(source) -> str:
+        return "".join(source) if isinstance(source, list) else source
+
+    cells = [(c["cell_type"], joined(c["source"]), sorted(c.get("metadata", {}).get("tags", [])))
+             for c in nb["cells"]]
+    return _digest([nb.get("metadata", {}).get("kernelspec", {}).get("name"), cells])
 
 
 def unit_inputs(parameters: dict, *, params_text: str, data_hash: str, notebook_hash: str,
@@ -1243,19 +1255,30 @@ def _result_from_manifest(record: dict) -> UnitResult:
 # --------------------------------------------------------------------------------------------
 # Where units run: threads of this process (each with its warm kernel) or a Dask cluster
 # --------------------------------------------------------------------------------------------
-def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None) -> None:
+def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None,
+               before=None) -> None:
     """Run ``tasks`` on ``jobs`` threads, each keeping one warm kernel, calling
-    ``on_result(UnitResult)`` in this thread as units finish. On any interruption (Ctrl-C)
-    every kernel is killed before the exception goes on: no kernel outlives the batch."""
+    ``on_result(UnitResult)`` in this thread as units finish. ``before()`` runs in this thread
+    first, while the threads start their kernels (so a batch computes or loads the shared
+    results and starts its kernels at the same time); the units start when it has returned.
+    On any exception or interruption (Ctrl-C) every kernel is killed before the exception goes
+    on: no kernel outlives the batch."""
     import queue
     todo: queue.Queue = queue.Queue()
     for task in tasks:
         todo.put(task)
     done: queue.Queue = queue.Queue()
-    stop = threading.Event()
+    stop, ready = threading.Event(), threading.Event()
 
     def work():
         try:
+            if tasks[0].engine == "warm":
+                kernel = thread_kernel(tasks[0], start=kernel_start)
+                try:
+                    kernel.start()
+                except Exception as exc:  # noqa: BLE001 - the thread's first unit reports it
+                    kernel.start_error = exc
+            ready.wait()
             while not stop.is_set():
                 try:
                     task = todo.get_nowait()
@@ -1273,6 +1296,9 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
     for thread in threads:
         thread.start()
     try:
+        if before is not None:
+            before()
+        ready.set()
         for _ in tasks:
             while True:
                 try:
@@ -1284,6 +1310,7 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
             on_result(result)
     except BaseException:
         stop.set()
+        ready.set()
         shutdown_kernels()  # kill them now; each thread then sees a dead kernel and ends
         for thread in threads:
             thread.join(timeout=30)
@@ -1426,29 +1453,36 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
                 reason=reason, key=_digest(inputs), inputs=inputs))
         index_path = year_dir / "index.html"
         shared, shared_seconds = None, 0.0
-        if tasks:
+
+        def load_shared() -> None:  # computed once here, then every kernel reads the cache
+            nonlocal shared, shared_seconds
             t0 = time.perf_counter()
-            shared = shared_results(params, cache_dir=cache, compute=compute)  # warm the cache
+            shared = shared_results(params, cache_dir=cache, compute=compute)
             shared_seconds = time.perf_counter() - t0
+
         if tasks:
             partial.mkdir(exist_ok=True)
-            with _environment(**env), \
-                    tqdm(total=len(tasks), desc=f"reports {year}", unit="unit",
-                         disable=not progress) as bar:
-                failures = 0
+            try:
+                with _environment(**env), \
+                        tqdm(total=len(tasks), desc=f"reports {year}", unit="unit",
+                             disable=not progress) as bar:
+                    failures = 0
 
-                def on_result(result: UnitResult) -> None:
-                    nonlocal failures
-                    results[result.province_code] = result
-                    failures += result.status != "ok"
-                    bar.update()
-                    bar.set_postfix(failed=failures)
+                    def on_result(result: UnitResult) -> None:
+                        nonlocal failures
+                        results[result.province_code] = result
+                        failures += result.status != "ok"
+                        bar.update()
+                        bar.set_postfix(failed=failures)
 
-                if scheduler is not None:
-                    _run_dask(tasks, scheduler=scheduler, on_result=on_result)
-                else:
-                    _run_local(tasks, jobs=jobs, on_result=on_result, kernel_start=kernel_start)
-            shutil.rmtree(partial, ignore_errors=True)
+                    if scheduler is not None:
+                        load_shared()
+                        _run_dask(tasks, scheduler=scheduler, on_result=on_result)
+                    else:  # the kernels start while the shared results are made or read
+                        _run_local(tasks, jobs=jobs, on_result=on_result, kernel_start=kernel_start,
+                                   before=load_shared)
+            finally:  # units' unfinished work folders go, whatever happened
+                shutil.rmtree(partial, ignore_errors=True)
         ordered = [results[c] for c in codes]
         info = versions()
         now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -430,3 +430,34 @@ def test_a_kill_ends_a_wait_for_the_kernel_at_once():
         assert gone([pid])
     finally:
         kernel.close()
+
+
+def test_kernels_start_while_the_shared_results_are_made(tiny_env):
+    """The shared results and the kernels' start-up overlap: while the (slow) shared results
+    are being computed, the batch's kernels are already running."""
+    seen = []
+
+    def slow_shared(survey, params, **kwargs):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(kernel_processes()) < 2:
+            time.sleep(0.1)
+        seen.append(len(kernel_processes()))
+        return fake_shared(survey, params, **kwargs)
+
+    result, _ = tiny_env.run(units="01,02,04", jobs=2, compute=slow_shared)
+    assert seen == [2] and result.exit_status == 0
+
+
+def test_a_failure_of_the_shared_results_stops_every_kernel(tiny_env):
+    def broken(survey, params, **kwargs):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not kernel_processes():
+            time.sleep(0.1)  # a kernel is up when the computation fails
+        raise ValueError("the survey has no 2024 rows")
+
+    before = {p.pid for p in kernel_processes()}
+    with pytest.raises(ValueError, match="no 2024 rows"):
+        tiny_env.run(units="01,02", jobs=2, compute=broken)
+    time.sleep(0.5)
+    assert {p.pid for p in kernel_processes()} <= before
+    assert not (tiny_env.root / "reports" / "2024" / ".partial").exists()
