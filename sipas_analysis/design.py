@@ -370,28 +370,37 @@ class SurveyDesign:
         if z.ndim != 2 or z.shape[0] != len(self.data):
             raise ValueError(f"z must have shape (n,) or (n, k) with n = {len(self.data)}, "
                              f"got {z.shape}")
-        k = z.shape[1]
         totals = z if self._row_to_unit is None else np.asarray(self._row_to_unit @ z)
-        v = np.zeros((k, k))
+        return self._vcov_of_unit_totals(totals)
+
+    def _vcov_of_unit_totals(self, totals: np.ndarray, *, block: int | None = None):
+        """:meth:`vcov_totals` from the totals of the last stage's units (units x k).
+
+        ``block=b``: only the covariances within each run of ``b`` consecutive columns (the
+        estimates of one domain), as an array (k / b, b, b); the other covariances are never
+        formed (``by`` estimates hundreds of domains at once)."""
+        v = None
         for s in range(len(self._stages) - 1, -1, -1):
             stage = self._stages[s]
-            v += self._stage_variance(s, totals)
+            part = self._stage_variance(s, totals, block=block)
+            v = part if v is None else v + part
             if s > 0:  # aggregate this stage's unit totals to their parent units
                 totals = np.asarray(stage.indicator @ totals)
         return v
 
-    def _stage_variance(self, s: int, totals: np.ndarray) -> np.ndarray:
+    def _stage_variance(self, s: int, totals: np.ndarray, *, block: int | None = None):
         stage = self._stages[s]
         k = totals.shape[1]
+        shape = (k, k) if block is None else (k // block, block, block)
         present = self._present[s]
         counted = stage.ancestor_fraction > 0
         lonely = stage.lonely & present & counted
         if s > 0 and not counted.any():
-            return np.zeros((k, k))
+            return np.zeros(shape)
         if lonely.any() and self.lonely_psu == "fail":
             raise ValueError(self._lonely_message(s, np.flatnonzero(lonely)))
         if s > 0 and lonely.any() and self.lonely_psu == "average":
-            return np.full((k, k), np.nan)
+            return np.full(shape, np.nan)
 
         group_totals = np.asarray(stage.indicator @ totals)
         centre = group_totals / stage.n_sampled[:, None]
@@ -404,13 +413,17 @@ class SurveyDesign:
         if s > 0 or self.lonely_psu != "adjust":
             unit_weight = np.where(stage.lonely[stage.group], 0.0, unit_weight)
         root_weight = np.sqrt(unit_weight)
-        v = np.zeros((k, k))
-        # Blocks of units keep the temporaries small when every row is its own PSU (n units).
+        v = np.zeros(shape)
+        # Chunks of units keep the temporaries small when every row is its own PSU (n units).
         for start in range(0, stage.n_clusters, _BLOCK):
-            block = slice(start, start + _BLOCK)
-            deviation = totals[block] - centre[stage.group[block]]
-            deviation *= root_weight[block, None]
-            v += deviation.T @ deviation
+            chunk = slice(start, start + _BLOCK)
+            deviation = totals[chunk] - centre[stage.group[chunk]]
+            deviation *= root_weight[chunk, None]
+            if block is None:
+                v += deviation.T @ deviation
+            else:
+                by_domain = deviation.reshape(len(deviation), k // block, block)
+                v += np.einsum("jla,jlb->lab", by_domain, by_domain)
         if s == 0 and self.lonely_psu == "average" and lonely.any():
             n_present = int(present.sum())
             n_ok = n_present - int(lonely.sum())
@@ -651,6 +664,10 @@ class SurveyDesign:
             domain = domain & ~missing.any(axis=1)
         level_codes = keys.groupby(by_columns, sort=True, observed=True, dropna=True).ngroup()
         level_codes = np.where(domain, level_codes.to_numpy(), -1)
+        if self._variance_ignores_domain() and (level_codes >= 0).any():
+            together = self._by_together(var, by_columns, keys, level_codes, stat, na_rm)
+            if together is not None:
+                return together
         results = []
         for code in np.unique(level_codes[level_codes >= 0]):
             in_level = level_codes == code
@@ -664,6 +681,68 @@ class SurveyDesign:
         if not results:
             return pd.DataFrame(columns=by_columns + ESTIMATE_COLUMNS)
         return pd.concat(results, ignore_index=True)
+
+    # Above this many cells (units x domains x variables) ``by`` estimates its domains one at a
+    # time instead of together (the together path holds one dense array of that size).
+    _BY_TOGETHER_MAX_CELLS = 20_000_000
+
+    def _variance_ignores_domain(self) -> bool:
+        """True when :meth:`vcov_totals` depends on the domain only through ``z``: no stage has a
+        lonely unit, so the lonely-PSU rules (which look at the strata holding domain rows)
+        never apply. Then every domain's variance can come from one pass over the units."""
+        return not any(stage.lonely.any() for stage in self._stages)
+
+    def _by_together(self, var, by_columns, keys, level_codes, stat, na_rm):
+        """``by`` for every level at once: the same estimates, linearised values and variances
+        as subsetting each level (``_variance_ignores_domain`` must hold), with one weighted sum
+        per level and one pass over the units for all the variances. None when the dense
+        unit-by-domain array would be too large (the caller then goes level by level)."""
+        levels, position = np.unique(level_codes[level_codes >= 0], return_inverse=True)
+        n_units = self._stages[-1].n_clusters if self._row_to_unit is not None else len(self.data)
+        in_levels = copy.copy(self)
+        in_levels._set_domain(level_codes >= 0)
+        design, y, terms, _ = in_levels._prepare(_as_list(var), na_rm)
+        k = len(terms)
+        if n_units * len(levels) * k > self._BY_TOGETHER_MAX_CELLS:
+            return None
+        rows = np.flatnonzero(design._domain)
+        level_of_row = np.full(len(self.data), -1)
+        level_of_row[level_codes >= 0] = position
+        level = level_of_row[rows]
+        w = design.weights[rows]
+        y0 = np.nan_to_num(y[rows], nan=0.0)
+        n = np.bincount(level, minlength=len(levels))
+        sums = np.column_stack([np.bincount(level, weights=w * y0[:, j], minlength=len(levels))
+                                for j in range(k)])
+        if stat == "mean":
+            weight_sums = np.bincount(level, weights=w, minlength=len(levels))
+            if (weight_sums <= 0).any():
+                raise ValueError(f"no rows with positive weight in the domain for {_as_list(var)}")
+            estimate = sums / weight_sums[:, None]
+            z = w[:, None] * (y0 - estimate[level]) / weight_sums[level, None]
+        else:
+            estimate = sums
+            z = w[:, None] * y0
+        # each row's values go to its own level's k columns of a (rows x levels*k) matrix
+        columns = level[:, None] * k + np.arange(k)
+        z_matrix = scipy.sparse.csr_matrix(
+            (z.ravel(), columns.ravel(), np.arange(0, z.size + 1, k)),
+            shape=(len(rows), len(levels) * k))
+        if self._row_to_unit is None:
+            totals = scipy.sparse.csr_matrix(
+                (np.ones(len(rows)), (rows, np.arange(len(rows)))),
+                shape=(len(self.data), len(rows))) @ z_matrix
+        else:
+            totals = self._row_to_unit[:, rows] @ z_matrix
+        blocks = self._vcov_of_unit_totals(np.asarray(totals.todense()), block=k)
+        variances = np.diagonal(blocks, axis1=1, axis2=2)       # levels x k
+        table = self._table_of_variances(terms * len(levels), estimate.ravel(),
+                                         variances.ravel(), np.repeat(n, k))
+        codes, first = np.unique(level_codes, return_index=True)
+        first = np.repeat(first[codes >= 0], k)                   # a row of each level
+        for c in reversed(by_columns):
+            table.insert(0, c, keys[c].iloc[first].to_numpy())
+        return table
 
     # ------------------------------------------------------------------ helpers
     def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False):
@@ -713,9 +792,12 @@ class SurveyDesign:
         return design, y, terms, n
 
     def _table(self, terms, estimate, vcov, n) -> pd.DataFrame:
+        return self._table_of_variances(terms, estimate, np.diag(vcov), n)
+
+    def _table_of_variances(self, terms, estimate, variance, n) -> pd.DataFrame:
         estimate = np.asarray(estimate, dtype=float)
-        std_error = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
-        std_error = np.where(np.isnan(np.diag(vcov)), np.nan, std_error)
+        std_error = np.sqrt(np.clip(variance, 0.0, None))
+        std_error = np.where(np.isnan(variance), np.nan, std_error)
         quantile = stats.norm.ppf(0.5 + self.level / 2)
         return pd.DataFrame({
             "term": terms,

@@ -653,3 +653,51 @@ def test_vcov_totals_is_fast_on_a_million_rows():
     # target 0.5 s (about 0.03 s on an idle 2-core machine); best of three and a generous
     # bound so that a busy test machine does not make it flaky
     assert min(timings) < 1.0
+
+
+# --- by: every domain at once equals one domain at a time -------------------------------------
+def _one_at_a_time(design, *args, **kwargs):
+    """``by`` forced through the level-by-level path (each level a subset, as R's svyby)."""
+    original = SurveyDesign._BY_TOGETHER_MAX_CELLS
+    SurveyDesign._BY_TOGETHER_MAX_CELLS = 0
+    try:
+        return design.by(*args, **kwargs)
+    finally:
+        SurveyDesign._BY_TOGETHER_MAX_CELLS = original
+
+
+@pytest.mark.parametrize("name, options, var, by, stat", [
+    # two-stage cluster sample with fpc at both stages (R: dclus2), two by columns
+    ("apiclus2", dict(psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]), ["api00", "ell"],
+     ["stype", "comp.imp"], "mean"),
+    # stratified sample, a categorical variable (one term per level), totals
+    ("apistrat", dict(weights="pw", strata="stype", fpc="fpc"), ["enroll", "awards"],
+     "sch.wide", "total"),
+    # one-stage cluster sample, missing values left out of each domain (na_rm)
+    ("apiclus1", dict(weights="pw", psu="dnum", fpc="fpc"), ["target", "avg.ed"], "stype",
+     "mean"),
+])
+def test_by_all_domains_together_equals_one_at_a_time(name, options, var, by, stat):
+    design = SurveyDesign(load(name), **options)
+    assert design._variance_ignores_domain()
+    together = design.by(var, by, stat=stat, na_rm=True)
+    pd.testing.assert_frame_equal(together, _one_at_a_time(design, var, by, stat=stat,
+                                                           na_rm=True),
+                                  check_exact=False, rtol=1e-10, atol=1e-12)
+    assert len(together) > 2
+
+
+def test_by_with_a_lonely_psu_goes_one_domain_at_a_time():
+    """With a lonely PSU the rules look at the strata holding each domain's rows (R after
+    subsetting): every level is then a subset, and the results are those of the subsets."""
+    data = load("apistrat")
+    data = data[~((data["stype"] == "M") & (data["snum"] != data.loc[data["stype"] == "M",
+                                                                        "snum"].iloc[0]))]
+    design = SurveyDesign(data.reset_index(drop=True), weights="pw", strata="stype",
+                          lonely_psu="adjust")
+    assert not design._variance_ignores_domain()
+    table = design.by("api00", "sch.wide").set_index("sch.wide")
+    for level in ["No", "Yes"]:
+        subset = design.subset((design.data["sch.wide"] == level).to_numpy())
+        expected = row(subset.mean("api00"), "api00")
+        assert table.loc[level, "std_error"] == pytest.approx(expected.std_error, rel=1e-12)
