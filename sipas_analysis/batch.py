@@ -842,18 +842,49 @@ def run_unit(task: UnitTask, *, kernel_start=None) -> UnitResult:
     WORK_DIR, then moved). Failure: OUT_DIR holds only report.failed.ipynb (the executed notebook
     up to the error, when there is one), so no half-made report is ever linked or mailed.
     With the "warm" engine the notebook runs in this thread's warm kernel (:func:`thread_kernel`;
-    ``kernel_start`` replaces :func:`start_kernel`, for tests).
+    ``kernel_start`` replaces :func:`start_kernel`, for tests). The two halves,
+    :func:`execute_unit` and :func:`finish_unit`, may run in different threads (a local batch
+    exports one unit's page while the kernel runs the next unit).
     """
-    start = time.perf_counter()
-    out_dir, work = Path(task.out_dir), Path(task.work_dir)
+    return finish_unit(execute_unit(task, kernel_start=kernel_start))
+
+
+@dataclass
+class ExecutedUnit:
+    """A unit whose notebook has run (``error``: why it did not finish), not yet exported."""
+
+    task: UnitTask
+    parameters: dict
+    error: Exception | None
+    started: float
+
+
+def execute_unit(task: UnitTask, *, kernel_start=None) -> ExecutedUnit:
+    """The first half of :func:`run_unit`: run the notebook into the unit's work folder."""
+    started = time.perf_counter()
+    work = Path(task.work_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    executed = work / "report.ipynb"
     parameters = dict(task.parameters, tables_path=str(work / "tables.xlsx"))
+    try:
+        _execute(task, work / "report.ipynb", parameters, kernel_start=kernel_start)
+        error = None
+    except Exception as exc:  # noqa: BLE001 - recorded by finish_unit
+        error = exc
+    return ExecutedUnit(task=task, parameters=parameters, error=error, started=started)
+
+
+def finish_unit(unit: ExecutedUnit) -> UnitResult:
+    """The second half of :func:`run_unit`: the HTML page, then the unit's folder moved into
+    place; or, after a failure, only the failed notebook kept."""
+    task, parameters = unit.task, unit.parameters
+    out_dir, work = Path(task.out_dir), Path(task.work_dir)
+    executed = work / "report.ipynb"
     code = parameters["province_code"]
     unit_set = parameters.get("unit_set") or reference.default_unit_set(parameters["year"])
     try:
-        _execute(task, executed, parameters, kernel_start=kernel_start)
+        if unit.error is not None:
+            raise unit.error
         if not (work / "tables.xlsx").exists():
             raise FileNotFoundError("the notebook did not write its tables to tables_path")
         (work / "report.html").write_text(
@@ -868,7 +899,7 @@ def run_unit(task: UnitTask, *, kernel_start=None) -> UnitResult:
     outputs = sorted(f"{out_dir.name}/{p.name}" for p in out_dir.iterdir()) \
         if out_dir.exists() else []
     return UnitResult(unit_set=unit_set, province_code=code, parameters=parameters | {
-        "tables_path": "tables.xlsx"}, status=status, seconds=time.perf_counter() - start,
+        "tables_path": "tables.xlsx"}, status=status, seconds=time.perf_counter() - unit.started,
         outputs=outputs, error=error, reason=task.reason, key=task.key, inputs=task.inputs,
         engine=task.engine)
 
@@ -1264,11 +1295,21 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
     On any exception or interruption (Ctrl-C) every kernel is killed before the exception goes
     on: no kernel outlives the batch."""
     import queue
+    from concurrent.futures import ThreadPoolExecutor
     todo: queue.Queue = queue.Queue()
     for task in tasks:
         todo.put(task)
     done: queue.Queue = queue.Queue()
     stop, ready = threading.Event(), threading.Event()
+    # Pages are exported in one more thread: a kernel starts its next unit meanwhile.
+    exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sipas-export")
+    exports: list = []  # their futures
+
+    def finish(unit: ExecutedUnit) -> None:
+        try:
+            done.put(finish_unit(unit))
+        except BaseException as exc:  # noqa: BLE001 - finish_unit itself failed
+            done.put(failed_result(unit.task, exc))
 
     def work():
         try:
@@ -1278,6 +1319,11 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
                     kernel.start()
                 except Exception as exc:  # noqa: BLE001 - the thread's first unit reports it
                     kernel.start_error = exc
+            # papermill's import (nbformat's schema validator: ~2 s) and the page templates,
+            # also while ``before`` runs rather than when the first units are waiting
+            with contextlib.suppress(Exception):  # a real problem shows in the first unit
+                _register_warm_engine()
+                _html_exporter()
             ready.wait()
             while not stop.is_set():
                 try:
@@ -1285,9 +1331,11 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
                 except queue.Empty:
                     return
                 try:
-                    done.put(run_unit(task, kernel_start=kernel_start))
-                except BaseException as exc:  # noqa: BLE001 - run_unit itself failed
+                    unit = execute_unit(task, kernel_start=kernel_start)
+                except BaseException as exc:  # noqa: BLE001 - execute_unit itself failed
                     done.put(failed_result(task, exc))
+                    continue
+                exports.append(exporter.submit(finish, unit))
         finally:
             close_thread_kernel()
 
@@ -1305,7 +1353,8 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
                     result = done.get(timeout=0.2)
                     break
                 except queue.Empty:
-                    if not any(t.is_alive() for t in threads) and done.empty():
+                    if not any(t.is_alive() for t in threads) and done.empty() and \
+                            all(f.done() for f in exports):
                         raise RuntimeError("the unit threads ended before every unit ran")
             on_result(result)
     except BaseException:
@@ -1314,9 +1363,11 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
         shutdown_kernels()  # kill them now; each thread then sees a dead kernel and ends
         for thread in threads:
             thread.join(timeout=30)
+        exporter.shutdown(wait=True, cancel_futures=True)
         raise
     for thread in threads:
         thread.join()
+    exporter.shutdown(wait=True)
 
 
 SCHEDULER_TIMEOUT = "30s"  # how long to try reaching a Dask scheduler

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -461,3 +462,25 @@ def test_a_failure_of_the_shared_results_stops_every_kernel(tiny_env):
     time.sleep(0.5)
     assert {p.pid for p in kernel_processes()} <= before
     assert not (tiny_env.root / "reports" / "2024" / ".partial").exists()
+
+
+def test_a_failing_page_export_fails_its_unit_and_the_batch_goes_on(tiny_env, monkeypatch):
+    """Pages are exported in their own thread while the kernels go on: an export that fails
+    is recorded for its unit (no half-made folder), and the other units are complete."""
+    original = batch.notebook_to_html
+    threads = set()
+
+    def export(notebook, **kwargs):
+        threads.add(threading.current_thread().name)
+        if "63-02" in str(notebook):
+            raise OSError("disk full")
+        return original(notebook, **kwargs)
+
+    monkeypatch.setattr(batch, "notebook_to_html", export)
+    result, units = tiny_env.run(units="01,02,04", jobs=2)
+    assert {c: u["status"] for c, u in units.items()} == {"01": "ok", "02": "failed",
+                                                           "04": "ok"}
+    assert units["02"]["error"]["ename"] == "OSError"
+    assert units["02"]["outputs"] == ["63-02/report.failed.ipynb"]  # no page, no workbook
+    assert all(name.startswith("sipas-export") for name in threads)
+    assert result.exit_status == 1
