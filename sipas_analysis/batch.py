@@ -1319,11 +1319,6 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
                     kernel.start()
                 except Exception as exc:  # noqa: BLE001 - the thread's first unit reports it
                     kernel.start_error = exc
-            # papermill's import (nbformat's schema validator: ~2 s) and the page templates,
-            # also while ``before`` runs rather than when the first units are waiting
-            with contextlib.suppress(Exception):  # a real problem shows in the first unit
-                _register_warm_engine()
-                _html_exporter()
             ready.wait()
             while not stop.is_set():
                 try:
@@ -1346,6 +1341,11 @@ def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None
     try:
         if before is not None:
             before()
+        # papermill's import (nbformat's schema validator compiles grammars: ~2 s), here while
+        # the kernels may still be starting; not in the unit threads while ``before`` computes
+        # (they would hold the interpreter lock: the shared fits took 10 s instead of 6)
+        with contextlib.suppress(Exception):  # a real problem shows in the first unit
+            _register_warm_engine()
         ready.set()
         for _ in tasks:
             while True:
