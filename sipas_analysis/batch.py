@@ -443,7 +443,7 @@ def kernel_warmup() -> None:
     import matplotlib
     import matplotlib.pyplot as plt
     import numpy as np
-    import openpyxl  # noqa: F401 - the workbook of every unit
+    import xlsxwriter  # noqa: F401 - the workbook of every unit
 
     import sipas_analysis  # noqa: F401 - the package and its report, plots and models
     from . import plots

@@ -643,7 +643,8 @@ def write_tables(tables: dict[str, pd.DataFrame], path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     try:
-        with pd.ExcelWriter(partial, engine="openpyxl") as writer:
+        # xlsxwriter: half the time of openpyxl for a report's dozen small sheets
+        with pd.ExcelWriter(partial, engine="xlsxwriter") as writer:
             for name, table in tables.items():
                 table.to_excel(writer, sheet_name=name[:31], index=False)
         partial.replace(path)
