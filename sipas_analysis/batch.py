@@ -11,13 +11,15 @@ The flow of ``sipas reports`` (:func:`run_batch`):
 3. compute the shared national results ONCE (:func:`shared_results`: indices, models, bootstrap,
    the breakdowns and province-only regressions of every unit), cached on disk under a key made
    of the data file's hash, the year, the unit set, the package version and source, and the
-   report settings, so that the notebooks only read them;
+   report settings, so that the notebooks only read them; meanwhile the worker threads start
+   their kernels;
 4. execute ``notebooks/province_report.ipynb`` for each unit with papermill, ``jobs`` at a time:
    each worker thread keeps one warm kernel (:class:`WarmKernel`, reset between units), or, with
-   ``engine="papermill"``, papermill starts a new kernel per unit; with ``scheduler`` the units
-   run on a Dask distributed cluster instead (:func:`_run_dask`); each unit is built in a
-   private folder that is moved into place only when its notebook, HTML page and Excel workbook
-   are complete;
+   ``engine="papermill"``, papermill starts a new kernel per unit; a unit's HTML page is made in
+   an export thread while its kernel goes on with the next unit (:func:`execute_unit`, then
+   :func:`finish_unit`); with ``scheduler`` the units run on a Dask distributed cluster instead
+   (:func:`_run_dask`, :func:`run_unit` per task); each unit is built in a private folder that
+   is moved into place only when its notebook, HTML page and Excel workbook are complete;
 5. write ``OUT/YEAR/index.html`` (all units ranked, linking to each page) and
    ``OUT/YEAR/manifest.json`` (per unit: parameters, status, reason or "skipped", seconds,
    outputs, error, inputs, versions).
