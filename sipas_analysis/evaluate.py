@@ -131,6 +131,7 @@ from sipas_analysis import indices, simulate
 from sipas_analysis.design import SurveyDesign
 from sipas_analysis.models import fit_linear, fit_logit, fit_multilevel, fit_ordinal, tidy
 from sipas_analysis.models.importance import relative_importance
+from sipas_analysis.models.regression import _irls_logit  # the models' Newton-Raphson logit
 
 TARGET_KINDS = ("superpopulation", "finite_population", "census")
 MODELS = ("linear", "logit", "ordinal", "multilevel", "mean", "index", "rank", "importance")
@@ -1666,7 +1667,7 @@ def cross_validate(data: pd.DataFrame, specs, *, scheme: str = "province", k: in
                 beta = np.linalg.lstsq(Xtr * np.sqrt(wtr)[:, None], ytr * np.sqrt(wtr),
                                        rcond=None)[0]
             else:
-                beta = _weighted_logit(Xtr, ytr, wtr)
+                beta = _irls_logit(Xtr, ytr, wtr)[0]
             pred = X_all_v[test] @ beta
             wt, yt = w_rows[test], y_all_v[test]
             if model == "linear":
@@ -1704,18 +1705,6 @@ def cross_validate(data: pd.DataFrame, specs, *, scheme: str = "province", k: in
             out.at[i, "difference_se"] = (diff.std(ddof=1) / np.sqrt(len(diff))
                                           if len(diff) > 1 else np.nan)
     return out[CV_COLUMNS]
-
-
-def _weighted_logit(X, y, w, *, tol=1e-10, max_iter=100):
-    beta = np.zeros(X.shape[1])
-    for _ in range(max_iter):
-        mu = special.expit(X @ beta)
-        info = X.T @ (X * (w * mu * (1 - mu))[:, None])
-        step = np.linalg.solve(info, X.T @ (w * (y - mu)))
-        beta = beta + step
-        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
-            return beta
-    raise RuntimeError("the cross-validation logit did not converge (separation?)")
 
 
 # ================================================================================================
