@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib._pylab_helpers import Gcf  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
@@ -516,5 +517,5 @@ def test_render_writes_svg_with_real_text_and_the_same_bytes_every_time():
 def test_new_figure_is_outside_pyplot():
     figure, (left, right) = plots.new_figure((8, 3), ncols=2)
     assert figure.canvas.manager is None  # nothing (pyplot, the inline backend) draws it
-    assert plt.get_fignums() == [] or figure.number not in plt.get_fignums()
+    assert figure not in [manager.canvas.figure for manager in Gcf.get_all_fig_managers()]
     assert left.figure is right.figure is figure
