@@ -2,10 +2,12 @@
 
 The index is a *percentage of people satisfied* (0-100), published per criterion, per factor
 and overall. Which answers count as satisfied and how criteria combine is a setting, never a
-hidden choice (DESIGN §1):
+hidden choice: its one owner is :mod:`sipas_analysis.index_rule` (``IndexRule``), whose rule
+in force gives the defaults of every function here (``satisfied=None, rule=None``); an
+``IndexRule`` may also be passed as ``rule``.
 
 ``satisfied``
-    the rating levels that count as satisfied; default ``(4, 5)`` of the 1-5 scale.
+    the rating levels that count as satisfied; ``(4, 5)`` of the 1-5 scale by default.
 ``rule="mean_of_criteria"`` (default)
     criterion rate p_c = Σ w·1[r_c satisfied] / Σ w·1[r_c answered] (a ratio: a missing answer
     leaves the denominator, it is never counted as unsatisfied); factor index = mean of its
@@ -32,11 +34,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sipas_analysis import schema
+from sipas_analysis import index_rule, schema
 from sipas_analysis.design import SurveyDesign
 from sipas_analysis.rng import Seed, as_generator
 
-RULES = ("mean_of_criteria", "composite")
+RULES = index_rule.AGGREGATIONS
 OVERALL_TERM = "overall"
 
 # Columns of an estimate table that are statistics, not unit identifiers (used by rank_units
@@ -271,6 +273,7 @@ def _combinations(available: np.ndarray, n_criteria: int, factor_cols, rule: str
 
 
 def _build_core(design, by, satisfied, rule, factors, level) -> _Core:
+    satisfied, rule = index_rule.resolve(satisfied, rule)
     data = design.data
     factors, criteria, satisfied = _check_settings(data, satisfied, rule, factors, level)
     all_weights = np.asarray(design.weights, dtype=float)
@@ -432,7 +435,7 @@ def _srs_variance(core: _Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # Public: the index table
 # --------------------------------------------------------------------------------------------
 
-def sipas_index(design, *, by=None, satisfied=(4, 5), rule="mean_of_criteria", factors=None,
+def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
                 level=0.95, min_n_eff=100) -> pd.DataFrame:
     """Percent satisfied (0-100) for every criterion, factor and the overall SIPAS index.
 
@@ -444,9 +447,10 @@ def sipas_index(design, *, by=None, satisfied=(4, 5), rule="mean_of_criteria", f
     by : str or list of str, optional
         Grouping column(s), e.g. ``"province_code"`` or ``["year", "province_code"]``. Without
         it the national design-based estimate is returned (not a mean of provinces).
-    satisfied : tuple of int
-        Rating levels counted as satisfied (default 4 and 5 of the 1-5 scale).
-    rule : {"mean_of_criteria", "composite"}
+    satisfied : tuple of int, optional
+        Rating levels counted as satisfied (default: the rule in force,
+        ``sa.index_rule.current()``, levels 4 and 5 of the 1-5 scale).
+    rule : {"mean_of_criteria", "composite"} or IndexRule, optional
         How criteria combine (module docstring): ``"mean_of_criteria"`` (default) - criterion
         rate = weighted share satisfied among those who answered it, factor = mean of its
         criteria rates, overall = mean of the factors; ``"composite"`` - per respondent, share of
@@ -574,8 +578,8 @@ def _term_positions(core: _Core, term) -> list[int]:
     return [core.terms.index(t) for t in names]
 
 
-def sipas_index_vcov(design, *, by=None, term="overall", satisfied=(4, 5),
-                     rule="mean_of_criteria", factors=None):
+def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
+                     rule=None, factors=None):
     """Index estimates for every group and the full design covariance matrix between them.
 
     Use it when estimates of different groups (or terms) may be correlated, e.g. groups that
@@ -607,7 +611,7 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=(4, 5),
 
 
 def compare_indices(design, *, between="year", values=None, within=None, reference="pair",
-                    term="overall", satisfied=(4, 5), rule="mean_of_criteria", factors=None,
+                    term="overall", satisfied=None, rule=None, factors=None,
                     level=0.95) -> pd.DataFrame:
     """Differences of the index between two levels of a column, or between a unit and the whole.
 

@@ -192,9 +192,9 @@ TEXT: dict[str, dict[str, str]] = {
     "section_drivers": {"vi": "Điều gì thúc đẩy sự hài lòng",
                         "en": "What drives satisfaction"},
     "drivers_intro": {
-        "vi": "Tác động biên trung bình trên xác suất hài lòng (mức 4–5), tính bằng điểm phần "
+        "vi": "Tác động biên trung bình trên xác suất hài lòng (mức {levels}), tính bằng điểm phần "
               "trăm, từ hồi quy logistic theo thiết kế mẫu trên toàn quốc.",
-        "en": "Average marginal effects on the probability of being satisfied (levels 4–5), in "
+        "en": "Average marginal effects on the probability of being satisfied (levels {levels}), in "
               "percentage points, from a national design-based logistic regression."},
     "section_importance": {"vi": "Tầm quan trọng tương đối và ma trận ưu tiên",
                            "en": "Relative importance and the priority matrix"},
@@ -267,10 +267,23 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "The multilevel model does not use the survey weights; the design-based national "
               "estimate is shown beside it for comparison."},
     "caveat_rule": {
-        "vi": "Cách tính: người trả lời mức 4–5 trên thang 5 được coi là hài lòng; chỉ số yếu "
-              "tố là trung bình các tiêu chí; chỉ số chung là trung bình các yếu tố.",
-        "en": "Method: answers 4–5 on the 5-level scale count as satisfied; a factor index is "
-              "the mean of its criteria; the overall index is the mean of the factors."},
+        "vi": "Cách tính: người trả lời mức {levels} trên thang {scale} được coi là hài lòng; "
+              "{aggregation}",
+        "en": "Method: answers {levels} on the {scale}-level scale count as satisfied; "
+              "{aggregation}"},
+    "aggregation.mean_of_criteria": {
+        "vi": "chỉ số yếu tố là trung bình các tiêu chí; chỉ số chung là trung bình các yếu tố.",
+        "en": "a factor index is the mean of its criteria; the overall index is the mean of the "
+              "factors."},
+    "aggregation.composite": {
+        "vi": "chỉ số yếu tố là trung bình, trên những người trả lời, của tỷ lệ tiêu chí được "
+              "đánh giá hài lòng của mỗi người; chỉ số chung là trung bình các yếu tố của mỗi "
+              "người.",
+        "en": "a factor index is the mean, over respondents, of each respondent's share of "
+              "satisfied criteria; the overall index is the mean of each respondent's factors."},
+    "section_missing_columns": {
+        "vi": "Phần “{section}” không hiển thị: dữ liệu không có cột {columns}.",
+        "en": "The section “{section}” is not shown: the data have no column {columns}."},
 }
 
 

@@ -1,0 +1,193 @@
+"""A report's outputs as files: the self-contained HTML page made from its executed notebook,
+the year's index page, and the Excel workbook.
+
+Pages are UTF-8, carry their language, inline their CSS and figures (SVG as data URIs) and run
+no script: they open offline, from a USB stick or an e-mail attachment.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import html
+import re
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from .. import language, reference
+from .display import unit_name
+from .sections.ranking import index_page_table
+from .shared import SharedResults
+
+_THREAD = threading.local()
+
+
+def write_tables(tables: dict[str, pd.DataFrame], path) -> Path:
+    """Write a report's tables to one Excel workbook, a sheet per table (names cut to Excel's
+    31 characters); written to a temporary name first, so a failure leaves nothing behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        # xlsxwriter: half the time of openpyxl for a report's dozen small sheets
+        with pd.ExcelWriter(partial, engine="xlsxwriter") as writer:
+            for name, table in tables.items():
+                table.to_excel(writer, sheet_name=name[:31], index=False)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+PAGE_CSS = """
+body { font-family: "Noto Sans", "Segoe UI", Roboto, Arial, sans-serif; line-height: 1.5;
+       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2327; }
+h1, h2, h3 { line-height: 1.25; color: #12355b; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
+th, td { border-bottom: 1px solid #d5d9dd; padding: 0.3rem 0.6rem; text-align: left; }
+thead th { border-bottom: 2px solid #12355b; }
+td.num, .dataframe td { text-align: right; }
+img { max-width: 100%; height: auto; }
+pre { white-space: pre-wrap; background: #f6f8fa; padding: 0.5rem;
+      font-family: "Noto Sans Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+blockquote { background: #fff3cd; border-left: 4px solid #e0b100; margin: 1rem 0;
+             padding: 0.2rem 1rem; }
+a.anchor-link { display: none; }
+.banner { background: #fff3cd; border: 1px solid #e0b100; padding: 0.6rem 1rem; font-weight: 600; }
+.failed { color: #a4262c; }
+footer { margin-top: 2rem; font-size: 0.8rem; color: #5f6b76; }
+"""
+
+
+def _page(body: str, *, lang: str, title: str) -> str:
+    """A complete, self-contained HTML page (UTF-8, ``lang``, inline CSS, no scripts)."""
+    return (f'<!DOCTYPE html>\n<html lang="{html.escape(lang)}">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n"
+            f"<body>\n{body}\n</body>\n</html>\n")
+
+
+# Anything that would fetch from the network or run code when the page opens.
+_SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.I | re.S)
+_LINK = re.compile(r"<link\b[^>]*>", re.I)
+
+
+def _html_exporter():
+    """This thread's nbconvert exporter: its templates are compiled at the first page only
+    (a new exporter compiles them again, 0.15 s a page)."""
+    exporter = getattr(_THREAD, "html_exporter", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+        exporter = HTMLExporter(template_name="basic", exclude_input=True,
+                                exclude_input_prompt=True, exclude_output_prompt=True)
+        _THREAD.html_exporter = exporter
+    return exporter
+
+
+def notebook_to_html(notebook, *, lang: str, title: str = "") -> str:
+    """A notebook as a self-contained HTML page without code: nbconvert's ``basic`` template
+    with ``exclude_input=True`` (outputs and markdown only; figures stay embedded as data URIs),
+    stderr output (warnings) left out, wrapped in :func:`_page`. ``notebook`` is a path or a
+    NotebookNode."""
+    import nbformat
+    nb = nbformat.read(notebook, as_version=4) if isinstance(notebook, (str, Path)) else \
+        copy.deepcopy(notebook)
+    heading = {"vi": "Hình", "en": "Figure"}[language.check_lang(lang)]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heading = _last_heading(cell.source) or heading
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [o for o in cell.outputs
+                        if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        for output in cell.outputs:
+            data = output.get("data", {})
+            heading = _last_heading(data.get("text/markdown", "")) or heading
+            # An image's alt text: its own, the cell's, else the section it is in (nbconvert
+            # would otherwise write an English placeholder into a Vietnamese page).
+            for mime in ("image/png", "image/jpeg"):
+                if mime in data and not cell.metadata.get("alt"):
+                    output.setdefault("metadata", {}).setdefault(mime, {}).setdefault("alt",
+                                                                                      heading)
+            if "image/svg+xml" in data:
+                # nbconvert's template writes an SVG's <img> without alt text: write it here
+                alt = output.get("metadata", {}).get("image/svg+xml", {}).get("alt") or \
+                    cell.metadata.get("alt") or heading
+                svg = base64.b64encode(data["image/svg+xml"].encode("utf-8")).decode("ascii")
+                output["data"] = {"text/html": f'<img src="data:image/svg+xml;base64,{svg}" '
+                                               f'alt="{html.escape(alt)}">'}
+    body, _ = _html_exporter().from_notebook_node(nb)
+    body = _LINK.sub("", _SCRIPT.sub("", body))
+    if not title:
+        heading = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
+        title = re.sub(r"<[^>]+>|¶", "", heading.group(1)).strip() if heading else "SIPAS"
+    return _page(f"<main>\n{body}\n</main>", lang=lang, title=title)
+
+
+def _last_heading(markdown) -> str | None:
+    if isinstance(markdown, list):
+        markdown = "".join(markdown)
+    headings = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", markdown or "", re.M)
+    return headings[-1] if headings else None
+
+
+def index_table(shared, lang: str, *, unit_set: str) -> pd.DataFrame:
+    """The index page's table: the ranking section's ``index_page_table(shared, lang)`` for
+    shared results, else one built from ``shared.ranks`` (columns province_code, estimate, ci_low,
+    ci_high, rank, rank_low, rank_high). Values are display strings; the first column whose
+    values are unit codes links each row to its report."""
+    if isinstance(shared, SharedResults):
+        return index_page_table(shared, lang)
+    ranks = shared.ranks.sort_values("rank")
+    return pd.DataFrame({
+        language.text("unit", lang): [str(c) for c in ranks["province_code"]],
+        "": [unit_name(unit_set, c, lang) for c in ranks["province_code"]],
+        language.text("estimate", lang): [language.format_number(v, lang)
+                                          for v in ranks["estimate"]],
+        language.text("ci", lang): [language.format_interval(lo, hi, lang)
+                                    for lo, hi in zip(ranks["ci_low"], ranks["ci_high"])],
+        language.text("rank", lang): [str(int(r)) for r in ranks["rank"]],
+        language.text("rank_set", lang): [f"{int(lo)}–{int(hi)}" for lo, hi in
+                                          zip(ranks["rank_low"], ranks["rank_high"])],
+    })
+
+
+def _code_column(table: pd.DataFrame, codes: set[str]) -> str | None:
+    for column in table.columns:
+        values = set(table[column].astype(str))
+        if values and values <= codes:
+            return column
+    return None
+
+
+def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
+               lang: str, synthetic: bool, footer: str) -> str:
+    """The year's index page: the banner when the data are synthetic, the ranking table with a
+    link to each unit's page (or why there is none)."""
+    codes = set(reference.provinces(unit_set)["province_code"])
+    code_column = _code_column(table, codes)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    head += f"<th>{html.escape(language.text('index_report', lang))}</th>"
+    rows = []
+    for _, row in table.iterrows():
+        code = str(row[code_column]) if code_column is not None else None
+        result = results.get(code)
+        if result is not None and result.status == "ok":
+            link = (f'<a href="{unit_set}-{code}/report.html">'
+                    f"{html.escape(language.text('index_open', lang))}</a>")
+        elif result is not None:
+            failed = html.escape(language.text("index_failed", lang))
+            link = f'<span class="failed">{failed}</span>'
+        else:
+            link = html.escape(language.text("index_not_run", lang))
+        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+        rows.append(f"<tr>{cells}<td>{link}</td></tr>")
+    banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
+              "</p>\n") if synthetic else ""
+    title = language.text("index_title", lang, year=year, n=len(table))
+    body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
+            f"<p>{html.escape(language.text('index_intro', lang))}</p>\n"
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
+            + f"\n</tbody>\n</table>\n</main>\n<footer>{html.escape(footer)}</footer>")
+    return _page(body, lang=lang, title=title)

@@ -1,0 +1,28 @@
+"""What a reader must know to read the report honestly."""
+from __future__ import annotations
+
+from ...language import text
+from ..display import heading, markdown_list
+from .base import Section
+
+
+def caveats(shared, params) -> list[str]:
+    """What a reader must know to read the report honestly, as sentences in the language; the
+    method sentences are written from the report's settings."""
+    lang = params.lang
+    method = shared.settings.describe(lang)
+    notes = [text("synthetic_banner", lang)] if shared.synthetic else []
+    notes.append(method["suppression"])
+    notes.append(text("caveat_ranks", lang))
+    notes.append(text("caveat_multilevel", lang))
+    notes.append(method["rule"])
+    return notes
+
+
+def _cell(shared, params):
+    return [heading("section_caveats", params), markdown_list(caveats(shared, params))]
+
+
+SECTION = Section(name="caveats", title="section_caveats", cells=(("", _cell),),
+                  text_keys=("section_caveats", "synthetic_banner", "caveat_suppression",
+                             "caveat_ranks", "caveat_multilevel", "caveat_rule"))

@@ -1,0 +1,98 @@
+"""Every analysis setting a report depends on, in one object: the index rule, the suppression
+and model thresholds, the model formulas, the bootstrap size.
+
+:class:`ReportSettings` is part of the shared results' cache key, is shown in each report's
+provenance and workbook, and writes the report's method sentences (:meth:`describe`), so that
+the words a reader sees always follow the numbers' settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import index_rule, schema
+from ..index_rule import IndexRule
+from ..language import text
+
+FACTOR_SCORES = [f"{f}_score" for f in schema.FACTORS]
+FACTS = ["on_time", "applied_online", "n_visits", "asked_extra_payment"]
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The settings of a report's analysis.
+
+    ``rule`` (default: the rule in force, :func:`sipas_analysis.index_rule.current`);
+    ``min_n_eff``: an estimate whose effective sample size (n / design effect) is below it is
+    suppressed (the usual "fewer than 30" rule of statistical offices, applied to the effective
+    size because SIPAS samples are clustered, with design effects of 3-7 for the overall index;
+    at 30, a 95 % interval of a share near 85 % is about ±13 points wide);
+    ``min_unit_design_df``: a province-only regression is shown only with this many design
+    degrees of freedom; ``n_boot``: Rao-Wu replicates for relative importance.
+
+    Examples
+    --------
+    >>> settings = ReportSettings()
+    >>> settings.logit_formula
+    'I(overall_satisfaction >= 4) ~ access_score + procedure_score + staff_score + result_score + feedback_score + on_time + applied_online + n_visits + asked_extra_payment'
+    >>> print(settings.describe("en")["rule"])
+    Method: answers 4–5 on the 5-level scale count as satisfied; a factor index is the mean of its criteria; the overall index is the mean of the factors.
+    """
+
+    rule: IndexRule = field(default_factory=index_rule.current)
+    n_boot: int = 200
+    min_n_eff: float = 30
+    min_unit_design_df: int = 30
+
+    @property
+    def satisfied(self) -> tuple[int, ...]:
+        return self.rule.satisfied
+
+    @property
+    def index_options(self) -> dict:
+        """The keyword arguments of ``indices.sipas_index`` these settings fix."""
+        return dict(satisfied=self.rule.satisfied, rule=self.rule.aggregation,
+                    min_n_eff=self.min_n_eff)
+
+    @property
+    def driver_formula(self) -> str:
+        return "overall_satisfaction ~ " + " + ".join(FACTOR_SCORES + FACTS)
+
+    @property
+    def logit_formula(self) -> str:
+        """The driver model of being satisfied overall (the rule's levels of the overall
+        question) on the factor scores and the facts of the visit."""
+        return self.driver_formula.replace("overall_satisfaction ~",
+                                           self.rule.indicator("overall_satisfaction") + " ~")
+
+    @property
+    def importance_formula(self) -> str:
+        return "overall_satisfaction ~ " + " + ".join(FACTOR_SCORES)
+
+    @property
+    def multilevel_formula(self) -> str:
+        return "overall_satisfaction ~ " + " + ".join(FACTOR_SCORES
+                                                      + ["on_time", "applied_online"])
+
+    def as_dict(self) -> dict:
+        """The settings as plain values (the provenance rows and the workbook's sheet)."""
+        return {**self.rule.as_dict(), "n_boot": self.n_boot, "min_n_eff": self.min_n_eff,
+                "min_unit_design_df": self.min_unit_design_df,
+                "driver_formula": self.driver_formula,
+                "importance_formula": self.importance_formula,
+                "multilevel_formula": self.multilevel_formula}
+
+    def describe(self, lang: str) -> dict[str, str]:
+        """The report's method sentences in ``lang``, written from these settings: ``rule``
+        (which answers count and how they combine), ``suppression`` and ``drivers_intro``."""
+        rule = self.rule
+        return {
+            "rule": text("caveat_rule", lang, levels=rule.levels_text, scale=rule.n_levels,
+                         aggregation=text(f"aggregation.{rule.aggregation}", lang)),
+            "suppression": text("caveat_suppression", lang, threshold=_number(self.min_n_eff)),
+            "drivers_intro": text("drivers_intro", lang, levels=rule.levels_text),
+        }
+
+
+def _number(value) -> str:
+    """30.0 -> "30": thresholds read as whole numbers when they are."""
+    return str(int(value)) if float(value).is_integer() else str(value)
