@@ -10,6 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
+from . import index_rule
+
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 
@@ -50,10 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                        help='grouping column, or "none" for the nation only (default: province_code)')
     index.add_argument("--kind", default="overall", choices=["overall", "factor", "criterion", "all"],
                        help="which rows to show (default: overall)")
-    index.add_argument("--satisfied", default="4,5",
-                       help="answer levels that count as satisfied (default: 4,5)")
-    index.add_argument("--rule", default="mean_of_criteria", choices=["mean_of_criteria", "composite"],
-                       help="aggregation rule (default: mean_of_criteria)")
+    rule = index_rule.current()
+    satisfied = ",".join(map(str, rule.satisfied))
+    index.add_argument("--satisfied", default=satisfied,
+                       help=f"answer levels that count as satisfied (default: {satisfied})")
+    index.add_argument("--rule", default=rule.aggregation, choices=list(index_rule.AGGREGATIONS),
+                       help=f"aggregation rule (default: {rule.aggregation})")
     index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
 
     reports = sub.add_parser(

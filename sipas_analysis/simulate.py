@@ -57,7 +57,7 @@ from scipy.special import expit, ndtr
 from scipy.stats import poisson
 
 from sipas_analysis import io as sipas_io
-from sipas_analysis import reference, schema
+from sipas_analysis import index_rule, reference, schema
 from sipas_analysis.rng import Seed, as_generator
 
 FACTOR_NAMES = list(schema.FACTORS)
@@ -936,6 +936,18 @@ def _grouped_ordinal_logit(x, counts):
     return theta, fit.x[k - 1:]
 
 
+def _satisfied_cut() -> int:
+    """The threshold of the 1-5 ordered logit above which an answer counts as satisfied under
+    the index rule in force (2, between 3 and 4, for SIPAS's levels 4-5). The simulator's
+    census targets need the satisfied levels to be the top of the scale."""
+    rule = index_rule.current()
+    lowest = min(rule.satisfied)
+    if sorted(rule.satisfied) != list(range(lowest, max(schema.RATING_LEVELS) + 1)):
+        raise ValueError(f"the simulator's census targets need satisfied levels at the top of "
+                         f"the scale, got {rule.satisfied}")
+    return lowest - 2
+
+
 def _population_batch(truth: Truth, df: pd.DataFrame) -> dict:
     """Census quantities of one batch of the population (service users, weighted)."""
     users = df[df["used_service"].to_numpy(dtype=bool)]
@@ -946,7 +958,8 @@ def _population_batch(truth: Truth, df: pd.DataFrame) -> dict:
     # Rao-Blackwellised outcomes: the outcome's probabilities given the latent predictor
     cdf = expit(cuts[None, :] - eta[:, None])
     probs = np.diff(np.column_stack([np.zeros(len(eta)), cdf, np.ones(len(eta))]), axis=1)
-    satisfied = 1 - cdf[:, 2]           # P(overall >= 4)
+    cut = _satisfied_cut()
+    satisfied = 1 - cdf[:, cut]         # P(overall counts as satisfied), e.g. P(overall >= 4)
     expected = probs @ np.arange(1, 6)
     out = {}
     out["p_overall_satisfied"] = np.average(satisfied, weights=w)
@@ -961,7 +974,7 @@ def _population_batch(truth: Truth, df: pd.DataFrame) -> dict:
         delta = (1 - 2 * facts[:, j])          # switch the fact: 0 -> 1 is +1, 1 -> 0 is -1
         d_eta = delta * (effects[j] @ weights_f + staff_dev * effects[j, staff]
                          + truth.overall_direct[fact])
-        sat_flip = 1 - expit(cuts[2] - (eta + d_eta))
+        sat_flip = 1 - expit(cuts[cut] - (eta + d_eta))
         diff = np.where(facts[:, j] == 1, satisfied - sat_flip, sat_flip - satisfied)
         out[f"ame.{fact}.p_overall_satisfied"] = np.average(diff, weights=w)
     # census regressions
