@@ -75,7 +75,7 @@ from .report.params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, PARAMS_DIR,  # 
                             UNIT_ONLY_PARAMETERS, load_params_file, params_files, stale_params,
                             write_params)
 from .report.params import check_values as check_parameters  # noqa: F401
-from .report.shared import (CACHE_DIR_ENV, data_path, demo_data_path,  # noqa: F401
+from .report.shared import (CACHE_DIR_ENV, data_file_hash, data_path, demo_data_path,  # noqa: F401
                             load_report_data, package_fingerprint, processed_dir,
                             shared_cache_path, shared_key, shared_results)
 from .report.shared import cache_folder as _cache_dir
@@ -1045,7 +1045,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
             raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
         base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
         params = report.ReportParams(province_code=codes[0], **base)
-        data_hash = file_hash(data_path(data))
+        data_hash = data_file_hash(data)
         notebook_hash, package = notebook_fingerprint(notebook), package_fingerprint()
         previous = _previous_manifest(year_dir)
         previous_units = {(u.get("unit_set"), u.get("province_code")): u

@@ -301,18 +301,32 @@ def demo_data_path(*, directory=None) -> Path:
     directory = Path(directory) if directory is not None else processed_dir()
     path = directory / "demo_survey.parquet"
     stamp = directory / "demo_survey.parquet.source"
+    content = directory / "demo_survey.parquet.hash"
 
     def fresh() -> bool:
-        return path.exists() and stamp.exists() and stamp.read_text() == package_fingerprint()
+        return path.exists() and stamp.exists() and content.exists() \
+            and stamp.read_text() == package_fingerprint()
 
     if fresh():
         return path
     directory.mkdir(parents=True, exist_ok=True)
     with file_lock(directory / ".demo_survey.lock"):
         if not fresh():  # another process may have written it while we waited
-            atomic_write(path, lambda tmp: simulate.demo_survey().to_parquet(tmp, index=False))
+            survey = simulate.demo_survey()
+            atomic_write(path, lambda tmp: survey.to_parquet(tmp, index=False))
+            atomic_write(content, lambda tmp: Path(tmp).write_text(data_hash(survey)))
             atomic_write(stamp, lambda tmp: Path(tmp).write_text(package_fingerprint()))
     return path
+
+
+def data_file_hash(data: str) -> str:
+    """The fingerprint of a report's data: a file's bytes, or for ``"demo"`` the demo sample's
+    content (:func:`data_hash`), since a parquet file's bytes depend on the version of the
+    library that wrote it and the same sample must carry the same hash on every machine."""
+    if data == "demo":
+        demo_data_path()
+        return (processed_dir() / "demo_survey.parquet.hash").read_text().strip()
+    return file_hash(data_path(data))
 
 
 def data_path(data: str) -> Path:
@@ -363,7 +377,7 @@ def shared_key(params, *, settings: ReportSettings | None = None) -> dict:
     values = _params_dict(params)
     others = {k: v for k, v in sorted(values.items())
               if k not in UNIT_ONLY_PARAMETERS | {"year", "unit_set"}}
-    return {"data_hash": file_hash(data_path(values["data"])), "year": values["year"],
+    return {"data_hash": data_file_hash(values["data"]), "year": values["year"],
             "unit_set": values["unit_set"] or reference.default_unit_set(values["year"]),
             "sipas_analysis": _package_version("sipas-analysis"), "source": package_fingerprint(),
             "settings": others,

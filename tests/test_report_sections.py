@@ -1,0 +1,121 @@
+"""Reports made of sections: the province notebook follows its kind, a second kind is a list of
+sections, a section whose columns the data lack says so, and the index rule has one owner whose
+change every description and default follows."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sipas_analysis as sa
+from sipas_analysis import cli, index_rule, indices, language, report, simulate
+from sipas_analysis.report.sections.base import ReportKind
+
+FAST = report.ReportSettings(n_boot=10)   # a few bootstrap replicates: only shapes are tested
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "province_report.ipynb"
+
+
+@pytest.fixture(scope="module")
+def small_shared():
+    """Shared results of a small synthetic year (all sections computed)."""
+    survey, _ = simulate.simulate_survey(n=4000, years=[2024], seed=3)
+    params = report.ReportParams(province_code="01", year=2024)
+    return report.compute_shared(survey, params, data_hash="test", settings=FAST), survey
+
+
+def test_the_notebook_shows_the_kinds_cells_in_order():
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    shown = []
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and source.startswith("sa.report.show("):
+            shown.append(source.split('"')[1])
+    assert shown == report.PROVINCE_REPORT.cell_names()
+
+
+def test_every_text_key_of_a_section_exists_in_both_languages():
+    for kind in report.KINDS.values():
+        missing = [k for k in kind.text_keys() if k not in language.TEXT
+                   or set(language.TEXT[k]) != set(language.LANGS)]
+        assert not missing, missing
+
+
+def test_workbook_sheets_come_from_the_sections_in_order(small_shared):
+    shared, _ = small_shared
+    params = report.ReportParams(province_code="79", year=2024)
+    tables = report.tables_for_workbook(shared, params)
+    assert list(tables) == ["index", "national", "versus_nation", "ranks", "drivers_ame",
+                            "drivers_ordinal", "importance", "ipa", "multilevel", "experience",
+                            "published", "settings"]
+    assert set(tables["index"]["province_code"]) == {"79"}
+    assert set(tables["multilevel"]["province_code"]) == {"79"}
+
+
+def test_a_second_kind_is_a_list_of_sections(small_shared):
+    shared, _ = small_shared
+    brief = ReportKind(name="brief", sections=tuple(report.SECTIONS[n] for n in
+                                                    ("headline", "factors", "actions", "caveats")))
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    outputs = brief.render(shared, params)
+    assert outputs[0].startswith("# SIPAS satisfaction report 2024: Hồ Chí Minh")
+    assert brief.cell_names() == ["headline", "factors", "factors.figure", "actions", "caveats"]
+    assert any(isinstance(o, report.HtmlTable) for o in outputs)
+    assert outputs[-1].startswith("- ")          # the caveats' list
+    with pytest.raises(ValueError, match="no cell 'ranking'"):
+        brief.outputs("ranking", shared, params)
+
+
+def test_a_section_whose_columns_are_missing_says_so_in_one_sentence(small_shared):
+    _, survey = small_shared
+    lacking = survey.drop(columns=["agency_level", "on_time"])
+    params = report.ReportParams(province_code="01", year=2024, lang="en")
+    shared = report.compute_shared(lacking, params, data_hash="test", settings=FAST)
+    kind = report.PROVINCE_REPORT
+    said = kind.outputs("breakdowns", shared, params)
+    assert said == ["The section “By agency level and service area” is not shown: the data have "
+                    "no column agency_level."]
+    # the drivers need on_time: one sentence, and the section's second cell shows nothing
+    assert len(kind.outputs("local", shared, params)) == 1
+    assert kind.outputs("local.regression", shared, params) == []
+    assert "on_time" in kind.outputs("drivers", shared, params)[0]
+    # the sections that have their columns still show, and the workbook leaves the others out
+    assert kind.outputs("headline", shared, params)
+    assert "drivers_ame" not in kind.workbook_tables(shared, params)
+
+
+def test_changing_the_index_rule_changes_every_default_and_description(monkeypatch,
+                                                                       small_shared):
+    _, survey = small_shared
+    design = report.survey_design(survey)
+    before = report.ReportSettings()
+    assert "answers 4–5" in before.describe("en")["rule"]
+    monkeypatch.setattr(index_rule, "DEFAULT", sa.IndexRule(satisfied=(5,),
+                                                             aggregation="composite"))
+    pd.testing.assert_frame_equal(indices.sipas_index(design),
+                                  indices.sipas_index(design, satisfied=(5,), rule="composite"))
+    settings = report.ReportSettings()
+    described = settings.describe("en")
+    assert "answers 5 on the 5-level scale" in described["rule"]
+    assert "each respondent's share" in described["rule"]
+    assert "(levels 5)" in described["drivers_intro"]
+    assert "mức 5" in settings.describe("vi")["drivers_intro"]
+    assert settings.logit_formula.startswith("I(overall_satisfaction >= 5) ~")
+    assert settings.as_dict()["satisfied"] == [5] and settings.as_dict()["rule"] == "composite"
+    args = cli._parser().parse_args(["index"])
+    assert (args.satisfied, args.rule) == ("5", "composite")
+    assert simulate._satisfied_cut() == 3
+    monkeypatch.setattr(index_rule, "DEFAULT", sa.IndexRule(satisfied=(2, 4)))
+    with pytest.raises(ValueError, match="top of the scale"):
+        simulate._satisfied_cut()
+
+
+def test_the_demo_data_hash_is_that_of_its_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIPAS_PROCESSED_DIR", str(tmp_path))
+    path = report.shared.demo_data_path()
+    content = report.data_hash(pd.read_parquet(path))
+    assert report.shared.data_file_hash("demo") == content
+    # the same sample written by another writer (other bytes) keeps its hash
+    pd.read_parquet(path).to_parquet(path, index=False, compression="gzip")
+    assert report.shared.data_file_hash("demo") == content
