@@ -23,8 +23,10 @@ demo: $(STAMP)
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports
 
-# Unit, reference and browser tests, then the committed notebooks re-executed and compared.
+# The docstrings' Examples, unit, reference and browser tests, then the committed notebooks
+# re-executed and compared.
 test: $(STAMP) lint-imports
+	$(BIN)/python -m pytest --doctest-modules sipas_analysis
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
 

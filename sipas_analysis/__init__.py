@@ -1,7 +1,7 @@
 """SIPAS research workbench: survey statistics for Vietnam's index of citizens' satisfaction
 with public administrative services.
 
-``import sipas_analysis as sa`` gives the whole workflow, in the order of DESIGN §3:
+``import sipas_analysis as sa`` gives the whole workflow, in the order of the flow in docs/architecture.md:
 
 - reference data: ``sa.normalise_province``, ``sa.to_2025_units``, ``sa.reference.provinces``
 - the data contract: ``sa.validate_survey``, ``sa.missing_summary``

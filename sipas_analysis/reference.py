@@ -89,7 +89,7 @@ def data_dir() -> Path:
 
 
 def default_unit_set(year: int) -> str:
-    """The unit set a year means by default: ``"63"`` up to 2024, ``"34"`` from 2025 (DESIGN §4)."""
+    """The unit set a year means by default: ``"63"`` up to 2024, ``"34"`` from 2025 (docs/architecture.md)."""
     return "63" if int(year) <= LAST_YEAR_OF_63 else "34"
 
 

@@ -1,4 +1,4 @@
-"""The respondent-level data contract (DESIGN §4) and its validation.
+"""The respondent-level data contract (docs/architecture.md) and its validation.
 
 One row per respondent. Column names are English snake_case; the Vietnamese labels live here,
 for reports and for reading Vietnamese-labelled files.
@@ -227,7 +227,7 @@ def validate_survey(df: pd.DataFrame) -> pd.DataFrame:
 
     Missing ratings are allowed (they are counted by :func:`missing_summary`, never dropped).
     ``unit_set`` may be absent: it then defaults from the year ("63" up to 2024, "34" after),
-    as DESIGN §4 states. Factor scores are derived when absent. Columns outside the contract are
+    as the data contract (docs/architecture.md) states. Factor scores are derived when absent. Columns outside the contract are
     kept as they are. The input frame is not modified.
 
     Returned types: codes (``respondent_id, province_code, district_code, stratum, psu, ssu``)

@@ -1,4 +1,4 @@
-"""A synthetic SIPAS-shaped survey sample drawn from a declared true model (DESIGN §1, §4).
+"""A synthetic SIPAS-shaped survey sample drawn from a declared true model (the data contract: docs/architecture.md).
 
 No SIPAS microdata are public, so on a fresh machine the workbench runs on this sample. It is
 synthetic and says so: every row has ``synthetic = True``.

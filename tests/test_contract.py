@@ -1,4 +1,4 @@
-"""One column vocabulary (DESIGN §5.4), held for every public function that returns a table.
+"""One column vocabulary (docs/architecture.md), held for every public function that returns a table.
 
 Tables of estimates carry ``term, estimate, std_error, ci_low, ci_high`` and, where a test is
 defined, ``statistic, p_value``; tables of another kind name their own columns in their
