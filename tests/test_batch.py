@@ -174,7 +174,8 @@ def test_outputs_of_each_unit(failing_batch):
 
 def test_manifest_is_complete(failing_batch):
     manifest = failing_batch.manifest
-    data_hash = batch.file_hash(failing_batch.root / "data" / "processed" / "demo_survey.parquet")
+    demo = pd.read_parquet(failing_batch.root / "data" / "processed" / "demo_survey.parquet")
+    data_hash = report.data_hash(demo)    # the demo sample's content, not its file's bytes
     assert manifest["summary"] == {"ok": 2, "failed": 1}
     assert manifest["data_hash"] == data_hash and manifest["synthetic"] is True
     assert [u["province_code"] for u in manifest["units"]] == ["01", "02", "04"]

@@ -277,7 +277,7 @@ def test_changed_data_notebook_or_package_rerun_every_unit(tiny_env, monkeypatch
     _, units = tiny_env.run(notebook=notebook)
     assert reasons(units) == {c: ("notebook changed", None) for c in ["01", "02", "04"]}
 
-    monkeypatch.setattr(batch, "package_fingerprint", lambda: "another-source")
+    monkeypatch.setattr(batch.run, "package_fingerprint", lambda: "another-source")
     _, units = tiny_env.run(notebook=notebook)
     assert reasons(units) == {c: ("package changed", None) for c in ["01", "02", "04"]}
 
@@ -476,7 +476,7 @@ def test_a_failing_page_export_fails_its_unit_and_the_batch_goes_on(tiny_env, mo
             raise OSError("disk full")
         return original(notebook, **kwargs)
 
-    monkeypatch.setattr(batch, "notebook_to_html", export)
+    monkeypatch.setattr(batch.unit, "notebook_to_html", export)
     result, units = tiny_env.run(units="01,02,04", jobs=2)
     assert {c: u["status"] for c, u in units.items()} == {"01": "ok", "02": "failed",
                                                            "04": "ok"}

@@ -82,7 +82,7 @@ def test_cli_scheduler_option(cluster, setting, capsys):
 
 def test_an_unreachable_scheduler_is_a_usage_error(setting, capsys, monkeypatch):
     root, survey = setting
-    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT", "2s")
+    monkeypatch.setattr(batch.executors, "SCHEDULER_TIMEOUT", "2s")
     batch.shared_results(report.ReportParams(province_code="01", year=2024, data=str(survey)),
                          compute=fake_shared)
     status = cli.main(["reports", "--year", "2024", "--units", "01", "--data", str(survey),

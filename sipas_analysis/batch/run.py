@@ -1,0 +1,371 @@
+"""The batch itself: :func:`run_batch` checks its arguments, plans the units (which must run and
+why), runs them with the shared national results made once, and writes the year's index page
+and manifest; :func:`resolve_units` turns ``--units`` into codes, :class:`BatchResult` is what a
+batch did.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version as _version
+from pathlib import Path
+
+from .. import language, reference, report
+from ..files import atomic_write as _atomic_write
+from ..files import file_lock as _file_lock
+from ..report.export import index_page, index_table
+from ..report.kinds import DEFAULT_NOTEBOOK
+from ..report.params import PARAMS_DIR, load_params_file
+from ..report.shared import (CACHE_DIR_ENV, data_file_hash, package_fingerprint, processed_dir,
+                             shared_cache_path, shared_results)
+from ..report.shared import cache_folder as _cache_dir
+from .errors import BatchError
+from .executors import _run_dask, _run_local
+from .incremental import (_digest, _previous_manifest, _result_from_manifest, notebook_fingerprint,
+                          rerun_reason, unit_inputs)
+from .kernels import ENGINES, KERNEL_NAME, check_kernel
+from .unit import UnitResult, UnitTask
+
+
+def resolve_units(year: int, units="all", *, unit_set: str | None = None) -> tuple[str, list[str]]:
+    """The unit set and the unit codes a batch runs: ``"all"`` units of the set, or a list
+    (``"01,79"`` or ``["01", "79"]``; names such as "Hà Nội" are accepted too).
+
+    Raises reference.UnknownProvinceError naming every unknown entry and listing the valid codes.
+    """
+    unit_set = unit_set or reference.default_unit_set(year)
+    table = reference.provinces(unit_set)
+    valid = list(table["province_code"])
+    if isinstance(units, str):
+        if units.strip().lower() == "all":
+            return unit_set, valid
+        units = [u for u in (part.strip() for part in units.split(",")) if u]
+    if not units:
+        raise BatchError("no units given: use 'all' or codes such as 01,79")
+    codes, unknown = [], []
+    for value in units:
+        try:
+            code = reference.normalise_province(value, unit_set=unit_set)
+        except (ValueError, TypeError):
+            unknown.append(str(value))
+            continue
+        if code not in codes:
+            codes.append(code)
+    if unknown:
+        listing = ", ".join(f"{c} {n}" for c, n in zip(table["province_code"], table["name_vi"]))
+        raise reference.UnknownProvinceError(
+            f"unknown unit(s) {', '.join(map(repr, unknown))} in the {unit_set}-unit set "
+            f"(year {year}); valid codes: {listing}")
+    return unit_set, codes
+
+
+def _package_version(dist: str) -> str:
+    try:
+        return _version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    """Versions recorded in the manifest."""
+    out = {"python": platform.python_version()}
+    for name, dist in [("sipas_analysis", "sipas-analysis"), ("pandas", "pandas"),
+                       ("numpy", "numpy"), ("statsmodels", "statsmodels"),
+                       ("papermill", "papermill"), ("nbconvert", "nbconvert")]:
+        out[name] = _package_version(dist)
+    return out
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: one UnitResult per unit (in unit order) and the files it wrote."""
+
+    year: int
+    unit_set: str
+    results: list[UnitResult]
+    out_dir: Path
+    index_path: Path
+    manifest_path: Path
+    seconds: float
+    shared_seconds: float
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.failed else 0
+
+    def summary(self) -> str:
+        """'61 ok, 2 failed: 01 (ValueError: boom, cell 5), 79 (…)'."""
+        line = f"{len(self.results) - len(self.failed)} ok, {len(self.failed)} failed"
+        if self.failed:
+            line += ": " + ", ".join(f"{r.province_code} ({r.short_error()})" for r in self.failed)
+        return line
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    """Set environment variables for the kernels started inside the block (they inherit the
+    environment of this process), restoring the previous values after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _params_file(code: str, unit_set: str, *, params_files: dict | None,
+                 params_dir) -> Path | None:
+    """The params file of a unit: given (--params), else params/units/<set>/<code>.yaml."""
+    if params_files and code in params_files:
+        return Path(params_files[code])
+    path = Path(params_dir if params_dir is not None else PARAMS_DIR) / "units" / unit_set / \
+        f"{code}.yaml"
+    return path if path.is_file() else None
+
+
+def _synthetic(data: str, shared) -> bool:
+    return data == "demo" or bool(getattr(shared, "synthetic", False))
+
+
+def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str = "vi",
+              data: str = "demo", jobs: int = 2, out="reports", notebook=None,
+              kernel_name: str = KERNEL_NAME, cache_dir=None, compute=None,
+              progress: bool = True, engine: str = "warm", force: bool = False,
+              scheduler: str | None = None, params_files: dict | None = None,
+              params_dir=None, timeout: float | None = None,
+              kernel_start=None) -> BatchResult:
+    """Build every unit's report for a year; see the docstring of :mod:`sipas_analysis.batch`
+    for the steps.
+
+    Writes OUT/YEAR/UNITSET-CODE/{report.ipynb, report.html, tables.xlsx} per unit (or
+    report.failed.ipynb), OUT/YEAR/index.html and OUT/YEAR/manifest.json. ``compute`` replaces
+    ``report.compute_shared`` (tests). Kernels run in the current directory and find the shared
+    cache through ``$SIPAS_CACHE_DIR``, set to ``cache_dir`` for the duration of the batch
+    (``MPLBACKEND`` is set to the inline backend, so that figures are always embedded).
+
+    Incremental: a unit whose inputs (:func:`unit_inputs`) equal those recorded in the previous
+    manifest, and whose outputs are all there, is skipped (``"skipped": "unchanged"``); the
+    others run, each with its ``reason``. ``force`` re-runs every unit (the shared fits still
+    come from their cache). ``params_files`` maps codes to params files (``--params``); by
+    default a unit's file is ``params_dir/units/<set>/<code>.yaml`` when it exists.
+
+    ``engine``: "warm" (default: one kernel per worker, reset between units) or "papermill" (a
+    new kernel per unit). ``scheduler``: run the units on that Dask cluster instead of ``jobs``
+    local threads (the cluster's workers must see the same paths). ``timeout``: seconds a cell
+    may run. ``kernel_start`` replaces :func:`start_kernel` (tests).
+    Raises BatchError or reference.UnknownProvinceError for usage mistakes before any work.
+    """
+    started = time.perf_counter()
+    notebook = _checked_notebook(notebook, lang=lang, jobs=jobs, engine=engine,
+                                 scheduler=scheduler)
+    unit_set, codes = resolve_units(year, units, unit_set=unit_set)
+    data = _kernel_data(data)
+    check_kernel(kernel_name)
+    cwd = Path.cwd()
+    cache = _cache_dir(cache_dir).resolve()
+    year_dir = Path(out).absolute() / str(year)
+    year_dir.mkdir(parents=True, exist_ok=True)
+    with _file_lock(year_dir / ".batch.lock", blocking=False) as locked:
+        if not locked:
+            raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
+        base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
+        shared = _SharedOnce(report.ReportParams(province_code=codes[0], **base),
+                             cache_dir=cache, compute=compute)
+        data_hash = data_file_hash(data)
+        notebook_hash, package = notebook_fingerprint(notebook), package_fingerprint()
+        previous = _previous_manifest(year_dir)
+        env = _kernel_environment(cache)
+        partial = year_dir / ".partial"
+        tasks, results = _plan_units(
+            codes, base, year_dir=year_dir, partial=partial, previous=previous, force=force,
+            params_files=params_files, params_dir=params_dir,
+            fingerprints={"data_hash": data_hash, "notebook_hash": notebook_hash,
+                          "package": package},
+            task_fields={"notebook": str(notebook.resolve()), "cwd": str(cwd),
+                         "kernel_name": kernel_name, "engine": engine, "env": env,
+                         "timeout": timeout})
+        if tasks:
+            _run_units(tasks, results, shared=shared, year=year, env=env, partial=partial,
+                       progress=progress, scheduler=scheduler, jobs=jobs,
+                       kernel_start=kernel_start)
+        ordered = [results[c] for c in codes]
+        info = versions()
+        now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        index_path = year_dir / "index.html"
+        # The index shows every unit's status and the national ranking: rebuilt when either
+        # may have changed (nothing ran and nothing changed: the page is left as it is).
+        index_key = _digest([data_hash, package, year, unit_set, lang,
+                             [(r.province_code, r.status) for r in ordered]])
+        if previous.get("index_key") != index_key or not index_path.exists():
+            _write_index_page(index_path, shared.load(), results, year=year, unit_set=unit_set,
+                              lang=lang, data=data, data_hash=data_hash, now=now,
+                              version=info["sipas_analysis"])
+        synthetic = _synthetic(data, shared.value) if shared.value is not None else \
+            bool(previous.get("synthetic", data == "demo"))
+        seconds = time.perf_counter() - started
+        manifest = _manifest({
+            "year": year, "unit_set": unit_set, "lang": lang, "created": now,
+            "notebook": str(notebook), "notebook_hash": notebook_hash, "package": package,
+            "kernel_name": kernel_name, "engine": engine, "jobs": jobs, "scheduler": scheduler,
+            "data": data, "data_hash": data_hash, "synthetic": synthetic,
+            "shared_cache": str(shared_cache_path(shared.params, cache_dir=cache)),
+            "shared_seconds": round(shared.seconds, 3), "seconds": round(seconds, 3),
+            "versions": info, "git_commit": report.git_commit(), "index_key": index_key,
+        }, ordered, data_hash=data_hash, info=info)
+        manifest_path = year_dir / "manifest.json"
+        _atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(
+            json.dumps(manifest, indent=1, ensure_ascii=False, default=str), encoding="utf-8"))
+    return BatchResult(year=year, unit_set=unit_set, results=ordered, out_dir=year_dir,
+                       index_path=index_path, manifest_path=manifest_path, seconds=seconds,
+                       shared_seconds=shared.seconds)
+
+
+def _checked_notebook(notebook, *, lang: str, jobs: int, engine: str, scheduler) -> Path:
+    """The notebook to run, once the options a user may get wrong are checked (BatchError)."""
+    language.check_lang(lang)
+    notebook = Path(notebook) if notebook is not None else DEFAULT_NOTEBOOK
+    if not notebook.exists():
+        raise BatchError(f"no such notebook: {notebook}")
+    if jobs < 1:
+        raise BatchError(f"--jobs must be 1 or more, got {jobs}")
+    if engine not in ENGINES:
+        raise BatchError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if scheduler is not None and engine != "warm":
+        raise BatchError("--scheduler runs the warm engine only")
+    return notebook
+
+
+def _kernel_data(data: str) -> str:
+    """The ``data`` parameter as the kernels get it: "demo", or the survey file's absolute path."""
+    if data == "demo":
+        return data
+    if not Path(data).exists():
+        raise FileNotFoundError(f"no such survey file: {data}")
+    return str(Path(data).resolve())
+
+
+def _kernel_environment(cache: Path) -> dict:
+    """What the kernels find in their environment: the shared cache and the processed data."""
+    return {CACHE_DIR_ENV: str(cache), "SIPAS_PROCESSED_DIR": str(processed_dir().resolve()),
+            # the inline backend, so that figures are embedded (an MPLBACKEND=Agg set for
+            # CI would leave pages figureless)
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+class _SharedOnce:
+    """The batch's shared national results, read from their cache (or computed) once, when
+    first needed: before the units run, or for the index page when none ran."""
+
+    def __init__(self, params, *, cache_dir: Path, compute):
+        self.params, self.cache_dir, self.compute = params, cache_dir, compute
+        self.value = None
+        self.seconds = 0.0  # how long reading or computing them took
+
+    def load(self):
+        if self.value is None:
+            started = time.perf_counter()
+            self.value = shared_results(self.params, cache_dir=self.cache_dir,
+                                        compute=self.compute)
+            self.seconds = time.perf_counter() - started
+        return self.value
+
+
+def _plan_units(codes: list[str], base: dict, *, year_dir: Path, partial: Path, previous: dict,
+                force: bool, params_files: dict | None, params_dir, fingerprints: dict,
+                task_fields: dict) -> tuple[list[UnitTask], dict[str, UnitResult]]:
+    """The units that must run, as UnitTasks with their reasons (``task_fields`` are the same
+    for all), and the results, by code, of those that need not: read back from the previous
+    manifest. ``base`` holds the batch's year, unit_set, data and lang; ``fingerprints`` the
+    data_hash, notebook_hash and package of :func:`unit_inputs`."""
+    unit_set = base["unit_set"]
+    previous_units = {(u.get("unit_set"), u.get("province_code")): u
+                      for u in previous.get("units", [])}
+    tasks, results = [], {}
+    for code in codes:
+        file = _params_file(code, unit_set, params_files=params_files, params_dir=params_dir)
+        from_file = load_params_file(file) if file is not None else {}
+        parameters = {k: v for k, v in from_file.items() if k != "tables_path"} | \
+            {"province_code": code, **base}
+        inputs = unit_inputs(parameters, params_text=file.read_text(encoding="utf-8")
+                             if file is not None else "", **fingerprints)
+        record = previous_units.get((unit_set, code))
+        reason = rerun_reason(record, inputs, year_dir=year_dir, force=force)
+        if reason is None:
+            results[code] = _result_from_manifest(record)
+            continue
+        tasks.append(UnitTask(
+            parameters=parameters, out_dir=str((year_dir / f"{unit_set}-{code}").resolve()),
+            work_dir=str((partial / f"{unit_set}-{code}").resolve()),
+            title=f"SIPAS {base['year']} · {report.unit_name(unit_set, code, base['lang'])}",
+            reason=reason, key=_digest(inputs), inputs=inputs, **task_fields))
+    return tasks, results
+
+
+def _run_units(tasks: list[UnitTask], results: dict, *, shared: _SharedOnce, year: int,
+               env: dict, partial: Path, progress: bool, scheduler: str | None, jobs: int,
+               kernel_start) -> None:
+    """Run ``tasks`` on the Dask cluster at ``scheduler`` or on ``jobs`` local threads, with the
+    kernels' environment set and a progress bar, putting each result into ``results`` by code.
+    The shared results are loaded first on a cluster; locally, while the kernels start."""
+    from tqdm.auto import tqdm
+    partial.mkdir(exist_ok=True)
+    try:
+        with _environment(**env), \
+                tqdm(total=len(tasks), desc=f"reports {year}", unit="unit",
+                     disable=not progress) as bar:
+            failures = 0
+
+            def on_result(result: UnitResult) -> None:
+                nonlocal failures
+                results[result.province_code] = result
+                failures += result.status != "ok"
+                bar.update()
+                bar.set_postfix(failed=failures)
+
+            if scheduler is not None:
+                shared.load()
+                _run_dask(tasks, scheduler=scheduler, on_result=on_result)
+            else:  # the kernels start while the shared results are made or read
+                _run_local(tasks, jobs=jobs, on_result=on_result, kernel_start=kernel_start,
+                           before=shared.load)
+    finally:  # units' unfinished work folders go, whatever happened
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _write_index_page(path: Path, shared, results: dict, *, year: int, unit_set: str, lang: str,
+                      data: str, data_hash: str, now: str, version: str) -> None:
+    """The year's index page: every unit ranked, linking to its report."""
+    footer = language.text("index_footer", lang, time=now, data="demo" if data == "demo" else
+                           Path(data).name, hash=data_hash, version=version)
+    page = index_page(index_table(shared, lang, unit_set=unit_set), results, year=year,
+                      unit_set=unit_set, lang=lang, synthetic=_synthetic(data, shared),
+                      footer=footer)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+
+
+def _manifest(batch: dict, ordered: list[UnitResult], *, data_hash: str, info: dict) -> dict:
+    """The manifest: the batch's own fields, then the counts and every unit's record."""
+    return batch | {
+        "summary": {"ok": sum(r.status == "ok" for r in ordered),
+                    "failed": sum(r.status != "ok" for r in ordered)},
+        "work": {"ran": sum(r.skipped is None for r in ordered),
+                 "skipped": sum(r.skipped is not None for r in ordered)},
+        "units": [dataclasses.asdict(r) | {"seconds": round(r.seconds, 3),
+                                           "data_hash": data_hash, "versions": info}
+                  for r in ordered],
+    }

@@ -1,0 +1,246 @@
+"""One unit of the batch: its task (:class:`UnitTask`, plain values that travel to a thread or a
+Dask worker) and its result (:class:`UnitResult`), the notebook's run (:func:`execute_unit`)
+and export (:func:`finish_unit`), together :func:`run_unit`, the record of a failure
+(:func:`describe_error`, :func:`failed_result`) and the unit's folder, built aside and moved
+into place only when complete.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import traceback as _traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import reference
+from ..report.export import notebook_to_html
+from .errors import BatchError
+from .kernels import ENGINES, KERNEL_NAME, _register_warm_engine, thread_kernel
+
+# What every unit folder holds when its report succeeded.
+UNIT_OUTPUTS = ("report.ipynb", "report.html", "tables.xlsx")
+FAILED_NOTEBOOK = "report.failed.ipynb"
+TRACEBACK_LINES = 12  # lines of the traceback kept in the manifest and the summary
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """Everything one unit's run needs, as plain picklable values (paths as strings): it travels
+    to a thread of this process or to a Dask worker; the data go by path, never by value."""
+
+    notebook: str
+    parameters: dict  # the notebook's parameters; tables_path is filled in by run_unit
+    out_dir: str      # final folder OUT/YEAR/UNITSET-CODE
+    work_dir: str     # private folder the unit is built in, moved onto out_dir when complete
+    cwd: str          # the kernels' working directory (data/processed/ is resolved from it)
+    kernel_name: str = KERNEL_NAME
+    title: str = ""
+    engine: str = "warm"            # "warm" (reused kernel) or "papermill" (a new kernel each)
+    env: dict = field(default_factory=dict)  # environment of the kernel (cache folder, backend)
+    timeout: float | None = None    # seconds a cell may run (None: no limit)
+    reason: str = ""                # why the unit runs (see rerun_reason)
+    key: str = ""                   # the unit's input key (see unit_inputs)
+    inputs: dict = field(default_factory=dict)
+
+
+@dataclass
+class UnitResult:
+    """How one unit went. ``error`` has ename, evalue, traceback (last lines), source (first
+    lines of the failing cell), execution_count (the cell's "In [n]"), cell_index (papermill's:
+    in the executed notebook, counting the injected-parameters cell) and notebook_cell (0-based
+    index of that cell in the report notebook's file); the last three are None when the failure
+    is not in a cell (kernel died, export failed). ``reason`` says why the unit ran (or
+    "unchanged"), ``skipped`` is "unchanged" when it did not run, ``key``/``inputs`` are what
+    the next run compares with."""
+
+    unit_set: str
+    province_code: str
+    parameters: dict
+    status: str                     # "ok" | "failed"
+    seconds: float
+    outputs: list[str] = field(default_factory=list)  # relative to the year folder
+    error: dict | None = None
+    reason: str = ""
+    skipped: str | None = None
+    key: str = ""
+    inputs: dict = field(default_factory=dict)
+    engine: str = ""
+
+    def short_error(self) -> str:
+        if not self.error:
+            return ""
+        cell = self.error.get("notebook_cell")
+        where = f", cell {cell} of the notebook" if cell is not None else ""
+        evalue = str(self.error.get("evalue", "")).splitlines()[0][:120] if \
+            self.error.get("evalue") else ""
+        return f"{self.error.get('ename')}: {evalue}{where}"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def describe_error(exc: BaseException) -> dict:
+    """The manifest's record of a failure: papermill's cell index, exception name and value and
+    the end of the kernel's traceback; for any other exception its own traceback."""
+    from papermill.exceptions import PapermillExecutionError
+    if isinstance(exc, PapermillExecutionError):
+        lines = _ANSI.sub("", "\n".join(exc.traceback or [])).splitlines()
+        return {"cell_index": exc.cell_index, "execution_count": exc.exec_count,
+                "ename": exc.ename, "evalue": exc.evalue,
+                "source": "\n".join((exc.source or "").splitlines()[:5]),
+                "traceback": "\n".join(lines[-TRACEBACK_LINES:])}
+    lines = "".join(_traceback.format_exception(exc)).splitlines()
+    return {"cell_index": None, "execution_count": None, "ename": type(exc).__name__,
+            "evalue": str(exc), "source": "", "traceback": "\n".join(lines[-TRACEBACK_LINES:])}
+
+
+def _execute(task: UnitTask, executed: Path, parameters: dict, *, kernel_start=None) -> None:
+    """Run the notebook for one unit into ``executed`` with the task's engine."""
+    import papermill
+    if task.engine == "papermill":
+        papermill.execute_notebook(
+            task.notebook, str(executed), parameters=parameters, kernel_name=task.kernel_name,
+            cwd=task.cwd, progress_bar=False, log_output=False,
+            # the kernel logs a TCP-without-encryption warning per start and an error when
+            # shut down after a failure: noise in a batch whose manifest records the failures
+            extra_arguments=["--log-level=CRITICAL"])
+        return
+    if task.engine != "warm":
+        raise BatchError(f"unknown engine {task.engine!r}; choose one of {ENGINES}")
+    from papermill.exceptions import PapermillExecutionError
+    kernel = thread_kernel(task, start=kernel_start)
+    kernel.prepare()
+    try:
+        # no save after every cell (papermill's default writes the growing notebook ~45 times);
+        # the notebook is written once at the end, or with the error cell on a failure
+        papermill.execute_notebook(
+            task.notebook, str(executed), parameters=parameters, engine_name=_register_warm_engine(),
+            kernel_name=task.kernel_name, progress_bar=False, log_output=False,
+            request_save_on_cell_execute=False, warm_kernel=kernel, partial_path=str(executed),
+            execution_timeout=task.timeout)
+    except PapermillExecutionError:
+        raise  # an exception in a cell: the kernel is fine, the next unit resets it
+    except BaseException:
+        kernel.close()  # died, timed out or was interrupted: the next unit gets a new kernel
+        raise
+    finally:
+        kernel.units_run += 1
+
+
+def run_unit(task: UnitTask, *, kernel_start=None) -> UnitResult:
+    """Execute the notebook for one unit and export it; never raises for a failing notebook.
+
+    Success: OUT_DIR holds report.ipynb, report.html and tables.xlsx, all complete (built in
+    WORK_DIR, then moved). Failure: OUT_DIR holds only report.failed.ipynb (the executed notebook
+    up to the error, when there is one), so no half-made report is ever linked or mailed.
+    With the "warm" engine the notebook runs in this thread's warm kernel (:func:`thread_kernel`;
+    ``kernel_start`` replaces :func:`start_kernel`, for tests). The two halves,
+    :func:`execute_unit` and :func:`finish_unit`, may run in different threads (a local batch
+    exports one unit's page while the kernel runs the next unit).
+    """
+    return finish_unit(execute_unit(task, kernel_start=kernel_start))
+
+
+@dataclass
+class ExecutedUnit:
+    """A unit whose notebook has run (``error``: why it did not finish), not yet exported."""
+
+    task: UnitTask
+    parameters: dict
+    error: Exception | None
+    started: float
+
+
+def execute_unit(task: UnitTask, *, kernel_start=None) -> ExecutedUnit:
+    """The first half of :func:`run_unit`: run the notebook into the unit's work folder."""
+    started = time.perf_counter()
+    work = Path(task.work_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    parameters = dict(task.parameters, tables_path=str(work / "tables.xlsx"))
+    try:
+        _execute(task, work / "report.ipynb", parameters, kernel_start=kernel_start)
+        error = None
+    except Exception as exc:  # noqa: BLE001 - recorded by finish_unit
+        error = exc
+    return ExecutedUnit(task=task, parameters=parameters, error=error, started=started)
+
+
+def finish_unit(unit: ExecutedUnit) -> UnitResult:
+    """The second half of :func:`run_unit`: the HTML page, then the unit's folder moved into
+    place; or, after a failure, only the failed notebook kept."""
+    task, parameters = unit.task, unit.parameters
+    out_dir, work = Path(task.out_dir), Path(task.work_dir)
+    executed = work / "report.ipynb"
+    code = parameters["province_code"]
+    unit_set = parameters.get("unit_set") or reference.default_unit_set(parameters["year"])
+    try:
+        if unit.error is not None:
+            raise unit.error
+        if not (work / "tables.xlsx").exists():
+            raise FileNotFoundError("the notebook did not write its tables to tables_path")
+        (work / "report.html").write_text(
+            notebook_to_html(executed, lang=parameters.get("lang", "vi"), title=task.title),
+            encoding="utf-8")
+        _move_into_place(work, out_dir)
+        status, error = "ok", None
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, the batch goes on
+        status, error = "failed", describe_error(exc)
+        error["notebook_cell"] = _source_cell(executed, Path(task.notebook), error["cell_index"])
+        _keep_failed(work, executed, out_dir)
+    outputs = sorted(f"{out_dir.name}/{p.name}" for p in out_dir.iterdir()) \
+        if out_dir.exists() else []
+    return UnitResult(unit_set=unit_set, province_code=code, parameters=parameters | {
+        "tables_path": "tables.xlsx"}, status=status, seconds=time.perf_counter() - unit.started,
+        outputs=outputs, error=error, reason=task.reason, key=task.key, inputs=task.inputs,
+        engine=task.engine)
+
+
+def _keep_failed(work: Path, executed: Path, out_dir: Path) -> None:
+    """Replace the unit's folder by one holding only the failed notebook (if any)."""
+    failed = work.with_name(work.name + ".failed")
+    shutil.rmtree(failed, ignore_errors=True)
+    failed.mkdir(parents=True)
+    if executed.exists():
+        shutil.move(executed, failed / FAILED_NOTEBOOK)
+    shutil.rmtree(work, ignore_errors=True)
+    _move_into_place(failed, out_dir)
+
+
+def failed_result(task: UnitTask, exc: BaseException, *, seconds: float = 0.0) -> UnitResult:
+    """The record of a unit whose run never returned (its Dask worker died, say)."""
+    parameters = dict(task.parameters)
+    unit_set = parameters.get("unit_set") or reference.default_unit_set(parameters["year"])
+    error = describe_error(exc) | {"notebook_cell": None}
+    return UnitResult(unit_set=unit_set, province_code=parameters["province_code"],
+                      parameters=parameters | {"tables_path": "tables.xlsx"}, status="failed",
+                      seconds=seconds, outputs=[], error=error, reason=task.reason,
+                      key=task.key, inputs=task.inputs, engine=task.engine)
+
+
+def _source_cell(executed: Path, notebook: Path, cell_index) -> int | None:
+    """Index, in the notebook file the user edits, of the cell papermill reports as failing
+    (papermill counts its injected-parameters cell; cells keep their ids)."""
+    if cell_index is None or not executed.exists():
+        return None
+    import nbformat
+    try:
+        ran = [c for c in nbformat.read(executed, as_version=4).cells
+               if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+        ids = [c.get("id") for c in nbformat.read(notebook, as_version=4).cells]
+        return ids.index(ran[cell_index].get("id"))
+    except (ValueError, IndexError, OSError):
+        return None
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    """Replace folder ``target`` by ``source`` (same file system: two renames)."""
+    old = source.with_name(source.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(source, target)
+    shutil.rmtree(old, ignore_errors=True)
