@@ -2,7 +2,9 @@
 
 Every function has the seaborn shape ``f(data, *, ..., lang="vi", ax=None)``: it takes a tidy
 table made by another module, draws on ``ax`` (the current Axes when None) and returns the Axes.
-Nothing is shown, saved or set globally; the caller chooses the figure size.
+Nothing is shown, saved or set globally; the caller chooses the figure size. The figures of a
+design diagnosis (:mod:`sipas_analysis.evaluate`: ``plot_diagnosand``, ``plot_recovery``) are
+for the methodologist, in English only, and take no ``lang``.
 
 Words come from :mod:`sipas_analysis.language` and numbers are written as each language writes
 them (85,15 and 1.250 in Vietnamese; 85.15 and 1,250 in English), on the ticks as in the
@@ -29,11 +31,13 @@ from matplotlib.ticker import FuncFormatter, Formatter, MaxNLocator
 from matplotlib.transforms import ScaledTranslation
 
 from . import reference, schema
+from .evaluate import DIAGNOSANDS
 from .language import TEXT, check_lang, format_number, format_percent, term_label, text
 
 __all__ = ["plot_unit_ranking", "plot_rank_sets", "plot_factor_comparison", "plot_coefficients",
            "plot_importance", "plot_ipa", "plot_group_effects", "plot_papi_trajectory",
-           "plot_experience", "LangFormatter", "new_figure", "render", "SVGFigure"]
+           "plot_experience", "plot_diagnosand", "plot_recovery", "LangFormatter", "new_figure",
+           "render", "SVGFigure"]
 
 # One focus colour (the unit the report is about, or what needs acting on) against calm others.
 HIGHLIGHT = "#c0392b"
@@ -733,3 +737,47 @@ def plot_experience(table: pd.DataFrame, *, lang: str = "vi", ax=None,
     ax.set_title(text("plot_experience_title", lang))
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Figures of a design diagnosis (sipas_analysis.evaluate)
+# --------------------------------------------------------------------------------------------
+_REFERENCE_LINES = {"coverage": 0.95, "bias": 0.0, "se_calibration": 1.0, "spearman": 1.0,
+                    "spread_ratio": 1.0}
+
+
+def plot_diagnosand(table: pd.DataFrame, *, diagnosand: str = "coverage", label=None,
+                    reference: float | None = None, ax=None):
+    """One diagnosand per estimator x inquiry as points with +-1.96 Monte Carlo SE bars; a
+    dashed line at the right value (0.95 for coverage, 0 for bias, 1 for se_calibration)."""
+    if diagnosand not in DIAGNOSANDS:
+        raise ValueError(f"diagnosand must be one of {DIAGNOSANDS}, got {diagnosand!r}")
+    ax = ax or plt.gca()
+    part = table[np.isfinite(table[diagnosand].to_numpy(float))]
+    labels = (part[label] if label is not None
+              else part["estimator"] + " · " + part["inquiry"]).astype(str).to_numpy()
+    y = np.arange(len(part))[::-1]
+    ax.errorbar(part[diagnosand], y, xerr=1.96 * part[f"{diagnosand}_mc_se"].fillna(0),
+                fmt="o", color="C0", ecolor="0.5", capsize=3)
+    reference = _REFERENCE_LINES.get(diagnosand) if reference is None else reference
+    if reference is not None:
+        ax.axvline(reference, color="C3", linestyle="--", linewidth=1)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(diagnosand.replace("_", " "))
+    return ax
+
+
+def plot_recovery(recovery: pd.DataFrame, *, ax=None):
+    """Mean estimate over simulations against the target, one point per unit, with the
+    45-degree line (points flatter than it: shrinkage). ``recovery``:
+    :func:`sipas_analysis.evaluate.unit_recovery`."""
+    ax = ax or plt.gca()
+    ax.errorbar(recovery["target"], recovery["mean_estimate"], yerr=recovery["sd_estimate"],
+                fmt="o", markersize=4, color="C0", ecolor="0.75", alpha=0.9)
+    low = float(np.nanmin(recovery[["target", "mean_estimate"]].to_numpy()))
+    high = float(np.nanmax(recovery[["target", "mean_estimate"]].to_numpy()))
+    ax.plot([low, high], [low, high], color="C3", linestyle="--", linewidth=1)
+    ax.set_xlabel("target (true value)")
+    ax.set_ylabel("mean estimate over simulations (bars: SD)")
+    return ax
+

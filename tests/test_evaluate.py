@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
+from sipas_analysis import cli
 from sipas_analysis import evaluate as ev
 
 PARAMS = Path(__file__).resolve().parents[1] / "params" / "evaluation"
@@ -465,13 +466,13 @@ estimators:
   e: {model: "mean", formula: "y", inquiries: {y: "m"}}
 """)
     out = tmp_path / "out"
-    assert ev.cli_evaluate(path, out=out, progress=False) == 0
+    assert cli.cli_evaluate(path, out=out, progress=False) == 0
     printed = capsys.readouterr().out
     assert "8 simulation(s) computed" in printed and "coverage" in printed
     assert (out / "diagnosands.csv").exists() and (out / "declaration.json").exists()
-    assert ev.cli_evaluate(path, out=out, n_sims=12, progress=False) == 0
+    assert cli.cli_evaluate(path, out=out, n_sims=12, progress=False) == 0
     assert "4 simulation(s) computed, 8 read from the store" in capsys.readouterr().out
     with pytest.raises(ValueError, match="n_sims must be"):
-        ev.cli_evaluate(path, out=out, n_sims=-1, progress=False)
+        cli.cli_evaluate(path, out=out, n_sims=-1, progress=False)
     with pytest.raises(ValueError, match="does not exist"):
-        ev.cli_evaluate(tmp_path / "nope.yaml", progress=False)
+        cli.cli_evaluate(tmp_path / "nope.yaml", progress=False)
