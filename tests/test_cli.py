@@ -48,6 +48,25 @@ def test_validate_a_bad_file_lists_every_problem_and_exits_1(tmp_path):
         assert word in out.stderr
 
 
+def test_validate_lists_an_unknown_province_with_the_other_problems(tmp_path, capsys):
+    path = tmp_path / "survey.csv"
+    frame = contract_frame(30)
+    frame.loc[[1, 2, 3], "province_code"] = "Hanio"     # a misspelt name
+    frame.loc[7, "province_code"] = "99"                # no such GSO code
+    frame.loc[4, "staff_polite"] = 9
+    frame.loc[5, "weight"] = -2
+    frame.drop(columns=["channel"]).to_csv(path, index=False)
+    assert cli.main(["validate", str(path)]) == cli.EXIT_INVALID
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    province = next(line for line in err.splitlines() if line.startswith("  - province_code"))
+    # the offending rows (numbered from 1) and what they hold, and the close match
+    assert "4 row(s): 2 ('63/Hanio'), 3 ('63/Hanio'), 4 ('63/Hanio'), 8 ('63/99')" in province
+    assert "Hà Nội (01)" in province
+    for line in ["  - channel: required column is missing", "  - weight:", "  - staff_polite:"]:
+        assert line in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["validate", "missing.csv"], "no such file"),
     (["index", "--data", "missing.csv"], "no such file"),
