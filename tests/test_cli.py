@@ -92,6 +92,22 @@ def test_index_writes_the_table(tmp_path):
     assert {"estimate", "std_error", "ci_low", "ci_high", "n_eff"} <= set(table.columns)
 
 
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """As ``sipas index | head -1``: the reader goes before the table is written."""
+    path = tmp_path / "survey.csv"
+    contract_frame(200).to_csv(path, index=False)
+    proc = subprocess.Popen([sys.executable, "-m", "sipas_analysis.cli", "index", "--data",
+                             str(path), "--by", "none", "--kind", "all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()                  # the reader is gone before anything is written
+    stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+    proc.stderr.close()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == ""
+    assert proc.returncode == 141        # 128 + SIGPIPE, as a shell reports a killed writer
+
+
 @pytest.mark.slow
 def test_demo_writes_the_national_table(tmp_path):
     env = dict(os.environ, SIPAS_PROCESSED_DIR=str(tmp_path / "data" / "processed"))
