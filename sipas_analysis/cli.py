@@ -2,6 +2,8 @@
 
 User mistakes (a missing file, invalid data, an unknown province) end with a message and a
 non-zero exit status, never a traceback: exit 1 when the data fail validation, 2 for a usage error.
+Output into a closed pipe (``sipas index | head -1``) ends quietly with status 141 (128 +
+SIGPIPE), as other command-line tools do.
 """
 from __future__ import annotations
 
@@ -398,6 +400,18 @@ COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index,
             "reports": _cmd_reports, "params": _cmd_params, "evaluate": _cmd_evaluate}
 
 
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout has gone (``sipas index | head``), rather than some other
+    pipe breaking inside a command (that one stays an error)."""
+    import select
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (AttributeError, OSError, ValueError):   # no poll() here, or no real stdout
+        return True
+    return any(event & select.POLLERR for _, event in poller.poll(0))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -407,7 +421,17 @@ def main(argv: list[str] | None = None) -> int:
     from .schema import SurveyValidationError
     from .reference import UnknownProvinceError
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()   # a closed pipe then shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        # Python's "Note on SIGPIPE": point stdout at devnull so that the final flush cannot
+        # fail again, and end quietly with the status of a process that SIGPIPE ended
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + int(getattr(signal, "SIGPIPE", 13))
     except SurveyValidationError as error:
         print(str(error), file=sys.stderr)
         return EXIT_INVALID

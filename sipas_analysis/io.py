@@ -437,9 +437,22 @@ def _province_codes(df: pd.DataFrame) -> pd.Series:
     for value in reference.UNIT_SETS:
         rows = unit_set.eq(value).fillna(False).to_numpy() & codes.notna().to_numpy()
         if rows.any():
-            out[rows] = reference.normalise_provinces(codes[rows], unit_set=value).to_numpy()
+            out[rows] = _known_codes(codes[rows], value).to_numpy()
     # Rows with a missing or unknown unit_set are left for validation to report.
     return out.astype("str").where(codes.notna())
+
+
+def _known_codes(codes: pd.Series, unit_set: str) -> pd.Series:
+    """GSO codes of the values that name a unit of ``unit_set``; any other value is kept as it
+    is, so that validation reports it (its rows, close matches) with every other problem
+    instead of stopping at it."""
+    mapping = {}
+    for value in pd.unique(codes):   # a million rows hold a few dozen distinct values
+        try:
+            mapping[value] = reference.normalise_province(value, unit_set=unit_set)
+        except reference.UnknownProvinceError:
+            mapping[value] = value
+    return codes.map(mapping)
 
 
 def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
@@ -452,7 +465,8 @@ def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
     strings with their leading zeros; Vietnamese answer labels become the contract's values
     (schema.VIETNAMESE_VALUE_LABELS, in any Unicode form or case); province names or unpadded
     codes in province_code become GSO codes of the row's unit_set (from the year when there is
-    no unit_set column). With ``validate=True`` (default) the result is
+    no unit_set column); a value that names no unit is kept as it is, for validation to report
+    with its rows and close matches. With ``validate=True`` (default) the result is
     ``schema.validate_survey(df)``, which raises schema.SurveyValidationError naming every
     problem; with ``validate=False`` the frame is returned after these conversions only.
 

@@ -30,6 +30,7 @@ __all__ = [
     "data_dir",
     "default_unit_set",
     "name_key",
+    "normalise_code",
     "normalise_province",
     "normalise_provinces",
     "provinces",
@@ -326,6 +327,30 @@ def _explain(value, unit_set: str, historical: bool) -> str:
 def _how_to_list(unit_set: str) -> str:
     return (f"See the accepted names with sipas_analysis.reference.provinces({unit_set!r}) "
             f"(columns name_vi, name_official, name_ascii, province_code).")
+
+
+def normalise_code(value):
+    """The GSO 2-digit code string of a province code given as a number or text.
+
+    Parameters read as numbers lose the leading zero: ``papermill … -p province_code 01`` and
+    an unquoted ``01`` in YAML both arrive as the int 1. This gives the code back: 1, 1.0,
+    ``numpy.int64(1)``, "1", " 01 " -> "01"; 79 -> "79".
+
+    Parameters
+    ----------
+    value : int, float, str or other
+        A province code.
+
+    Returns
+    -------
+    str or the value as given
+        The zero-padded 2-digit code. A value that is not a whole number from 0 to 99 or a
+        1- or 2-digit string (a name, "123", a bool, None) is returned unchanged, for the
+        caller's own check to report with its other problems. Codes are not looked up in a
+        unit set: :func:`normalise_province` does that, and also accepts names.
+    """
+    code = _as_code(value)
+    return value if code is None else code
 
 
 def normalise_province(name_or_code, *, unit_set: str = "63", historical: bool = False) -> str:

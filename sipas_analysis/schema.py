@@ -216,6 +216,20 @@ def _as_number(series: pd.Series, column: str, problems: _Problems) -> pd.Series
     return numbers
 
 
+def _province_hints(out: pd.DataFrame, bad: np.ndarray) -> str:
+    """Close matches of the unknown province values (as normalise_provinces words them), so
+    that a misspelt name is fixed from the validation report alone."""
+    hints = []
+    for unit_set in UNIT_SETS:
+        rows = bad & (out["unit_set"] == unit_set).to_numpy()
+        if rows.any():
+            try:
+                reference.normalise_provinces(out.loc[rows, "province_code"], unit_set=unit_set)
+            except reference.UnknownProvinceError as error:
+                hints.append(str(error).split(". See the accepted names")[0])
+    return "".join(f"; {hint}" for hint in hints)
+
+
 def validate_survey(df: pd.DataFrame) -> pd.DataFrame:
     """Check a respondent-level frame against the contract and return it typed.
 
@@ -280,7 +294,7 @@ def validate_survey(df: pd.DataFrame) -> pd.DataFrame:
         bad = ~known & out["province_code"].notna().to_numpy() & out["unit_set"].notna().to_numpy()
         pairs = (out["unit_set"].astype("str") + "/" + out["province_code"].astype("str")).to_numpy()
         problems.add("province_code", "unknown unit (unit_set/province_code; see "
-                     "sa.reference.provinces())", bad, pairs)
+                     "sa.reference.provinces())" + _province_hints(out, bad), bad, pairs)
 
     for column in ["weight", "fpc1", "fpc2"]:
         if column in out.columns:

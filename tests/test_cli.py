@@ -48,6 +48,25 @@ def test_validate_a_bad_file_lists_every_problem_and_exits_1(tmp_path):
         assert word in out.stderr
 
 
+def test_validate_lists_an_unknown_province_with_the_other_problems(tmp_path, capsys):
+    path = tmp_path / "survey.csv"
+    frame = contract_frame(30)
+    frame.loc[[1, 2, 3], "province_code"] = "Hanio"     # a misspelt name
+    frame.loc[7, "province_code"] = "99"                # no such GSO code
+    frame.loc[4, "staff_polite"] = 9
+    frame.loc[5, "weight"] = -2
+    frame.drop(columns=["channel"]).to_csv(path, index=False)
+    assert cli.main(["validate", str(path)]) == cli.EXIT_INVALID
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    province = next(line for line in err.splitlines() if line.startswith("  - province_code"))
+    # the offending rows (numbered from 1) and what they hold, and the close match
+    assert "4 row(s): 2 ('63/Hanio'), 3 ('63/Hanio'), 4 ('63/Hanio'), 8 ('63/99')" in province
+    assert "Hà Nội (01)" in province
+    for line in ["  - channel: required column is missing", "  - weight:", "  - staff_polite:"]:
+        assert line in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["validate", "missing.csv"], "no such file"),
     (["index", "--data", "missing.csv"], "no such file"),
@@ -71,6 +90,22 @@ def test_index_writes_the_table(tmp_path):
     table = pd.read_csv(target)
     assert set(table["kind"]) == {"criterion", "factor", "overall"}
     assert {"estimate", "std_error", "ci_low", "ci_high", "n_eff"} <= set(table.columns)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """As ``sipas index | head -1``: the reader goes before the table is written."""
+    path = tmp_path / "survey.csv"
+    contract_frame(200).to_csv(path, index=False)
+    proc = subprocess.Popen([sys.executable, "-m", "sipas_analysis.cli", "index", "--data",
+                             str(path), "--by", "none", "--kind", "all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()                  # the reader is gone before anything is written
+    stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+    proc.stderr.close()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == ""
+    assert proc.returncode == 141        # 128 + SIGPIPE, as a shell reports a killed writer
 
 
 @pytest.mark.slow

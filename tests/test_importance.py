@@ -319,6 +319,43 @@ def test_design_bootstrap_is_lmg_with_the_design_replicate_weights():
     np.testing.assert_allclose(result.table["ci_high"], high, rtol=1e-5)
 
 
+def test_rows_missing_a_variable_when_every_respondent_is_a_psu():
+    """Each respondent its own PSU (no psu given, or the respondent id) and some rows missing
+    a model variable: the fit and the bootstrap use the complete rows only, as when the
+    complete-case domain is passed explicitly, and the replicates are the design's own."""
+    rng = np.random.default_rng(5)
+    n = 400
+    frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=["x0", "x1", "x2"])
+    frame["y"] = frame["x0"] + 0.5 * frame["x1"] + rng.normal(size=n)
+    frame["weight"] = rng.uniform(1, 4, n)
+    frame["stratum"] = rng.choice(["north", "centre", "south"], n)
+    frame["respondent_id"] = np.arange(n)
+    frame.loc[rng.choice(n, 30, replace=False), "x1"] = np.nan
+    frame.loc[rng.choice(n, 10, replace=False), "y"] = np.nan
+    complete = frame[["y", "x0", "x1", "x2"]].notna().all(axis=1).to_numpy()
+    formula = "y ~ x0 + x1 + x2"
+    for psu in (None, "respondent_id"):
+        design = SurveyDesign(frame, weights="weight", strata="stratum", psu=psu)
+        result = imp.relative_importance(formula, design, n_boot=30, seed=4)
+        explicit = imp.relative_importance(formula, design.subset(complete), n_boot=30, seed=4)
+        pd.testing.assert_frame_equal(result.table, explicit.table)
+        assert result.n == int(complete.sum()) and result.n_dropped == n - int(complete.sum())
+        assert any(f"{n - int(complete.sum())} row(s) with a missing model variable" in note
+                   for note in result.notes)
+        # point estimates: the complete rows alone, as a design of their own
+        alone = imp.relative_importance(formula, SurveyDesign(frame[complete], weights="weight",
+                                                              strata="stratum", psu=psu))
+        np.testing.assert_allclose(result.table["lmg"], alone.table["lmg"], atol=1e-12)
+        # bootstrap: replicate r is the LMG with the design's replicate weights of column r
+        reps = design.subset(complete).bootstrap_weights(n_reps=30, seed=4).astype(float)
+        lmg = np.array([imp.relative_importance(formula, frame[complete].assign(
+            rw=reps[complete, r]), freq_weights="rw").table["lmg"].to_numpy()
+            for r in range(30)])
+        low, high = np.quantile(lmg, [0.025, 0.975], axis=0)
+        np.testing.assert_allclose(result.table["ci_low"], low, rtol=1e-5)
+        np.testing.assert_allclose(result.table["ci_high"], high, rtol=1e-5)
+
+
 def test_lonely_psu_fails_or_is_noted():
     frame = stratified_cluster_frame(seed=10)
     frame = frame[~((frame["stratum"] == "h00") & (frame["psu"] > 0))].reset_index(drop=True)

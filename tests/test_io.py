@@ -10,6 +10,7 @@ References used here, each independent of the loader under test:
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
@@ -356,13 +357,23 @@ def test_load_survey_sav_applies_value_labels(valid_frame, tmp_path):
     assert out["sex"].astype(str).tolist() == valid_frame["sex"].tolist()
 
 
-def test_load_survey_unknown_province_name_is_one_clear_error(valid_frame, tmp_path):
+def test_load_survey_unknown_province_name_is_reported_with_the_other_problems(valid_frame,
+                                                                              tmp_path):
     frame = valid_frame.copy()
     frame.loc[:2, "province_code"] = "Hanio"
+    frame.loc[5, "staff_polite"] = 7
     path = tmp_path / "survey.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(reference.UnknownProvinceError, match=r"'Hanio' \(3 rows.*Hà Nội \(01\)"):
+    with pytest.raises(schema.SurveyValidationError) as error:
         io.load_survey(path)
+    problems = error.value.problems.set_index("column")
+    assert set(problems.index) == {"province_code", "staff_polite"}
+    assert problems.loc["province_code", "rows"] == [1, 2, 3]
+    assert problems.loc["province_code", "values"] == ["63/Hanio"] * 3
+    assert re.search(r"'Hanio' \(3 rows.*Hà Nội \(01\)", problems.loc["province_code", "rule"])
+    # without validation the unknown name is kept as it is, the known codes normalised
+    raw = io.load_survey(path, validate=False)
+    assert raw["province_code"].iloc[:3].tolist() == ["Hanio"] * 3
 
 
 def test_load_survey_invalid_data_raises_validation_error(valid_frame, tmp_path):

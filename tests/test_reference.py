@@ -252,3 +252,25 @@ def test_data_dir_is_package_relative_and_overridable(tmp_path, monkeypatch):
     monkeypatch.setenv(ref.DATA_DIR_ENV, str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError):
         ref.provinces("63")
+
+
+@pytest.mark.parametrize("value, code", [
+    (1, "01"), (79, "79"), (8, "08"), (0, "00"), (1.0, "01"), (np.int64(1), "01"),
+    ("1", "01"), ("01", "01"), (" 01 ", "01"), ("79", "79"),
+])
+def test_normalise_code_pads_a_code_given_as_a_number(value, code):
+    assert ref.normalise_code(value) == code
+
+
+@pytest.mark.parametrize("value", ["Hà Nội", "123", "1a", "", 123, -1, 1.5, True, None])
+def test_normalise_code_leaves_what_is_not_a_code_for_the_caller_to_report(value):
+    result = ref.normalise_code(value)
+    assert result is value
+
+
+def test_normalise_code_undoes_papermills_reading_of_a_parameter():
+    """``papermill … -p province_code 01`` reads "01" as the int 1 (papermill's own parser)."""
+    from papermill.cli import _resolve_type
+    assert _resolve_type("01") == 1
+    for text in ["01", "79", "08"]:
+        assert ref.normalise_code(_resolve_type(text)) == text

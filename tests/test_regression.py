@@ -261,3 +261,70 @@ def test_survey_weights_are_refused_as_frequency_weights(small):
     frame = small.assign(count=small["count"] + 0.5)
     with pytest.raises(ValueError, match="whole numbers.*Survey weights are not frequency"):
         reg.fit_linear("y ~ x1", frame, freq_weights="count")
+
+
+# --- Safeguarded Newton: a rare predictor on a near-constant outcome, and separation ---------
+def _rare_predictor_survey(seed: int = 31, n: int = 4000) -> pd.DataFrame:
+    """About 94 % satisfied and 2 % asked for an extra payment: the plain Newton step from the
+    intercept-only start overshoots the rare predictor's coefficient to about −27000."""
+    rng = np.random.default_rng(seed)
+    asked = (rng.uniform(size=n) < 0.019).astype(float)
+    on_time = (rng.uniform(size=n) < 0.85).astype(float)
+    eta = 2.4 - 2.76 * asked + 0.9 * on_time
+    satisfied = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"satisfied": satisfied, "asked_extra_payment": asked,
+                         "on_time": on_time, "w": rng.uniform(50, 1500, n)})
+
+
+def test_logit_with_a_rare_predictor_matches_statsmodels():
+    data = _rare_predictor_survey()
+    assert 0.93 < data["satisfied"].mean() < 0.96 and data["asked_extra_payment"].mean() < 0.03
+    X = sm.add_constant(data[["asked_extra_payment", "on_time"]])
+    formula = "satisfied ~ asked_extra_payment + on_time"
+    # survey weights: the point estimates solve the same equations as GLM with var_weights
+    glm = sm.GLM(data["satisfied"], X, family=sm.families.Binomial(),
+                 var_weights=data["w"]).fit(tol=1e-13, maxiter=200)
+    ours = reg.fit_logit(formula, SurveyDesign(data, weights="w"))
+    np.testing.assert_allclose(ours.params, glm.params, atol=1e-6)
+    assert ours.params["asked_extra_payment"] == pytest.approx(-2.7576, abs=1e-4)
+    # unweighted: statsmodels' Logit (Newton with its own start), estimates and model SEs
+    logit = sm.Logit(data["satisfied"], X).fit(disp=False, tol=1e-12, maxiter=200)
+    ours = reg.fit_logit(formula, data)
+    np.testing.assert_allclose(ours.params, logit.params, atol=1e-6)
+    np.testing.assert_allclose(ours.std_errors, logit.bse, rtol=1e-6)
+    assert ours.params["asked_extra_payment"] == pytest.approx(-2.7866, abs=1e-4)
+
+
+def test_logit_newton_says_when_it_runs_out_of_steps():
+    data = _rare_predictor_survey()
+    X = sm.add_constant(data[["asked_extra_payment", "on_time"]]).to_numpy()
+    with pytest.raises(RuntimeError, match="did not converge in 2 Newton steps"):
+        reg._irls_logit(X, data["satisfied"].to_numpy(), data["w"].to_numpy(), max_iter=2)
+
+
+def test_separation_names_the_predictor():
+    data = _rare_predictor_survey()
+    data.loc[data["asked_extra_payment"] == 1, "satisfied"] = 1.0   # all of them satisfied
+    n_asked = int(data["asked_extra_payment"].sum())
+    design = SurveyDesign(data, weights="w")
+    with pytest.raises(ValueError, match=rf"quasi-complete separation: asked_extra_payment "
+                                         rf"predict\(s\) satisfied exactly for {n_asked} of "
+                                         rf"{len(data)} rows"):
+        reg.fit_logit("satisfied ~ asked_extra_payment + on_time", design)
+    score = data["w"].rank().to_numpy()            # complete: satisfied exactly above a cut
+    data = data.assign(score=score, satisfied=(score > 300).astype(float))
+    with pytest.raises(ValueError, match=r"^complete separation: score predict\(s\) satisfied "
+                                         r"exactly for 4000 of 4000 rows"):
+        reg.fit_logit("satisfied ~ score + on_time", data)
+    with pytest.raises(ValueError, match="takes a single value"):
+        reg.fit_logit("satisfied ~ on_time", data.assign(satisfied=1.0))
+
+
+def test_ordinal_separation_names_the_predictor():
+    data = _rare_predictor_survey()
+    rng = np.random.default_rng(2)
+    rating = np.digitize(2.4 + 0.9 * data["on_time"] + rng.logistic(size=len(data)),
+                         [0.0, 1.0, 2.5, 3.5]) + 1.0
+    rating[data["asked_extra_payment"] == 1] = 5.0    # everyone asked answers "very satisfied"
+    with pytest.raises(ValueError, match="quasi-complete separation: asked_extra_payment"):
+        reg.fit_ordinal("rating ~ asked_extra_payment + on_time", data.assign(rating=rating))

@@ -160,8 +160,7 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
     dominance = _dominance(r2_table, names)
     boot_lmg = None
     if n_boot > 0:
-        boot_lmg, boot_note = _bootstrap(prepared, design_or_data, n_boot=n_boot, seed=seed,
-                                         family=family)
+        boot_lmg, boot_note = _bootstrap(prepared, n_boot=n_boot, seed=seed, family=family)
         notes.append(boot_note)
     table = _add_intervals(table, boot_lmg, level)
     outrank = _outrank(names, boot_lmg)
@@ -268,10 +267,13 @@ def _prepare(formula, design_or_data, *, groups, freq_weights) -> dict:
                          "columns")
     used = np.zeros(len(data), dtype=bool)
     used[np.flatnonzero(kept)[positive]] = True
+    # as the regression fits (R's svyglm): rows missing a model variable leave the design's
+    # domain, so the bootstrap's single-PSU rule sees only the rows fitted
+    design = design_or_data.subset(kept) if is_design else None
     return {"z": z_kept[positive], "w": w_kept[positive], "used": used,
             "player_names": names, "player_columns": player_columns,
             "column_names": column_names, "outcome": column_names[0], "notes": notes,
-            "n": n_used, "n_dropped": n_missing, "is_design": is_design}
+            "n": n_used, "n_dropped": n_missing, "is_design": is_design, "design": design}
 
 
 def _base_weights(design_or_data, freq_weights):
@@ -610,7 +612,7 @@ def _covariances_from_moments(sums: np.ndarray, q: int, iu: np.ndarray) -> np.nd
     return second - mean[:, :, None] * mean[:, None, :]
 
 
-def _bootstrap(prepared, design_or_data, *, n_boot: int, seed, family: str):
+def _bootstrap(prepared, *, n_boot: int, seed, family: str):
     """(n_boot, m) LMG values of the bootstrap replicates, and a note describing them."""
     rng = as_generator(seed)
     columns = prepared["player_columns"]
@@ -619,9 +621,10 @@ def _bootstrap(prepared, design_or_data, *, n_boot: int, seed, family: str):
     z, w = prepared["z"], prepared["w"]            # the rows used, in data order
 
     if prepared["is_design"]:
-        factors = design_or_data.bootstrap_factors(n_reps=n_boot, seed=rng)
-        note = _design_note(design_or_data, n_boot)
-        unit = design_or_data.psu_codes[used]
+        design = prepared["design"]
+        factors = design.bootstrap_factors(n_reps=n_boot, seed=rng)
+        note = _design_note(design, n_boot)
+        unit = design.psu_codes[used]
         n_units = factors.shape[0]
         factor_chunks = [(factors, slice(0, n_boot))]
     else:
@@ -645,7 +648,10 @@ def _bootstrap(prepared, design_or_data, *, n_boot: int, seed, family: str):
     moments, iu = _moment_columns(centred)
     weighted = moments * w[:, None]
     # Sum within each resampling unit once; a replicate's moments are then one matrix product.
-    if n_units < unit.size:
+    # A design's factors have a row for every PSU of the full design, also PSUs with no row
+    # used (each respondent its own PSU, some of them missing a variable): always map rows to
+    # PSUs, never assume the rows are the PSUs.
+    if prepared["is_design"]:
         indicator = scipy.sparse.csr_matrix(
             (np.ones(unit.size), (unit, np.arange(unit.size))), shape=(n_units, unit.size))
         unit_sums = np.asarray(indicator @ weighted)

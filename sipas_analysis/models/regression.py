@@ -3,11 +3,12 @@
 statsmodels fits these models, but not the survey part: its ``Logit`` and ``OrderedModel`` take
 no weights, ``WLS`` weights mean inverse variances, and GLM ``freq_weights`` that are not integers
 shrink the standard errors. So the estimating equations are solved here (weighted least squares,
-Newton-Raphson with analytic derivatives) and the variance is the sandwich
-``A⁻¹ · V(Σ U_i) · A⁻¹``, where ``V`` comes from the design's own linearisation
-(``SurveyDesign.vcov_totals``) — exactly R's ``svyglm`` and ``svyolr``. Given a plain DataFrame
-(with optional integer-like ``freq_weights``), the classical model-based variance is used instead,
-as R's ``lm``, ``glm`` and ``MASS::polr`` with ``weights=``.
+Newton-Raphson with analytic derivatives and step halving; separation, where no finite estimate
+exists, is detected by linear programming and refused naming the predictors) and the variance is
+the sandwich ``A⁻¹ · V(Σ U_i) · A⁻¹``, where ``V`` comes from the design's own
+linearisation (``SurveyDesign.vcov_totals``) — exactly R's ``svyglm`` and ``svyolr``. Given a
+plain DataFrame (with optional integer-like ``freq_weights``), the classical model-based variance
+is used instead, as R's ``lm``, ``glm`` and ``MASS::polr`` with ``weights=``.
 """
 from __future__ import annotations
 
@@ -239,25 +240,214 @@ def _svyglm_dispersion(resid: np.ndarray, w: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# Separation: the outcome predicted exactly, so no finite maximum-likelihood estimate exists
+# --------------------------------------------------------------------------------------------
+# 1 - P(observed answer) below this makes the fit look for separation (once): it happens on
+# the way to infinite coefficients, and rarely otherwise, which keeps the linear program (seconds
+# on 10^5 rows) off the ordinary fit
+_SEPARATION_SUSPECT = 1e-6
+
+
+def _separating_direction(A: np.ndarray, G: np.ndarray | None = None):
+    """Look for a direction d with A d >= 0 (and G d >= 0) that is positive in some row.
+
+    Along such a d the log-likelihood never decreases and approaches its supremum, so the
+    maximum-likelihood estimate does not exist (Albert and Anderson, 1984). Three linear
+    programs: Konis's (2007) test, maximise Σ (A d)_i over a box, whose optimum is 0 when
+    nothing separates; then the sparsest direction (least L1 norm) that keeps every row it
+    found separated, so that only the predictors needed are named; then, unless every row was
+    separated already, whether one direction separates every row strictly (complete
+    separation).
+
+    Parameters
+    ----------
+    A : ndarray, shape (m, k)
+        One row per inequality that a separating direction must satisfy.
+    G : ndarray, shape (r, k), optional
+        Further inequalities ``G d >= 0`` that no row is counted for (cut-point order).
+
+    Returns
+    -------
+    tuple or None
+        ``(d, strict, complete)``: the direction in the columns of ``A``, which rows it
+        separates strictly, and whether some direction separates all of them; None when
+        nothing separates.
+    """
+    from scipy.optimize import linprog
+
+    m, k = A.shape
+    scale = np.abs(A).max(axis=0)
+    scale[scale == 0] = 1.0          # a column that is 0 in every row cannot separate
+    scaled = A / scale
+    order = np.zeros((0, k)) if G is None else G / scale
+    cone = np.vstack([-scaled, -order])               # A d >= 0 and G d >= 0, as A_ub d <= 0
+    found = linprog(-scaled.sum(axis=0), A_ub=cone, b_ub=np.zeros(len(cone)), bounds=(-1, 1),
+                    method="highs")
+    # HiGHS keeps constraints to ~1e-7, while a separating direction pushed to the box lifts
+    # some rows to order 1
+    if found.status != 0 or (scaled @ found.x).max() <= 1e-6:
+        return None
+    strict = scaled @ found.x > 1e-6
+    # sparsest direction: d = d⁺ − d⁻, minimise Σ d⁺ + d⁻ with the rows found at margin 1
+    split = np.hstack([cone, -cone])
+    margin = np.hstack([-scaled[strict], scaled[strict]])
+    sparse = linprog(np.ones(2 * k), A_ub=np.vstack([split, margin]),
+                     b_ub=np.r_[np.zeros(len(cone)), -np.ones(int(strict.sum()))],
+                     bounds=(0, None), method="highs")
+    direction = found.x if sparse.status != 0 else sparse.x[:k] - sparse.x[k:]
+    direction = np.where(np.abs(direction) > 1e-6 * np.abs(direction).max(), direction, 0.0)
+    complete = bool(strict.all())
+    if not complete:
+        # maximise t subject to A d >= t in every row: t > 0 is complete separation
+        every = linprog(np.r_[np.zeros(k), -1.0],
+                        A_ub=np.vstack([np.hstack([-scaled, np.ones((m, 1))]),
+                                        np.hstack([-order, np.zeros((len(order), 1))])]),
+                        b_ub=np.zeros(m + len(order)), bounds=[(-1, 1)] * k + [(0, 1)],
+                        method="highs")
+        complete = every.status == 0 and -every.fun > 1e-6
+        if complete:
+            strict = np.ones(m, bool)
+    return direction / scale, strict, complete
+
+
+def _separation_error(names: list[str], direction: np.ndarray, exact: np.ndarray,
+                      complete: bool, outcome: str) -> ValueError:
+    involved = [name for name, d in zip(names, direction) if d != 0 and name != "Intercept"]
+    if not involved:
+        return ValueError(f"{outcome} takes a single value in all {exact.size} rows used: "
+                          "there is nothing to model")
+    return ValueError(
+        f"{'complete' if complete else 'quasi-complete'} separation: {', '.join(involved)} "
+        f"predict(s) {outcome} exactly for {int(exact.sum())} of {exact.size} rows used, so no "
+        f"finite maximum-likelihood estimate exists (the coefficients grow without bound). "
+        f"Drop or merge the predictor(s) named, or fit on more rows.")
+
+
+def _logit_separation(X, y, w, names, outcome):
+    used = w > 0                       # rows of zero weight are not in the likelihood
+    A = (2 * y[used] - 1)[:, None] * X[used]
+    found = _separating_direction(A)
+    if found is None:
+        return None
+    direction, strict, complete = found
+    return _separation_error(names, direction, strict, complete, outcome)
+
+
+# --------------------------------------------------------------------------------------------
 # Logit
 # --------------------------------------------------------------------------------------------
-def _irls_logit(X, y, w, *, tol=1e-10, max_iter=100):
+def _logit_loglik(eta, y, w) -> float:
+    # y·η − log(1 + e^η), without forming probabilities that round to 0 or 1
+    return float((w * (y * eta - np.logaddexp(0.0, eta))).sum())
+
+
+def _irls_logit(X, y, w, *, names=None, outcome="the outcome", tol=1e-10, max_iter=100):
+    """Weighted logistic regression by safeguarded Newton-Raphson (IRLS).
+
+    Each Newton step is halved until the weighted (pseudo-)log-likelihood does not decrease,
+    so a first step that overshoots (a rare predictor on a near-constant outcome sends the
+    plain step to tens of thousands) cannot run the fit into a singular information matrix.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Design matrix of full column rank; a first column of ones is an intercept.
+    y : ndarray, shape (n,)
+        Outcome, 0/1.
+    w : ndarray, shape (n,)
+        Non-negative weights (survey or frequency).
+    names : list of str, optional
+        Column names of ``X``, for the separation message (default ``column 1`` …).
+    outcome : str
+        Name of the outcome, for the separation message.
+    tol : float
+        Converged when the Newton step is below ``tol · (1 + max|β|)``, or when the
+        log-likelihood it promises (the Newton decrement) is below ``tol² · (1 + |ℓ|)``,
+        which is what remains at the limit of floating point on ill-conditioned designs.
+    max_iter : int
+        Newton steps allowed.
+
+    Returns
+    -------
+    beta : ndarray
+        Estimates.
+    mu : ndarray
+        Fitted probabilities.
+    info : ndarray
+        Weighted information matrix ``Xᵀ W μ(1 − μ) X`` at ``beta``.
+    iterations : int
+        Newton steps taken.
+
+    Raises
+    ------
+    ValueError
+        On complete or quasi-complete separation, naming the columns that separate.
+    RuntimeError
+        When the fit does not converge in ``max_iter`` steps, or no step increases the
+        log-likelihood, without separation.
+    """
+    names = list(names) if names is not None else [f"column {j + 1}" for j in range(X.shape[1])]
     beta = np.zeros(X.shape[1])
     ybar = np.clip((w * y).sum() / w.sum(), 1e-6, 1 - 1e-6)
     beta[0] = np.log(ybar / (1 - ybar)) if np.allclose(X[:, 0], 1) else 0.0
-    for iteration in range(max_iter):
-        mu = special.expit(X @ beta)
+    eta = X @ beta
+    loglik = _logit_loglik(eta, y, w)
+    looked_for_separation = False
+
+    def separated():
+        nonlocal looked_for_separation
+        looked_for_separation = True
+        return _logit_separation(X, y, w, names, outcome)
+
+    for iteration in range(1, max_iter + 1):
+        mu = special.expit(eta)
         info = X.T @ (X * (w * mu * (1 - mu))[:, None])
-        step = np.linalg.solve(info, X.T @ (w * (y - mu)))
-        beta = beta + step
-        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
+        gradient = X.T @ (w * (y - mu))
+        try:
+            step = np.linalg.solve(info, gradient)
+        except np.linalg.LinAlgError:
+            step = np.full_like(beta, np.nan)
+        if not np.all(np.isfinite(step)):
+            error = None if looked_for_separation else separated()
+            if error is not None:
+                raise error
+            raise RuntimeError("the logistic regression's information matrix became singular "
+                               f"after {iteration - 1} Newton steps")
+        if (np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta)))
+                or gradient @ step < tol**2 * (1 + abs(loglik))):
+            beta = beta + step
             break
+        scale = 1.0
+        while True:
+            trial = beta + scale * step
+            trial_eta = X @ trial
+            trial_loglik = _logit_loglik(trial_eta, y, w)
+            # the slack is rounding: near the maximum a full step may change ℓ by 1 ulp
+            if trial_loglik >= loglik - 1e-12 * abs(loglik):
+                break
+            scale /= 2
+            if scale < 1e-10:
+                error = None if looked_for_separation else separated()
+                if error is not None:
+                    raise error
+                raise RuntimeError("the logistic regression stalled: no step along the Newton "
+                                   f"direction increases the log-likelihood (step {iteration})")
+        beta, eta, loglik = trial, trial_eta, trial_loglik
+        if not looked_for_separation:
+            miss = special.expit(-(2 * y - 1) * eta)   # 1 − P(observed answer)
+            if np.min(miss[w > 0]) < _SEPARATION_SUSPECT:
+                error = separated()
+                if error is not None:
+                    raise error
     else:
-        raise RuntimeError(f"the logistic regression did not converge in {max_iter} Newton steps "
-                           "(separation? a predictor perfectly predicts the outcome)")
+        error = None if looked_for_separation else separated()
+        if error is not None:
+            raise error
+        raise RuntimeError(f"the logistic regression did not converge in {max_iter} Newton "
+                           "steps")
     mu = special.expit(X @ beta)
     info = X.T @ (X * (w * mu * (1 - mu))[:, None])
-    return beta, mu, info, iteration + 1
+    return beta, mu, info, iteration
 
 
 def _binary_loglik(y, mu, w):
@@ -272,6 +462,14 @@ def fit_logit(formula: str, design_or_data, *, freq_weights: str | None = None) 
     The outcome must be 0/1 (or logical, e.g. ``I(overall_satisfaction >= 4)``; rows where the
     variable is missing are left out, never counted as 0). ``tidy(result, exponentiate=True)``
     gives odds ratios; :func:`average_marginal_effects` the effects on the probability.
+
+    Raises
+    ------
+    ValueError
+        When predictors separate the outcome (completely or quasi-completely: a rare yes/no
+        predictor whose every respondent is satisfied, say). No finite estimate exists then,
+        and the numbers an iteration would stop at depend only on its stopping rule, so they are
+        refused, the predictors named, as a singular design matrix is.
     """
     frame = _model_frame(formula, design_or_data, freq_weights, binary_outcome=True)
     if not np.isin(frame.y, [0.0, 1.0]).all():
@@ -279,7 +477,7 @@ def fit_logit(formula: str, design_or_data, *, freq_weights: str | None = None) 
                          f"values {np.unique(frame.y)[:6].tolist()}")
     _check_rank(frame)
     X, y, w = frame.X, frame.y, frame.w
-    beta, mu, info, iterations = _irls_logit(X, y, w)
+    beta, mu, info, iterations = _irls_logit(X, y, w, names=frame.names, outcome=frame.lhs)
     bread_inv = np.linalg.inv(info)
     p = X.shape[1]
     loglik = _binary_loglik(y, mu, w)
@@ -397,28 +595,90 @@ class _CumulativeLink:
         return loglik, scores, H
 
 
-def _newton(model: _CumulativeLink, start: np.ndarray, *, tol=1e-10, max_iter=100):
+def _ordinal_separation(model: _CumulativeLink, names: list[str], outcome: str):
+    """Separation for the cumulative link: a direction (b, δ) of the coefficients and of the
+    (still ordered, δ non-decreasing) cut-points along which no answer's probability falls,
+    i.e. δ_y − x b >= 0 where the answer has an upper cut and x b − δ_(y−1) >= 0 where it
+    has a lower one."""
+    X, y, J1 = model.X, model.y, model.J1
+    used = model.w > 0
+    p = X.shape[1]
+    upper, lower = model.upper & used, model.lower & used
+    A_upper = np.zeros((int(upper.sum()), p + J1))
+    A_upper[:, :p] = -X[upper]
+    A_upper[np.arange(A_upper.shape[0]), p + y[upper]] = 1.0
+    A_lower = np.zeros((int(lower.sum()), p + J1))
+    A_lower[:, :p] = X[lower]
+    A_lower[np.arange(A_lower.shape[0]), p + y[lower] - 1] = -1.0
+    order = np.zeros((J1 - 1, p + J1))
+    for k in range(J1 - 1):
+        order[k, p + k], order[k, p + k + 1] = -1.0, 1.0
+    found = _separating_direction(np.vstack([A_upper, A_lower]), order if J1 > 1 else None)
+    if found is None:
+        return None
+    direction, strict, complete = found
+    exact = np.zeros(len(y), bool)      # a respondent is predicted exactly if either cut is
+    exact[np.flatnonzero(upper)] |= strict[:A_upper.shape[0]]
+    exact[np.flatnonzero(lower)] |= strict[A_upper.shape[0]:]
+    # the cut-points' part of the direction only keeps them ordered: the predictors separate
+    return _separation_error(names, direction[:p], exact[used], complete, outcome)
+
+
+def _newton(model: _CumulativeLink, start: np.ndarray, *, names=None, outcome="the outcome",
+            tol=1e-10, max_iter=100):
+    """Maximise the cumulative-link log-likelihood by safeguarded Newton-Raphson.
+
+    Steps are halved until the log-likelihood does not decrease and the cut-points stay
+    ordered. Converged when the step is below ``tol · (1 + max|θ|)``.
+
+    Raises
+    ------
+    ValueError
+        On complete or quasi-complete separation, naming the predictors that separate.
+    RuntimeError
+        When the fit does not converge in ``max_iter`` steps, or stalls, without separation.
+    """
+    p = model.X.shape[1]
+    names = list(names) if names is not None else [f"column {j + 1}" for j in range(p)]
+    looked_for_separation = False
+
+    def fail(message):
+        error = None if looked_for_separation else _ordinal_separation(model, names, outcome)
+        raise error if error is not None else RuntimeError(message)
+
     params = start.copy()
     loglik, scores, H = model.derivatives(params)
     for iteration in range(1, max_iter + 1):
         gradient = scores.sum(axis=0)
-        step = np.linalg.solve(-H, gradient)
+        try:
+            step = np.linalg.solve(-H, gradient)
+        except np.linalg.LinAlgError:
+            step = np.full_like(params, np.nan)
+        if not np.all(np.isfinite(step)):
+            fail("the proportional-odds fit's Hessian became singular after "
+                 f"{iteration - 1} Newton steps")
         scale = 1.0
         while True:   # step halving keeps every step uphill and the cut-points ordered
             trial = params + scale * step
-            theta = trial[model.X.shape[1]:]
+            theta = trial[p:]
             if np.all(np.diff(theta) > 0):
                 new_loglik = model.loglik(trial)
                 if new_loglik >= loglik - 1e-12 * abs(loglik):
                     break
             scale /= 2
             if scale < 1e-8:
-                raise RuntimeError("the proportional-odds fit stalled (no uphill step)")
+                fail("the proportional-odds fit stalled (no uphill step)")
         params = trial
         loglik, scores, H = model.derivatives(params)
         if np.max(np.abs(scale * step)) < tol * (1 + np.max(np.abs(params))):
             return params, loglik, scores, H, iteration
-    raise RuntimeError(f"the proportional-odds fit did not converge in {max_iter} Newton steps")
+        if not looked_for_separation and \
+                np.max(1 - model._pieces(params)[0][model.w > 0]) < _SEPARATION_SUSPECT:
+            error = _ordinal_separation(model, names, outcome)
+            looked_for_separation = True
+            if error is not None:
+                raise error
+    fail(f"the proportional-odds fit did not converge in {max_iter} Newton steps")
 
 
 def fit_ordinal(formula: str, design_or_data, *, link: str = "logit",
@@ -431,6 +691,12 @@ def fit_ordinal(formula: str, design_or_data, *, link: str = "logit",
     not as statsmodels' log-increments. The outcome's levels are its sorted distinct values
     (or the categories of an ordered Categorical). Fitted by Newton-Raphson with analytic
     derivatives. The parallel-lines assumption is tested by :func:`parallel_lines_test`.
+
+    Raises
+    ------
+    ValueError
+        When predictors separate the answers (e.g. everyone with a rare yes/no predictor gives
+        the top answer): no finite estimate exists, as for :func:`fit_logit`.
     """
     frame = _model_frame(formula, design_or_data, freq_weights, ordinal_outcome=True)
     keep = [i for i, name in enumerate(frame.names) if name != "Intercept"]
@@ -451,7 +717,8 @@ def fit_ordinal(formula: str, design_or_data, *, link: str = "logit",
                             special.logit(cumulative) if link == "logit" else
                             special.ndtri(cumulative)])
     model = _CumulativeLink(X, y_index, w, J1, link_)
-    params, loglik, scores, H, iterations = _newton(model, start)
+    params, loglik, scores, H, iterations = _newton(model, start, names=names,
+                                                    outcome=frame.lhs)
     bread_inv = np.linalg.inv(-H)
     labels = ([frame.outcome_levels[int(v) - 1] for v in levels] if frame.outcome_levels
               else [_level(v) for v in levels])
@@ -509,7 +776,8 @@ def parallel_lines_test(result: ModelResult) -> pd.DataFrame:
     betas, breads, scores = [], [], []
     for k in range(J1):
         above = (y_index > k).astype(float)
-        beta, mu, info, _ = _irls_logit(X, above, w)
+        beta, mu, info, _ = _irls_logit(X, above, w, names=["Intercept"] + names,
+                                        outcome=f"{frame.lhs} above cut {k + 1}")
         betas.append(beta)
         breads.append(np.linalg.inv(info))
         scores.append(X * (w * (above - mu))[:, None])
