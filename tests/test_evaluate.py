@@ -476,3 +476,12 @@ estimators:
         cli.cli_evaluate(path, out=out, n_sims=-1, progress=False)
     with pytest.raises(ValueError, match="does not exist"):
         cli.cli_evaluate(tmp_path / "nope.yaml", progress=False)
+
+
+def test_folds_and_diagnosands_refuse_a_missing_seed():
+    # seed=None would draw fresh entropy: two calls would give different folds
+    data = pd.DataFrame({"psu": np.repeat(np.arange(20), 3)})
+    with pytest.raises(ValueError, match="not None"):
+        ev.cv_folds(data, scheme="kfold", k=5, cluster="psu", seed=None)
+    np.testing.assert_array_equal(ev.cv_folds(data, scheme="kfold", k=5, cluster="psu", seed=4),
+                                  ev.cv_folds(data, scheme="kfold", k=5, cluster="psu", seed=4))

@@ -107,3 +107,11 @@ def test_unknown_figure_is_named():
     with pytest.raises(ValueError, match="unknown figure 'map'; choose one of .*'ranking'"):
         report.figure("map", _national_tables(), report.ReportParams(province_code="01",
                                                                       year=2024))
+
+
+def test_a_province_code_read_as_a_number_is_the_code():
+    # papermill's `-p province_code 01` gives the int 1
+    namespace = {"province_code": 1, "year": 2024}
+    params = report.ReportParams.from_namespace(namespace, before=set())
+    assert params.province_code == "01"
+    assert report.ReportParams(province_code=79, year=2024).province_code == "79"

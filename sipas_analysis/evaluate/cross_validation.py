@@ -13,7 +13,8 @@ import pandas as pd
 import patsy
 from scipy import special
 
-from sipas_analysis.models.regression import _irls_logit  # the models' Newton-Raphson logit
+from sipas_analysis.models.regression import _irls_logit
+from sipas_analysis.rng import as_generator  # the models' Newton-Raphson logit
 
 CV_COLUMNS = ["spec", "model", "metric", "estimate", "std_error", "n_folds", "n", "difference",
               "difference_se"]
@@ -45,7 +46,7 @@ def cv_folds(data: pd.DataFrame, *, scheme: str = "province", k: int = 5, cluste
     n_clusters = int(codes.max()) + 1
     if n_clusters < k:
         raise ValueError(f"{n_clusters} clusters cannot fill {k} folds")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)   # None is refused: the same call must give the same draws
     fold_of_cluster = rng.permutation(np.arange(n_clusters) % k)
     return fold_of_cluster[codes].astype(np.int64)
 
@@ -137,7 +138,7 @@ def cross_validate(data: pd.DataFrame, specs, *, scheme: str = "province", k: in
                 beta = np.linalg.lstsq(Xtr * np.sqrt(wtr)[:, None], ytr * np.sqrt(wtr),
                                        rcond=None)[0]
             else:
-                beta = _irls_logit(Xtr, ytr, wtr)[0]
+                beta = _irls_logit(Xtr, ytr, wtr, names=list(X_all.columns))[0]
             pred = X_all_v[test] @ beta
             wt, yt = w_rows[test], y_all_v[test]
             if model == "linear":

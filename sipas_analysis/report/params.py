@@ -17,9 +17,10 @@ from ..language import LANGS
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 PARAMS_DIR = PROJECT_ROOT / "params"
 
-# The notebook's parameters (its cell tagged "parameters") and their types.
+# The notebook's parameters (its cell tagged "parameters") and their types (a province code
+# may arrive as a number: papermill and YAML read 01 as 1; ReportParams normalises it).
 PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
-    "province_code": (str,), "year": (int,), "unit_set": (str, type(None)), "data": (str,),
+    "province_code": (str, int), "year": (int,), "unit_set": (str, type(None)), "data": (str,),
     "lang": (str,), "tables_path": (str,)}
 DEFAULT_PARAMETERS = {"year": 2024, "unit_set": None, "data": "demo", "lang": "vi",
                       "tables_path": ""}
@@ -100,6 +101,8 @@ class ReportParams:
     TYPES = PARAMETER_TYPES
 
     def __post_init__(self):
+        # papermill reads `-p province_code 01` as the int 1: take it as the code "01"
+        object.__setattr__(self, "province_code", reference.normalise_code(self.province_code))
         problems = [f"{name} must be {_type_names(expected)}, got {getattr(self, name)!r} "
                     f"({type(getattr(self, name)).__name__})"
                     for name, expected in self.TYPES.items()
