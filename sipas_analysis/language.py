@@ -80,6 +80,11 @@ TEXT: dict[str, dict[str, str]] = {
     "criterion": {"vi": "Tiêu chí", "en": "Criterion"},
     "difference": {"vi": "Chênh lệch (điểm %)", "en": "Difference (points)"},
     "p_value": {"vi": "Giá trị p", "en": "p-value"},
+    "p_value_adjusted": {"vi": "Giá trị p (hiệu chỉnh {method})", "en": "p-value ({method})"},
+    "p_adjust.holm": {"vi": "Holm", "en": "Holm"},
+    "p_adjust.BH": {"vi": "Benjamini–Hochberg", "en": "Benjamini–Hochberg"},
+    "p_adjust.bonferroni": {"vi": "Bonferroni", "en": "Bonferroni"},
+    "p_adjust.none": {"vi": "không hiệu chỉnh", "en": "unadjusted"},
     "suppressed": {
         "vi": "—: ước lượng bị ẩn vì cỡ mẫu hiệu dụng dưới {threshold} người.",
         "en": "—: estimate suppressed because the effective sample size is below {threshold}."},
@@ -261,6 +266,13 @@ TEXT: dict[str, dict[str, str]] = {
               "2024): chênh lệch nhỏ giữa các tỉnh thường nằm trong sai số mẫu.",
         "en": "Ranks come with 95 % rank confidence sets (Mogstad, Romano, Shaikh and Wilhelm, "
               "2024): small differences between provinces are usually within sampling error."},
+    "caveat_multiplicity": {
+        "vi": "Giá trị p so sánh đơn vị với cả nước đã được hiệu chỉnh theo phương pháp {method} "
+              "cho {m} phép so sánh của báo cáo, để một khác biệt “có ý nghĩa” không xuất hiện "
+              "chỉ vì có nhiều phép so sánh.",
+        "en": "The p-values comparing the unit with the nation are adjusted by the {method} "
+              "method for the report's {m} comparisons, so that a “significant” difference does "
+              "not appear merely because many are made."},
     "caveat_multilevel": {
         "vi": "Mô hình đa tầng không dùng trọng số mẫu; ước lượng toàn quốc theo thiết kế mẫu "
               "được đặt bên cạnh để đối chiếu.",

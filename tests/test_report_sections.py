@@ -119,3 +119,39 @@ def test_the_demo_data_hash_is_that_of_its_content(tmp_path, monkeypatch):
     # the same sample written by another writer (other bytes) keeps its hash
     pd.read_parquet(path).to_parquet(path, index=False, compression="gzip")
     assert report.shared.data_file_hash("demo") == content
+
+
+def test_actions_are_the_criteria_of_largest_potential_gain(small_shared):
+    shared, _ = small_shared
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    # independently: gain = importance share of the criterion's factor x (100 - estimate),
+    # over the unit's criteria that are not suppressed
+    share = {t.replace("_score", ""): s for t, s in
+             zip(shared.importance["term"], shared.importance["share"])}
+    unit = shared.units[(shared.units["province_code"] == "79")
+                        & (shared.units["kind"] == "criterion") & ~shared.units["small_sample"]]
+    gains = sorted(((share[f] * (100 - e), t) for t, f, e in
+                    zip(unit["term"], unit["factor"], unit["estimate"])), key=lambda g: (-g[0], g[1]))
+    expected = [language.term_label(t, "en") for _, t in gains[:3]]
+    sentences = report.actions(shared, params)
+    assert len(sentences) == min(3, len(gains)) >= 1
+    for sentence, label in zip(sentences, expected):
+        assert sentence.startswith(f"Raise satisfaction with “{label}”")
+
+
+def test_the_reports_p_values_are_holm_adjusted_over_the_units_comparisons(small_shared):
+    from statsmodels.stats.multitest import multipletests
+    shared, _ = small_shared
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    versus = shared.versus_nation[shared.versus_nation["group"] == "79"]
+    holm = dict(zip(versus["term"], multipletests(versus["p_value"], method="holm")[1]))
+    table = report.comparison_table(shared, params, kind="criterion")
+    assert "p-value (Holm)" in table.columns
+    for label, shown in zip(table["Criterion"], table["p-value (Holm)"]):
+        term = next(t for t in holm if language.term_label(t, "en") == label)
+        assert shown == "—" or shown == language.format_number(holm[term], "en", decimals=3)
+    notes = report.caveats(shared, params)
+    assert any(f"Holm method for the report's {len(versus)} comparisons" in n for n in notes)
+    sheet = report.tables_for_workbook(shared, params)["versus_nation"]
+    np_holm = sheet.set_index("term")["p_adjusted"]
+    assert all(abs(np_holm[t] - holm[t]) < 1e-12 for t in holm)

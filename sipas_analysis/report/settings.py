@@ -27,7 +27,10 @@ class ReportSettings:
     size because SIPAS samples are clustered, with design effects of 3-7 for the overall index;
     at 30, a 95 % interval of a share near 85 % is about ±13 points wide);
     ``min_unit_design_df``: a province-only regression is shown only with this many design
-    degrees of freedom; ``n_boot``: Rao-Wu replicates for relative importance.
+    degrees of freedom; ``n_boot``: Rao-Wu replicates for relative importance; ``p_adjust``:
+    how the unit-versus-nation p-values of one report are adjusted for their number (a
+    method of :func:`sipas_analysis.multiple_comparisons.adjust_p_values`; Holm keeps the
+    chance of any false "significant" difference in a report at 5 %).
 
     Examples
     --------
@@ -42,6 +45,7 @@ class ReportSettings:
     n_boot: int = 200
     min_n_eff: float = 30
     min_unit_design_df: int = 30
+    p_adjust: str = "holm"
 
     @property
     def satisfied(self) -> tuple[int, ...]:
@@ -76,20 +80,26 @@ class ReportSettings:
     def as_dict(self) -> dict:
         """The settings as plain values (the provenance rows and the workbook's sheet)."""
         return {**self.rule.as_dict(), "n_boot": self.n_boot, "min_n_eff": self.min_n_eff,
-                "min_unit_design_df": self.min_unit_design_df,
+                "min_unit_design_df": self.min_unit_design_df, "p_adjust": self.p_adjust,
                 "driver_formula": self.driver_formula,
                 "importance_formula": self.importance_formula,
                 "multilevel_formula": self.multilevel_formula}
 
-    def describe(self, lang: str) -> dict[str, str]:
+    def describe(self, lang: str, *, comparisons: int | None = None) -> dict[str, str]:
         """The report's method sentences in ``lang``, written from these settings: ``rule``
-        (which answers count and how they combine), ``suppression`` and ``drivers_intro``."""
+        (which answers count and how they combine), ``suppression``, ``drivers_intro`` and,
+        given the number of a report's comparisons, ``multiplicity``."""
         rule = self.rule
-        return {
+        method = text(f"p_adjust.{self.p_adjust}", lang)
+        extra = {} if comparisons is None else {
+            "multiplicity": text("caveat_multiplicity", lang, method=method, m=comparisons)}
+        return extra | {
             "rule": text("caveat_rule", lang, levels=rule.levels_text, scale=rule.n_levels,
                          aggregation=text(f"aggregation.{rule.aggregation}", lang)),
             "suppression": text("caveat_suppression", lang, threshold=_number(self.min_n_eff)),
             "drivers_intro": text("drivers_intro", lang, levels=rule.levels_text),
+            "p_value_label": text("p_value_adjusted", lang, method=method)
+            if self.p_adjust != "none" else text("p_value", lang),
         }
 
 

@@ -6,13 +6,18 @@ from ..display import heading, markdown_list
 from .base import Section
 
 
-def caveats(shared, params) -> list[str]:
+def caveats(shared, params, *, unit: bool = True) -> list[str]:
     """What a reader must know to read the report honestly, as sentences in the language; the
-    method sentences are written from the report's settings."""
+    method sentences are written from the report's settings. ``unit=False`` for a national
+    page, which shows no unit-versus-nation comparisons."""
     lang = params.lang
-    method = shared.settings.describe(lang)
+    comparisons = int(shared.versus_nation.loc[shared.versus_nation["group"]
+                                               == params.province_code, "p_value"].notna().sum())
+    method = shared.settings.describe(lang, comparisons=comparisons)
     notes = [text("synthetic_banner", lang)] if shared.synthetic else []
     notes.append(method["suppression"])
+    if unit:
+        notes.append(method["multiplicity"])
     notes.append(text("caveat_ranks", lang))
     notes.append(text("caveat_multilevel", lang))
     notes.append(method["rule"])
@@ -25,4 +30,4 @@ def _cell(shared, params):
 
 SECTION = Section(name="caveats", title="section_caveats", cells=(("", _cell),),
                   text_keys=("section_caveats", "synthetic_banner", "caveat_suppression",
-                             "caveat_ranks", "caveat_multilevel", "caveat_rule"))
+                             "caveat_ranks", "caveat_multilevel", "caveat_rule", "caveat_multiplicity"))

@@ -5,10 +5,20 @@ from __future__ import annotations
 import pandas as pd
 
 from ... import plots
+from ...multiple_comparisons import adjust_p_values
 from ...language import format_interval, format_number, term_label, text
 from ..display import HtmlTable, heading, suppress_small, unit_name, unit_region
 from ..figures import Figure
 from .base import Section
+
+
+def versus_nation(shared, params) -> pd.DataFrame:
+    """The unit's differences from the nation (every term), with ``p_adjusted``: the p-values
+    adjusted for their number within the report (``settings.p_adjust``), the family being all
+    the unit's terms."""
+    versus = shared.versus_nation[shared.versus_nation["group"] == params.province_code]
+    return versus.assign(p_adjusted=adjust_p_values(versus["p_value"].to_numpy(),
+                                                    shared.settings.p_adjust))
 
 
 def comparison_table(shared, params, *, kind: str = "factor") -> pd.DataFrame:
@@ -21,8 +31,8 @@ def comparison_table(shared, params, *, kind: str = "factor") -> pd.DataFrame:
                         & shared.units["kind"].isin(kinds)]
     unit = suppress_small(unit, min_n_eff=shared.settings.min_n_eff)
     nation = shared.national.set_index("term")
-    versus = shared.versus_nation[shared.versus_nation["group"] == params.province_code]
-    versus = versus.set_index("term")
+    versus = versus_nation(shared, params).set_index("term")
+    p_label = shared.settings.describe(lang)["p_value_label"]
     region_id, region_name = unit_region(params)
     region = (shared.regions[shared.regions["region_id"] == region_id].set_index("term")
               if region_id is not None else None)
@@ -39,8 +49,8 @@ def comparison_table(shared, params, *, kind: str = "factor") -> pd.DataFrame:
             text("nation", lang) + " (%)": format_number(nation.loc[row.term, "estimate"], lang),
             text("difference", lang): "—" if row.suppressed or difference is None else
                 format_number(difference["estimate"], lang),
-            text("p_value", lang): "—" if row.suppressed or difference is None else
-                format_number(difference["p_value"], lang, decimals=3),
+            p_label: "—" if row.suppressed or difference is None else
+                format_number(difference["p_adjusted"], lang, decimals=3),
         }
         if region is not None:
             shown[f"{text('region', lang)} {region_name} (%)"] = format_number(
@@ -74,7 +84,8 @@ def _figure_cell(shared, params):
     return [figure("factors", shared, params)]
 
 
-TEXT_KEYS = ("factor", "criterion", "ci", "nation", "difference", "p_value", "region")
+TEXT_KEYS = ("factor", "criterion", "ci", "nation", "difference", "p_value", "p_value_adjusted",
+             "region")
 
 SECTION = Section(
     name="factors", title="section_factors",

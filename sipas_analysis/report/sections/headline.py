@@ -51,7 +51,8 @@ def _unit_index(shared, params):
 
 
 def _versus_nation(shared, params):
-    return shared.versus_nation[shared.versus_nation["group"] == params.province_code]
+    from .factors import versus_nation
+    return versus_nation(shared, params)
 
 
 SECTION = Section(
