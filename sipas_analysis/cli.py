@@ -206,11 +206,12 @@ def _show(table) -> str:
 
 def _cmd_index(args) -> int:
     survey, table = _index_table(args)
-    if "synthetic" in survey.columns and survey["synthetic"].any():
+    synthetic = "synthetic" in survey.columns and bool(survey["synthetic"].any())
+    if synthetic:
         print("SYNTHETIC DATA (simulated demo sample, not real SIPAS results)")
     print(_show(table))
-    if args.out:
-        _write_table(table, Path(args.out))
+    if args.out:   # a written file says it is synthetic too, in a column of its own
+        _write_table(table.assign(synthetic=True) if synthetic else table, Path(args.out))
         print(f"written: {args.out}")
     return 0
 
@@ -218,11 +219,10 @@ def _cmd_index(args) -> int:
 def _cmd_demo(args) -> int:
     from . import indices, reference, simulate
     out = Path(args.out)
-    survey = simulate.demo_survey()
-    from .batch import processed_dir
-    processed = processed_dir()
-    processed.mkdir(parents=True, exist_ok=True)
-    survey.to_parquet(processed / "demo_survey.parquet", index=False)
+    import pandas as pd
+    from .report.shared import demo_data_path
+    demo_path = demo_data_path()          # written atomically: a running batch never sees half
+    survey = pd.read_parquet(demo_path)
     year = survey[survey["year"] == args.year]
     if year.empty:
         raise UserError(f"the demo sample has no year {args.year}; it covers "
@@ -239,14 +239,14 @@ def _cmd_demo(args) -> int:
     national = national[national["kind"] == "overall"]
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"sipas_index_{args.year}_demo.csv"
-    table.to_csv(target, index=False)
+    table.assign(synthetic=True).to_csv(target, index=False)  # the file says what it is
     print("SYNTHETIC DATA (simulated demo sample with a known truth, seed 0; not real SIPAS)")
     n = national.iloc[0]
     print(f"National SIPAS {args.year}: {n.estimate:.2f} % "
           f"(95 % CI {n.ci_low:.2f}–{n.ci_high:.2f}), {len(year):,} respondents")
     print(_show(table[["province_code", "name_vi", "estimate", "ci_low", "ci_high", "n", "rank",
                        "rank_low", "rank_high"]]))
-    print(f"written: {target} and {processed / 'demo_survey.parquet'}")
+    print(f"written: {target} and {demo_path}")
     return 0
 
 

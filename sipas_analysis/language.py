@@ -60,6 +60,8 @@ def tick_formatter(lang: str, *, decimals: int = 0, percent: bool = False):
 # Words
 # --------------------------------------------------------------------------------------------
 TEXT: dict[str, dict[str, str]] = {
+    "synthetic_mark": {"vi": "Dữ liệu mô phỏng, không phải SIPAS thật",
+                       "en": "Synthetic data, not real SIPAS results"},
     "synthetic_banner": {
         "vi": "DỮ LIỆU MÔ PHỎNG: các con số dưới đây được tính trên một mẫu tổng hợp có mô hình "
               "gốc đã biết, không phải kết quả SIPAS thật.",

@@ -37,7 +37,7 @@ from .language import TEXT, check_lang, format_number, format_percent, term_labe
 __all__ = ["plot_unit_ranking", "plot_rank_sets", "plot_factor_comparison", "plot_coefficients",
            "plot_importance", "plot_ipa", "plot_group_effects", "plot_papi_trajectory",
            "plot_experience", "plot_diagnosand", "plot_recovery", "LangFormatter", "new_figure",
-           "render", "SVGFigure"]
+           "render", "SVGFigure", "mark_synthetic"]
 
 # One focus colour (the unit the report is about, or what needs acting on) against calm others.
 HIGHLIGHT = "#c0392b"
@@ -71,6 +71,14 @@ def new_figure(figsize: tuple[float, float], *, ncols: int = 1):
     """
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(1, ncols)
+
+
+def mark_synthetic(figure, lang: str):
+    """Write "synthetic data" on ``figure`` (bottom right, small, grey), so that a figure made
+    from the demo sample says so wherever it is pasted. Returns the figure."""
+    figure.text(0.995, 0.005, text("synthetic_mark", lang), ha="right", va="bottom",
+                fontsize=7, color="#8a6d00", style="italic")
+    return figure
 
 
 class SVGFigure:

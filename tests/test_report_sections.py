@@ -155,3 +155,17 @@ def test_the_reports_p_values_are_holm_adjusted_over_the_units_comparisons(small
     sheet = report.tables_for_workbook(shared, params)["versus_nation"]
     np_holm = sheet.set_index("term")["p_adjusted"]
     assert all(abs(np_holm[t] - holm[t]) < 1e-12 for t in holm)
+
+
+def test_outputs_of_synthetic_data_say_so(small_shared, tmp_path):
+    shared, _ = small_shared
+    assert shared.synthetic
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    tables = report.tables_for_workbook(shared, params)
+    assert list(tables)[0] == "synthetic_data"
+    assert tables["synthetic_data"]["note"][0].startswith("SYNTHETIC DATA")
+    for name in ("ranking", "drivers"):
+        assert "Synthetic data, not real SIPAS results" in report.figure(name, shared, params).svg
+    # the command line's files
+    assert cli.main(["index", "--by", "none", "--out", str(tmp_path / "index.csv")]) == 0
+    assert pd.read_csv(tmp_path / "index.csv")["synthetic"].all()

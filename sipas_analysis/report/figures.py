@@ -45,13 +45,22 @@ def _key(name: str, tables: list[pd.DataFrame], lang: str) -> tuple:
             tuple((tuple(map(str, t.columns)), data_hash(t)) for t in tables))
 
 
+def _draw(figure: Figure, shared, params):
+    drawn = figure.build(shared, params)
+    if getattr(shared, "synthetic", False):
+        plots.mark_synthetic(drawn, params.lang)
+    return plots.render(drawn)
+
+
 def render(figure: Figure, shared, params) -> plots.SVGFigure:
-    """``figure`` drawn for this unit and rendered to SVG (a national one reused if drawn)."""
+    """``figure`` drawn for this unit and rendered to SVG (a national one reused if drawn); a
+    figure made from synthetic data says so on it."""
     if figure.national is None:
-        return plots.render(figure.build(shared, params))
-    key = _key(figure.name, figure.national(shared), params.lang)
+        return _draw(figure, shared, params)
+    key = _key(figure.name, figure.national(shared), params.lang) \
+        + (bool(getattr(shared, "synthetic", False)),)
     if key not in _NATIONAL:
-        _NATIONAL[key] = plots.render(figure.build(shared, params))
+        _NATIONAL[key] = _draw(figure, shared, params)
         while len(_NATIONAL) > _NATIONAL_KEPT:
             _NATIONAL.popitem(last=False)
     return _NATIONAL[key]

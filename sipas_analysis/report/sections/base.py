@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from ...language import text
 from ..figures import Figure
 
@@ -97,8 +99,12 @@ class ReportKind:
 
     def workbook_tables(self, shared, params) -> dict:
         """The unit's tables, unformatted (numbers stay numbers), for its Excel workbook: the
-        sections' sheets in section order."""
+        sections' sheets in section order, after a first sheet saying so when the data are
+        synthetic."""
         tables = {}
+        if getattr(shared, "synthetic", False):
+            tables["synthetic_data"] = pd.DataFrame({"note": [text("synthetic_banner",
+                                                                   params.lang)]})
         for section in self.sections:
             if section.missing_columns(shared):
                 continue
