@@ -59,9 +59,9 @@ def test_unit_file_names_a_real_unit_of_its_folder(path):
 
 def test_check_parameters_names_every_problem():
     with pytest.raises(ValueError) as error:
-        batch.check_parameters({"province_code": 1, "year": True, "colour": "red"})
+        batch.check_parameters({"province_code": 1.5, "year": True, "colour": "red"})
     message = str(error.value)
-    assert "province_code must be str" in message
+    assert "province_code must be str or int" in message
     assert "year must be int" in message
     assert "unknown parameter 'colour'" in message
 
