@@ -7,7 +7,8 @@ with public administrative services.
 - the data contract: ``sa.validate_survey``, ``sa.missing_summary``
 - real files: ``sa.load_papi``, ``sa.load_pci``, ``sa.load_published_sipas``, ``sa.load_survey``
 - synthetic data with a known truth: ``sa.simulate_survey``, ``sa.demo_survey``
-- design-based estimation: ``sa.SurveyDesign``
+- design-based estimation: ``sa.SurveyDesign``; proportion intervals as R's ``svyciprop``:
+  ``sa.proportion_interval``
 - the index rule (which answers count as satisfied): ``sa.IndexRule``, ``sa.index_rule``
 - the index: ``sa.sipas_index``, ``sa.compare_indices``, ``sa.rank_units``
 - design diagnosis: ``sa.evaluate.Declaration``, ``sa.evaluate.diagnose``
@@ -17,11 +18,12 @@ with public administrative services.
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from . import (batch, design, evaluate, index_rule, indices, io, language, models, plots,
-               reference, report, schema, simulate)
+from . import (batch, design, evaluate, index_rule, indices, intervals, io, language, models,
+               plots, reference, report, schema, simulate)
 from .index_rule import IndexRule
 from .design import SurveyDesign
 from .indices import compare_indices, rank_units, sipas_index
+from .intervals import proportion_interval
 from .io import load_papi, load_pci, load_published_sipas, load_survey
 from .models import (average_marginal_effects, fit_linear, fit_logit, fit_multilevel,
                      fit_ordinal, fit_panel, glance, parallel_lines_test, tidy)
@@ -38,10 +40,10 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "IndexRule", "SamplingPlan", "SurveyDesign", "SurveyValidationError", "Truth",
     "average_marginal_effects", "batch", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
-    "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "io",
+    "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",
     "index_rule", "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",
-    "parallel_lines_test", "plots", "rank_units", "reference", "relative_importance", "report",
-    "schema", "simulate", "simulate_survey", "sipas_index", "tidy", "to_2025_units",
-    "validate_survey",
+    "parallel_lines_test", "plots", "proportion_interval", "rank_units", "reference",
+    "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index",
+    "tidy", "to_2025_units", "validate_survey",
 ]

@@ -46,6 +46,25 @@ Conventions (each as R does it unless said otherwise):
   requested variables as outside the domain (R's ``na.rm=TRUE``).
 - Confidence intervals are normal-based at ``level`` (R's ``confint`` on ``svymean``).
 
+Degrees of freedom and design effects (``df=True``, ``deff=True`` / ``"replace"`` on
+``mean``, ``total``, ``ratio`` and ``by``; off by default, as in R):
+- ``df``: the design degrees of freedom of the estimate's own domain, stage-1 PSUs minus
+  strata among the rows with non-zero weight (R's ``degf`` of the subset design), after rows
+  missing a requested variable have left the domain under ``na_rm=True``; in ``by`` each
+  level has its own. For t-based or ``svyciprop``-style intervals
+  (``intervals.proportion_interval``); the ``ci_*`` columns stay normal.
+- ``deff`` = design variance / the variance of the same estimator under simple random
+  sampling of the same number of respondents (nobs, rows with non-zero weight), with
+  ``svyvar``'s s² of the linearised value. Without a declared fpc the design is sampled with
+  replacement, and the comparison is with-replacement SRS: variance s²/nobs, R's
+  ``deff="replace"``. That makes ``deff`` and ``n_eff`` = nobs / deff unchanged when every
+  weight is multiplied by a constant, as the design variance is. With a declared fpc the
+  weights are population-scaled by declaration, and the comparison is SRS without
+  replacement, s²(1 - nobs/Σw)/nobs: R's ``deff=TRUE`` exactly. (R's ``deff=TRUE`` uses
+  1 - nobs/Σw on every design, also without an fpc, so there it moves with the scale of the
+  weights: weights summing to 1.001 n give a design effect a thousand times too large.)
+  ``deff="replace"`` always compares with replacement, as R's.
+
 Replicate weights: :meth:`SurveyDesign.bootstrap_weights` (and the per-PSU
 :meth:`SurveyDesign.bootstrap_factors` behind it) give Rao–Wu rescaled bootstrap replicates of
 the stage-1 PSUs (Rao & Wu 1988 JASA 83:231–241; Rao, Wu & Yue 1992 Survey Methodology
@@ -163,7 +182,8 @@ class SurveyDesign:
     data : the full data (all rows, even after ``subset``).
     weights : float array (n,), zero for rows outside the current domain.
     n_psu, n_strata : stage-1 PSUs and strata holding rows of the domain with non-zero weight.
-    df : design degrees of freedom ``n_psu - n_strata`` (R's ``degf``).
+    df : design degrees of freedom ``n_psu - n_strata`` (R's ``degf``); per estimate with
+        ``df=True`` on the estimators, per domain with :meth:`domain_df`.
     psu_codes : int array (n,): each row's stage-1 PSU, 0 .. (number of PSUs in the full
         design) - 1; the row of :meth:`bootstrap_factors` that applies to the row.
     """
@@ -586,11 +606,24 @@ class SurveyDesign:
         return mask
 
     # ------------------------------------------------------------------ estimators
-    def mean(self, var, *, na_rm: bool = False) -> pd.DataFrame:
+    def mean(self, var, *, na_rm: bool = False, deff: bool | str = False,
+             df: bool = False) -> pd.DataFrame:
         """Design-based mean (proportion of each level for a categorical variable).
 
         The ratio estimator sum(w y) / sum(w), linearised as R's ``svymean``.
-        Returns columns: term, estimate, std_error, ci_low, ci_high, n.
+        Returns columns: term, estimate, std_error, ci_low, ci_high, n, then ``df`` when
+        ``df=True`` and ``deff, n_eff`` when ``deff`` is True or ``"replace"`` (module
+        docstring, "Degrees of freedom and design effects").
+
+        Examples
+        --------
+        Four clusters of two respondents who answer alike (no weights: each row weighs 1):
+
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"psu": [1, 1, 2, 2, 3, 3, 4, 4], "y": [1, 1, 0, 0, 1, 1, 1, 0]})
+        >>> SurveyDesign(data, psu="psu").mean("y", df=True, deff=True).round(4)
+          term  estimate  std_error  ci_low  ci_high  n  df    deff   n_eff
+        0    y     0.625     0.2394  0.1559   1.0941  8   3  1.7111  4.6753
         """
         design, y, terms, n = self._prepare(_as_list(var), na_rm)
         w = design.weights
@@ -600,25 +633,36 @@ class SurveyDesign:
         y0 = np.where(np.isnan(y), 0.0, y)
         estimate = w @ y0 / weight_sum
         z = w[:, None] * (y0 - estimate) / weight_sum
-        return self._table(terms, estimate, design.vcov_totals(z), n)
+        table = self._table(terms, estimate, design.vcov_totals(z), n)
+        if deff:  # unweighted linearised value, for the SRS variance
+            u = (y0 - estimate) / weight_sum
+        return design._add_design_columns(table, u if deff else None, deff=deff, df=df)
 
-    def total(self, var, *, na_rm: bool = False) -> pd.DataFrame:
+    def total(self, var, *, na_rm: bool = False, deff: bool | str = False,
+              df: bool = False) -> pd.DataFrame:
         """Design-based total (estimated count of each level for a categorical variable).
 
-        Returns columns: term, estimate, std_error, ci_low, ci_high, n.
+        Returns columns: term, estimate, std_error, ci_low, ci_high, n, then ``df`` and
+        ``deff, n_eff`` on request (as :meth:`mean`; the design effect is R's ``svytotal``
+        ``deff``).
         """
         design, y, terms, n = self._prepare(_as_list(var), na_rm)
         w = design.weights
-        z = w[:, None] * np.where(np.isnan(y), 0.0, y)
-        return self._table(terms, z.sum(axis=0), design.vcov_totals(z), n)
+        u = np.where(np.isnan(y), 0.0, y)
+        z = w[:, None] * u
+        table = self._table(terms, z.sum(axis=0), design.vcov_totals(z), n)
+        return design._add_design_columns(table, u, deff=deff, df=df)
 
-    def ratio(self, numerator, denominator, *, na_rm: bool = False) -> pd.DataFrame:
+    def ratio(self, numerator, denominator, *, na_rm: bool = False, deff: bool | str = False,
+              df: bool = False) -> pd.DataFrame:
         """Ratio of totals sum(w y) / sum(w x) for every (numerator, denominator) pair.
 
         Linearised as R's ``svyratio``: u = (y - R x) / sum(w x). Rows missing any numerator or
         denominator are out of the domain under ``na_rm=True``. Numerators and denominators
         must be numeric. Terms are named ``"y/x"``.
-        Returns columns: term, estimate, std_error, ci_low, ci_high, n.
+        Returns columns: term, estimate, std_error, ci_low, ci_high, n, then ``df`` and
+        ``deff, n_eff`` on request (as :meth:`mean`; the design effect is R's
+        ``svyratio(..., deff=TRUE)``: that of the total of u).
         """
         numerators, denominators = _as_list(numerator), _as_list(denominator)
         design, values, names, n = self._prepare(numerators + denominators, na_rm,
@@ -636,20 +680,31 @@ class SurveyDesign:
                 terms.append(f"{num}/{den}")
                 estimates.append(r)
                 columns.append(w * (y[:, i] - r * x[:, j]) / totals_x[j])
-        v = design.vcov_totals(np.column_stack(columns))
-        return self._table(terms, np.array(estimates), v, n)
+        z = np.column_stack(columns)
+        table = self._table(terms, np.array(estimates), design.vcov_totals(z), n)
+        u = None
+        if deff:  # unweighted linearised values (rows of weight 0 give no SRS variance)
+            u = np.column_stack([(y[:, i] - est * x[:, j]) / totals_x[j]
+                                 for (i, j), est in zip(np.ndindex(len(numerators),
+                                                                   len(denominators)),
+                                                        estimates)])
+        return design._add_design_columns(table, u, deff=deff, df=df)
 
-    def by(self, var, by, *, stat: str = "mean", na_rm: bool = False) -> pd.DataFrame:
+    def by(self, var, by, *, stat: str = "mean", na_rm: bool = False,
+           deff: bool | str = False, df: bool = False) -> pd.DataFrame:
         """Domain estimates for each level (combination) of ``by`` present in the domain.
 
         Equivalent to ``subset`` on each level followed by ``stat`` (R's ``svyby``). Rows with
         a missing ``by`` value raise under ``na_rm=False`` and are left out under ``na_rm=True``.
         When no stage has a lonely unit, all levels are estimated together (the same numbers,
         ten times faster for hundreds of levels); otherwise one level at a time.
-        Returns the ``by`` column(s), then term, estimate, std_error, ci_low, ci_high, n.
+        Returns the ``by`` column(s), then term, estimate, std_error, ci_low, ci_high, n, then
+        ``df`` (each level's own domain degrees of freedom) and ``deff, n_eff`` on request, as
+        :meth:`mean`.
         """
         if stat not in ("mean", "total"):
             raise ValueError(f"stat must be 'mean' or 'total', got {stat!r}")
+        _check_deff(deff)
         by_columns = _as_list(by)
         absent = [c for c in by_columns if c not in self.data.columns]
         if absent:
@@ -667,7 +722,8 @@ class SurveyDesign:
         level_codes = keys.groupby(by_columns, sort=True, observed=True, dropna=True).ngroup()
         level_codes = np.where(domain, level_codes.to_numpy(), -1)
         if self._variance_ignores_domain() and (level_codes >= 0).any():
-            together = self._by_together(var, by_columns, keys, level_codes, stat, na_rm)
+            together = self._by_together(var, by_columns, keys, level_codes, stat, na_rm,
+                                         deff=deff, df=df)
             if together is not None:
                 return together
         results = []
@@ -675,13 +731,14 @@ class SurveyDesign:
             in_level = level_codes == code
             sub = copy.copy(self)
             sub._set_domain(in_level)
-            table = getattr(sub, stat)(var, na_rm=na_rm)
+            table = getattr(sub, stat)(var, na_rm=na_rm, deff=deff, df=df)
             first = np.flatnonzero(in_level)[0]
             for c in reversed(by_columns):
                 table.insert(0, c, keys[c].iloc[first])
             results.append(table)
         if not results:
-            return pd.DataFrame(columns=by_columns + ESTIMATE_COLUMNS)
+            extra = (["df"] if df else []) + (["deff", "n_eff"] if deff else [])
+            return pd.DataFrame(columns=by_columns + ESTIMATE_COLUMNS + extra)
         return pd.concat(results, ignore_index=True)
 
     # Above this many cells (units x domains x variables) ``by`` estimates its domains one at a
@@ -694,7 +751,7 @@ class SurveyDesign:
         never apply. Then every domain's variance can come from one pass over the units."""
         return not any(stage.lonely.any() for stage in self._stages)
 
-    def _by_together(self, var, by_columns, keys, level_codes, stat, na_rm):
+    def _by_together(self, var, by_columns, keys, level_codes, stat, na_rm, *, deff, df):
         """``by`` for every level at once: the same estimates, linearised values and variances
         as subsetting each level (``_variance_ignores_domain`` must hold), with one weighted sum
         per level and one pass over the units for all the variances. None when the dense
@@ -722,9 +779,11 @@ class SurveyDesign:
                 raise ValueError(f"no rows with positive weight in the domain for {_as_list(var)}")
             estimate = sums / weight_sums[:, None]
             z = w[:, None] * (y0 - estimate[level]) / weight_sums[level, None]
+            u = (y0 - estimate[level]) / weight_sums[level, None] if deff else None
         else:
             estimate = sums
             z = w[:, None] * y0
+            u = y0
         # each row's values go to its own level's k columns of a (rows x levels*k) matrix
         columns = level[:, None] * k + np.arange(k)
         z_matrix = scipy.sparse.csr_matrix(
@@ -740,11 +799,51 @@ class SurveyDesign:
         variances = np.diagonal(blocks, axis1=1, axis2=2)       # levels x k
         table = self._table_of_variances(terms * len(levels), estimate.ravel(),
                                          variances.ravel(), np.repeat(n, k))
+        if df:
+            codes = np.full(len(self.data), -1, dtype=np.int64)
+            codes[rows[w != 0]] = level[w != 0]
+            table["df"] = np.repeat(self.domain_df(codes, len(levels)), k)
+        if deff:
+            without = self._srs_without_replacement(deff)
+            vsrs = np.column_stack([_srs_variance(w, u[:, j], level, len(levels),
+                                                  without_replacement=without)
+                                    for j in range(k)])
+            nobs = np.bincount(level, weights=(w != 0).astype(float), minlength=len(levels))
+            _add_deff_columns(table, table["std_error"].to_numpy() ** 2, vsrs.ravel(),
+                              np.repeat(nobs, k))
         codes, first = np.unique(level_codes, return_index=True)
         first = np.repeat(first[codes >= 0], k)                   # a row of each level
         for c in reversed(by_columns):
             table.insert(0, c, keys[c].iloc[first].to_numpy())
         return table
+
+    def domain_df(self, codes, n_domains: int) -> np.ndarray:
+        """Design degrees of freedom of each of ``n_domains`` disjoint domains.
+
+        ``codes``: int array (n,), each row's domain 0 .. n_domains - 1, or -1 for none. Only
+        rows inside this design's domain with non-zero weight count. Domain d's df is the
+        number of stage-1 PSUs holding its rows minus the number of strata holding them, as
+        R's ``degf`` on ``subset(design, domain == d)`` (the ``df`` of ``subset``).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 2, 2, 2], "psu": [1, 2, 3, 1, 2, 2]})
+        >>> design = SurveyDesign(data, strata="stratum", psu="psu")
+        >>> design.domain_df(np.array([0, 0, 1, 0, 1, 1]), 2)
+        array([1, 0])
+        """
+        codes = np.asarray(codes)
+        if codes.shape != (len(self.data),):
+            raise ValueError(f"codes must have shape ({len(self.data)},), got {codes.shape}")
+        keep = (codes >= 0) & (self.weights != 0)
+        group = codes[keep].astype(np.int64)
+        if group.size and group.max() >= n_domains:
+            raise ValueError(f"codes must be below n_domains = {n_domains}")
+        psu = self._stages[0].cluster[keep]
+        n_psu = _count_distinct(group, psu, n_domains)
+        n_strata = _count_distinct(group, self._stages[0].group[psu], n_domains)
+        return n_psu - n_strata
 
     # ------------------------------------------------------------------ helpers
     def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False):
@@ -796,6 +895,31 @@ class SurveyDesign:
     def _table(self, terms, estimate, vcov, n) -> pd.DataFrame:
         return self._table_of_variances(terms, estimate, np.diag(vcov), n)
 
+    def _srs_without_replacement(self, deff) -> bool:
+        """Whether the design effect compares with SRS without replacement (module docstring):
+        only for ``deff=True`` on a design with a declared fpc."""
+        return deff != "replace" and bool(deff) and bool(self.fpc_columns)
+
+    def _add_design_columns(self, table, u, *, deff, df) -> pd.DataFrame:
+        """Append ``df`` and ``deff, n_eff`` to an estimate table of this (domain) design.
+
+        ``u``: (n, k) unweighted linearised values of the k estimates (the estimate's error is
+        the total of ``weights * u``)."""
+        _check_deff(deff)
+        if df:
+            table["df"] = self.df
+        if deff:
+            u = np.asarray(u, dtype=float).reshape(len(self.data), -1)
+            w = self.weights
+            one_group = np.zeros(len(w), dtype=np.int64)
+            without = self._srs_without_replacement(deff)
+            vsrs = np.array([_srs_variance(w, u[:, j], one_group, 1,
+                                           without_replacement=without)[0]
+                             for j in range(u.shape[1])])
+            _add_deff_columns(table, table["std_error"].to_numpy(dtype=float) ** 2, vsrs,
+                              float((w != 0).sum()))
+        return table
+
     def _table_of_variances(self, terms, estimate, variance, n) -> pd.DataFrame:
         estimate = np.asarray(estimate, dtype=float)
         std_error = np.sqrt(np.clip(variance, 0.0, None))
@@ -815,6 +939,52 @@ class SurveyDesign:
         return (f"SurveyDesign(rows={len(self.data)}, in domain={int(self._domain.sum())}, "
                 f"strata={self.n_strata}, psu={self.n_psu}, stages={stages}, "
                 f"fpc={'yes' if self.fpc_columns else 'no'}, lonely_psu={self.lonely_psu!r})")
+
+
+def _check_deff(deff) -> None:
+    if deff not in (False, True, "replace"):
+        raise ValueError(f"deff must be False, True or 'replace', got {deff!r}")
+
+
+def _count_distinct(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct ``value`` in each group 0..n_groups-1."""
+    if group.size == 0:
+        return np.zeros(n_groups, dtype=np.int64)
+    pairs = np.unique(group.astype(np.int64) * (int(value.max()) + 1) + value)
+    return np.bincount(pairs // (int(value.max()) + 1), minlength=n_groups)
+
+
+def _srs_variance(w: np.ndarray, u: np.ndarray, group: np.ndarray, n_groups: int, *,
+                  without_replacement: bool) -> np.ndarray:
+    """Variance of each group's estimate under simple random sampling of the same size.
+
+    As R's ``svymean``/``svytotal``/``svyratio`` ``deff``: over the nobs rows of the group with
+    non-zero weight (W their weight sum), s2 = nobs/(nobs-1) sum w (u - ubar)^2 / W (R's
+    ``svyvar``, Kish's n-1 divisor) of the linearised value u, and the SRS variance of the total
+    of w u is W^2 s2 / nobs (with replacement, R's ``deff="replace"``), times (1 - nobs/W)
+    without replacement (R's ``deff=TRUE``). Where W <= nobs the weights carry no population
+    size and the with-replacement form is used (R returns NA). Rows outside every group carry
+    w = 0.
+    """
+    active = (w != 0).astype(float)
+    nobs = np.bincount(group, weights=active, minlength=n_groups)
+    big_w = np.bincount(group, weights=w, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.bincount(group, weights=w * u, minlength=n_groups) / big_w
+        sum_sq = np.bincount(group, weights=w * (u - mean[group]) ** 2, minlength=n_groups)
+        s2 = nobs / (nobs - 1) * sum_sq / big_w
+        vsrs = big_w**2 * s2 / nobs
+        if without_replacement:
+            vsrs = np.where(big_w > nobs, vsrs * (1.0 - nobs / big_w), vsrs)
+    return vsrs
+
+
+def _add_deff_columns(table: pd.DataFrame, variance, vsrs, nobs) -> None:
+    """``deff`` = design variance / SRS variance and ``n_eff`` = nobs / deff, in place."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deff = np.where(vsrs > 0, np.asarray(variance, dtype=float) / vsrs, np.nan)
+        table["deff"] = deff
+        table["n_eff"] = np.asarray(nobs, dtype=float) / deff
 
 
 def _indicator(codes: np.ndarray, n_groups: int) -> scipy.sparse.csc_matrix:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sipas_analysis import index_rule, schema
+from sipas_analysis import index_rule, intervals, schema
 from sipas_analysis.design import SurveyDesign
 from sipas_analysis.rng import Seed, as_generator
 
@@ -44,7 +44,7 @@ OVERALL_TERM = "overall"
 # Columns of an estimate table that are statistics, not unit identifiers (used by rank_units
 # to find the unit columns when the caller does not name them).
 _STAT_COLUMNS = {"term", "kind", "factor", "estimate", "std_error", "ci_low", "ci_high", "n",
-                 "n_eff", "deff", "small_sample", "statistic", "p_value", "model", "level",
+                 "df", "n_eff", "deff", "small_sample", "statistic", "p_value", "model", "level",
                  "method", "rank", "rank_low", "rank_high"}
 
 # Memory budget for one block of influence columns passed to design.vcov_totals (bytes).
@@ -401,14 +401,17 @@ def _rebuild_design(design, rows: np.ndarray):
                             lonely_psu=design.lonely_psu, level=design.level)
 
 
-def _srs_variance(core: _Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _srs_variance(core: _Core, u: np.ndarray, *, without_replacement: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(G, m) variance of each term under simple random sampling, and (G, m) n.
 
-    As R's ``svymean(..., deff=TRUE)``: over the term's base in the group (its n respondents,
-    N = their sum of weights), the Kish variance s2 = n/(n-1) sum w (v - vbar)^2 / N of the
-    term's unweighted influence value v, times N (N - n) / n (sampling without replacement,
-    f = n/N). Where N <= n (weights not scaled to the population) R returns NA; we use the
-    with-replacement form N^2 s2 / n (R's ``deff="replace"``) instead.
+    As ``SurveyDesign.mean(..., deff=True)`` (R's ``svymean`` deff): over the term's base in
+    the group (its n respondents, N = their sum of weights), the Kish variance
+    s2 = n/(n-1) sum w (v - vbar)^2 / N of the term's unweighted influence value v, times
+    N^2 / n: simple random sampling with replacement (R's ``deff="replace"``), for a design
+    without a declared fpc, which is itself with replacement; and times N (N - n) / n, without
+    replacement (R's ``deff=TRUE``), when ``without_replacement`` (the design declares an
+    fpc, so its weights are population-scaled), falling back to N^2 / n where N <= n.
 
     v = u c is zero outside the base and its weighted sum is zero (vbar = 0), so
     sum w v^2 = c' (sum w u u') c: one r x r cross-product per group.
@@ -426,9 +429,18 @@ def _srs_variance(core: _Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         big_n[g] = w @ base
     with np.errstate(divide="ignore", invalid="ignore"):
         s_sq = sum_sq / big_n * n / (n - 1)
-        factor = np.where(big_n > n, big_n * (big_n - n) / n, big_n**2 / n)
+        factor = big_n**2 / n
+        if without_replacement:
+            factor = np.where(big_n > n, big_n * (big_n - n) / n, factor)
         vsrs = s_sq * factor
     return vsrs, n
+
+
+def _group_df(design, core: _Core) -> np.ndarray:
+    """(G,) design degrees of freedom of each group (its PSUs minus its strata)."""
+    codes = np.full(core.n_rows, -1, dtype=np.int64)
+    codes[core.rows] = core.group_of_rows()
+    return np.asarray(design.domain_df(codes, core.n_groups))
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,7 +448,7 @@ def _srs_variance(core: _Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
-                level=0.95, min_n_eff=100) -> pd.DataFrame:
+                level=0.95, min_n_eff=100, ci_method=None) -> pd.DataFrame:
     """Percent satisfied (0-100) for every criterion, factor and the overall SIPAS index.
 
     Parameters
@@ -461,41 +473,75 @@ def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
     factors : dict, optional
         factor -> list of criterion columns; default ``schema.FACTORS``.
     level : float
-        Confidence level of the normal-based intervals (as R's ``confint`` on ``svymean``).
-        Intervals are estimate ± z·SE and are **not** clipped to [0, 100]: near 0 or 100 a bound
-        can fall outside; that is the honest linearisation interval.
+        Confidence level of the intervals. By default they are normal-based (as R's
+        ``confint`` on ``svymean``): estimate ± z·SE, **not** clipped to [0, 100], so near 0 or
+        100 a bound can fall outside; ``ci_method`` gives intervals that stay inside.
     min_n_eff : float
         ``small_sample`` flags estimates whose effective sample size is below this (default 100).
+    ci_method : str, optional
+        None (default): the normal intervals above. Otherwise a method of
+        :func:`sipas_analysis.intervals.proportion_interval` (``"beta"``, ``"logit"``,
+        ``"xlogit"``, ``"asin"``, ``"mean"``, ``"wilson"``), applied to every term on the
+        proportion scale with the term's ``n``, its ``n_eff`` and the group's design degrees
+        of freedom (its PSUs minus its strata, R's ``degf`` of the group's subset): a criterion
+        is a ratio (a proportion of the answers), a factor or the overall index a linear
+        combination of ratios with its linearised SE. The table then also has a ``df`` column
+        (after ``n``).
 
     Returns
     -------
     DataFrame with the `by` column(s) first, then ``term, kind, factor, estimate, std_error,
     ci_low, ci_high, n, n_eff, deff, small_sample``; one row per group and term (criteria in
-    questionnaire order, then factors, then ``"overall"``).
+    questionnaire order, then factors, then ``"overall"``); with ``ci_method``, ``df`` follows
+    ``n``.
 
     - ``estimate``, ``std_error``, ``ci_*``: percentage points. The SE linearises the whole
       index, covariances between criteria included.
     - ``n``: for a criterion, the number of answers; for a factor (overall), the number of
       respondents who answered at least one of its criteria (any criterion).
-    - ``deff``: design variance / variance under simple random sampling of the same size, as
-      R's ``svymean(..., deff=TRUE)`` defines it: SRS variance = s²(1 - n/N̂)/n of the index's
-      linearised variable over its base (Kish s² with the n-1 divisor, N̂ = Σ w), which for a
-      criterion is exactly R's svymean deff on the respondents who answered it. When N̂ <= n
-      (weights not scaled to the population) the with-replacement form s²/n is used.
+    - ``deff``: design variance / variance under simple random sampling of the same number of
+      respondents, as ``SurveyDesign.mean(..., deff=True)``: SRS variance s²/n of the index's
+      linearised variable over its base (Kish s² with the n-1 divisor), with replacement (R's
+      ``deff="replace"``) on a design without a declared fpc, so that ``deff`` and ``n_eff``
+      do not depend on the scale of the weights; on a design with an fpc, s²(1 - n/N̂)/n with
+      N̂ = Σ w (R's ``deff=TRUE``). For a criterion this is R's svymean deff on the
+      respondents who answered it.
     - ``n_eff`` = n / deff (NaN when deff is undefined, e.g. an estimate of exactly 0 or 100).
     - ``small_sample`` = n_eff < min_n_eff (or n < min_n_eff where n_eff is undefined).
+
+    Examples
+    --------
+    One criterion rated by 10 respondents in each of 12 villages whose satisfaction differs;
+    the Korn-Graubard interval uses the 11 degrees of freedom and stays below 100:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> rng = np.random.default_rng(1)
+    >>> village_rate = np.repeat(rng.beta(9, 1, 12), 10)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(12), 10),
+    ...                      "c1": np.where(rng.random(120) < village_rate, 5, 2)})
+    >>> table = sipas_index(SurveyDesign(data, psu="psu"), factors={"f": ["c1"]},
+    ...                     ci_method="beta")
+    >>> table.loc[0, ["estimate", "ci_low", "ci_high", "n", "df", "deff"]].round(2).to_dict()
+    {'estimate': 89.17, 'ci_low': 71.7, 'ci_high': 97.66, 'n': 120.0, 'df': 11.0, 'deff': 3.45}
     """
+    if ci_method is not None and ci_method not in intervals.METHODS:
+        raise ValueError(f"ci_method must be None or one of {intervals.METHODS}, "
+                         f"got {ci_method!r}")
     core = _build_core(design, by, satisfied, rule, factors, level)
     u = core.influence()
     ratio_vcov = _group_ratio_vcov(design, core, u)
     # Var(term) = c' V c with c the term's coefficients on the ratios: covariances included.
     variance = np.einsum("gmr,grs,gms->gm", core.comb, ratio_vcov, core.comb)
-    vsrs, n = _srs_variance(core, u)
+    without_replacement = bool(getattr(design, "fpc_columns", None))
+    vsrs, n = _srs_variance(core, u, without_replacement=without_replacement)
+    group_df = _group_df(design, core) if ci_method is not None else None
     return _index_table(core, variance, vsrs, n, by=_as_list(by), level=level,
-                        min_n_eff=min_n_eff)
+                        min_n_eff=min_n_eff, ci_method=ci_method, group_df=group_df)
 
 
-def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff) -> pd.DataFrame:
+def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff, ci_method=None,
+                 group_df=None) -> pd.DataFrame:
     G, m = core.estimate.shape
     variance = np.clip(variance, 0.0, None)      # rounding can leave -1e-18
     estimate = 100.0 * core.estimate
@@ -521,6 +567,15 @@ def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff) -> pd.DataFra
     })
     frame["small_sample"] = np.where(np.isnan(frame["n_eff"]), frame["n"] < min_n_eff,
                                      frame["n_eff"] < min_n_eff)
+    if ci_method is not None:
+        df = np.repeat(group_df, m).astype(float)
+        # A mean of rates that are all 1 can round to 1 + 2e-16: clip to the proportion scale.
+        proportion = np.clip(core.estimate.ravel(), 0.0, 1.0)
+        low, high = intervals.proportion_interval(
+            proportion, np.sqrt(variance).ravel(), n=frame["n"].to_numpy(dtype=float),
+            n_eff=frame["n_eff"].to_numpy(), df=df, method=ci_method, level=level)
+        frame["ci_low"], frame["ci_high"] = 100.0 * low, 100.0 * high
+        frame.insert(frame.columns.get_loc("n") + 1, "df", np.repeat(group_df, m))
     if by:
         keys = core.groups.loc[np.repeat(np.arange(G), m)].reset_index(drop=True)
         frame = pd.concat([keys, frame], axis=1)

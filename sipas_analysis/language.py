@@ -83,9 +83,6 @@ TEXT: dict[str, dict[str, str]] = {
     "difference": {"vi": "Chênh lệch (điểm %)", "en": "Difference (points)"},
     "p_value": {"vi": "Giá trị p", "en": "p-value"},
     "p_value_adjusted": {"vi": "Giá trị p (hiệu chỉnh {method})", "en": "p-value ({method})"},
-    "p_adjust.holm": {"vi": "Holm", "en": "Holm"},
-    "p_adjust.BH": {"vi": "Benjamini–Hochberg", "en": "Benjamini–Hochberg"},
-    "p_adjust.bonferroni": {"vi": "Bonferroni", "en": "Bonferroni"},
     "p_adjust.none": {"vi": "không hiệu chỉnh", "en": "unadjusted"},
     "suppressed": {
         "vi": "—: ước lượng bị ẩn vì cỡ mẫu hiệu dụng dưới {threshold} người.",

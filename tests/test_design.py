@@ -701,3 +701,161 @@ def test_by_with_a_lonely_psu_goes_one_domain_at_a_time():
         subset = design.subset((design.data["sch.wide"] == level).to_numpy())
         expected = row(subset.mean("api00"), "api00")
         assert table.loc[level, "std_error"] == pytest.approx(expected.std_error, rel=1e-12)
+
+
+# --- degrees of freedom and design effects ----------------------------------------------------
+# R's deff (R/survey.R, svymean.survey.design2): vsrs = svyvar(x) * (psum - nobs)/(psum * nobs)
+# for deff=TRUE, svyvar(x)/nobs for deff="replace"; svytotal the same times psum^2. The design
+# effect here is R's deff=TRUE when the design declares an fpc, and R's deff="replace" without.
+
+def test_dclus1_deff_matches_r_svymean_deff(dclus1):
+    # svymean(~api00, dclus1, deff=TRUE): DEff 9.346, svyvar(~api00, dclus1) 11182.82, as
+    # printed in the CRAN package cardx's tests/testthat/_snaps/ard_continuous.survey.design.md
+    # (its "deff" is survey::deff(survey::svymean(..., deff = TRUE)), "var" survey::svyvar).
+    # dclus1 declares an fpc, so the comparison is SRS without replacement, as R's.
+    r = row(dclus1.mean("api00", deff=True, df=True), "api00")
+    assert r.deff == pytest.approx(9.346, **printed(3))
+    n, big_w = 183, dclus1.weights.sum()
+    svyvar = r.std_error**2 / r.deff / ((big_w - n) / (big_w * n))
+    assert svyvar == pytest.approx(11182.82, **printed(2))
+    assert r.n_eff == pytest.approx(n / r.deff, rel=1e-12)
+    assert r.df == 14
+    replace = row(dclus1.mean("api00", deff="replace"), "api00")
+    assert replace.deff == pytest.approx(r.std_error**2 / (svyvar / n), rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def kigyo():
+    # tests/deff.R (from Takahiro Tsuchiya): ten firms with SRS and PPS weights
+    return pd.DataFrame({"uriage": [15, 143, 21, 51, 337, 50, 274, 145, 15, 86],
+                         "srs_w": 100.0,
+                         "pps_w": [20, 200, 11, 25, 550, 30, 250, 100, 10, 55]})
+
+
+def test_deff_without_fpc_is_r_deff_replace(kigyo):
+    # tests/deff.Rout.save: svymean(~uriage, des.pps, deff='replace') 243.914 (48.752)
+    # DEff 1.9741; svytotal(~uriage, des.pps, deff='replace') 305136 (184965) DEff 18.157.
+    pps = SurveyDesign(kigyo, weights="pps_w")
+    mean = row(pps.mean("uriage", deff=True), "uriage")
+    assert mean.estimate == pytest.approx(243.914, **printed(3))
+    assert mean.deff == pytest.approx(1.9741, **printed(4))
+    total = row(pps.total("uriage", deff=True), "uriage")
+    assert total.deff == pytest.approx(18.157, **printed(3))
+    assert row(pps.mean("uriage", deff="replace"), "uriage").deff == mean.deff
+
+
+def test_deff_without_fpc_is_not_r_deff_true(kigyo):
+    # tests/deff.Rout.save: svymean(~uriage, des.srs, deff=TRUE) DEff 1.0101 = 1/(1 - 10/1000):
+    # R's deff=TRUE divides by 1 - n/sum(w) even without an fpc. Here the design is with
+    # replacement, and so is the comparison: the deff of a simple random sample is 1.
+    srs = SurveyDesign(kigyo, weights="srs_w")
+    r = row(srs.mean("uriage", deff=True), "uriage")
+    assert r.deff == pytest.approx(1.0101 * (1 - 10 / 1000), abs=0.5e-4 * 0.99)
+    assert r.deff == pytest.approx(1.0, rel=1e-12)
+
+
+def test_deff_of_ratio_is_deff_of_the_total_of_its_linearised_value(dclus1, apiclus1):
+    # R's svyratio(deff=TRUE): deff(svytotal(r, design, deff=TRUE)), r = (y - R x)/sum(w x)
+    r = row(dclus1.ratio("api.stu", "enroll", deff=True), "api.stu/enroll")
+    y, x = apiclus1["api.stu"].to_numpy(float), apiclus1["enroll"].to_numpy(float)
+    w = apiclus1["pw"].to_numpy(float)
+    u = (y - r.estimate * x) / (w @ x)
+    d = dclus1.data.assign(u=u)
+    total = row(SurveyDesign(d, weights="pw", psu="dnum", fpc="fpc").total("u", deff=True), "u")
+    assert r.deff == pytest.approx(total.deff, rel=1e-9)
+    n, big_w = len(u), w.sum()
+    s2 = n / (n - 1) * (w @ (u - w @ u / big_w) ** 2) / big_w
+    assert r.deff == pytest.approx(r.std_error**2 / (big_w**2 * s2 * (1 - n / big_w) / n),
+                                   rel=1e-9)
+
+
+def test_domain_df_and_deff_match_the_subset(dclus1, apiclus1):
+    # by: each level's df and deff are those of subset() on the level, as R's svyby + degf.
+    table = dclus1.by(["ell", "meals"], "stype", deff=True, df=True)
+    assert list(table.columns[-3:]) == ["df", "deff", "n_eff"]
+    for level in ["E", "H", "M"]:
+        sub = dclus1.subset((apiclus1["stype"] == level).to_numpy())
+        expected = sub.mean(["ell", "meals"], deff=True, df=True).set_index("term")
+        got = table[table["stype"] == level].set_index("term")
+        for column in ["estimate", "std_error", "df", "deff", "n_eff"]:
+            np.testing.assert_allclose(got[column], expected[column], rtol=1e-10)
+        assert got["df"].iloc[0] == apiclus1.loc[apiclus1["stype"] == level, "dnum"].nunique() - 1
+
+
+@PROPERTY_SETTINGS
+@given(clustered_samples())
+def test_by_together_equals_level_by_level_for_df_and_deff(frame):
+    d = _design(frame, lonely_psu="adjust")
+    together = d.by("y", "group", deff=True, df=True)
+    original = SurveyDesign._BY_TOGETHER_MAX_CELLS
+    try:
+        SurveyDesign._BY_TOGETHER_MAX_CELLS = 0        # forces one level at a time
+        one_by_one = d.by("y", "group", deff=True, df=True)
+    finally:
+        SurveyDesign._BY_TOGETHER_MAX_CELLS = original
+    for column in ["estimate", "std_error", "df", "deff", "n_eff"]:
+        np.testing.assert_allclose(together[column], one_by_one[column], rtol=1e-10, atol=1e-12)
+
+
+def test_df_with_na_rm_counts_the_psus_left_in_the_domain():
+    data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2], "psu": [1, 1, 2, 3, 1, 1, 2, 2],
+                         "y": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0]})
+    d = SurveyDesign(data, strata="stratum", psu="psu")
+    assert d.df == 5 - 2
+    assert row(d.mean("y", na_rm=True, df=True), "y").df == 4 - 2   # PSU 2 of stratum 1 left
+    assert (d.by("y", "stratum", na_rm=True, df=True)["df"] == [1, 1]).all()
+
+
+def test_design_columns_are_off_by_default_and_deff_is_checked(dclus1):
+    assert list(dclus1.mean("api00").columns) == design.ESTIMATE_COLUMNS
+    assert list(dclus1.by("api00", "stype").columns) == ["stype"] + design.ESTIMATE_COLUMNS
+    with pytest.raises(ValueError, match="deff must be False, True or 'replace'"):
+        dclus1.mean("api00", deff="yes")
+
+
+SCALES = [1.001, 1000.0]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_output_column_is_invariant_to_the_scale_of_the_weights(scale):
+    """Without an fpc, multiplying every weight by a constant changes no estimate, SE,
+    interval, df, design effect or effective size (R's deff=TRUE would move from 2.2 to
+    about 2200 at 1.001 here: its 1 - n/sum(w) is then 0.001)."""
+    rng = np.random.default_rng(7)
+    n = 400
+    frame = pd.DataFrame({"stratum": rng.integers(0, 4, n), "psu": rng.integers(0, 6, n),
+                          "y": rng.normal(size=n), "x": rng.uniform(1, 2, n),
+                          "g": rng.choice(["a", "b", "c"], n)})
+    frame["y"] += frame["psu"] * 0.3 + frame["stratum"]
+    frame["w"] = 1.0     # weights summing to n: the case where 1 - n/sum(w) breaks
+    scaled = frame.assign(w=frame["w"] * scale)
+    base, other = _design(frame), _design(scaled)
+    columns = ["estimate", "std_error", "ci_low", "ci_high", "n", "df", "deff", "n_eff"]
+    for call in [lambda d: d.mean(["y", "g"], deff=True, df=True),
+                 lambda d: d.ratio("y", "x", deff=True, df=True),
+                 lambda d: d.by("y", "g", deff=True, df=True)]:
+        a, b = call(base), call(other)
+        for column in columns:
+            np.testing.assert_allclose(b[column], a[column], rtol=1e-9, err_msg=column)
+    assert base.mean("y", deff=True)["deff"].iloc[0] > 1.5
+    totals = [d.total("y", deff=True, df=True) for d in (base, other)]
+    np.testing.assert_allclose(totals[1]["estimate"], scale * totals[0]["estimate"], rtol=1e-9)
+    for column in ["df", "deff", "n_eff"]:
+        np.testing.assert_allclose(totals[1][column], totals[0][column], rtol=1e-9)
+
+
+def test_domain_df_of_disjoint_domains():
+    data = pd.DataFrame({"stratum": [1, 1, 1, 2, 2, 2], "psu": [1, 2, 3, 1, 2, 2],
+                         "w": [1.0, 1.0, 1.0, 1.0, 0.0, 1.0]})
+    d = SurveyDesign(data, weights="w", strata="stratum", psu="psu")
+    # domain 0: PSUs 1, 2 of stratum 1 and PSU 1 of stratum 2 -> 3 - 2 = 1; domain 1: PSU 3
+    # of stratum 1 and PSU 2 of stratum 2 (one row of weight 0, one of weight 1) -> 2 - 2 = 0
+    np.testing.assert_array_equal(d.domain_df(np.array([0, 0, 1, 0, 1, 1]), 2), [1, 0])
+    np.testing.assert_array_equal(d.domain_df(np.array([0, 0, 1, 0, -1, -1]), 3), [1, 0, 0])
+    with pytest.raises(ValueError, match="shape"):
+        d.domain_df(np.zeros(3, dtype=int), 1)
+
+
+def test_design_docstring_examples_run():
+    import doctest
+    assert doctest.testmod(design, raise_on_error=False).failed == 0

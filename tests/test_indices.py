@@ -5,8 +5,11 @@ References used (each test says which):
   Estimation*, ch. 6; what R's ``svymean``/``svyratio`` compute);
 - ``SurveyDesign.mean`` / ``.by`` (the design module's own R-checked estimators) on a variable
   built by hand, which is independent of the index code;
-- R's definition of ``deff`` in ``survey::svymean`` (survey/R/surveyrep.R and tests/deff.R):
-  deff = Var / (svyvar * (1 - n/N) / n), svyvar with the n-1 divisor;
+- R's definitions of ``deff`` in ``survey::svymean`` (R/survey.R, svymean.survey.design2, and
+  tests/deff.R): deff = Var / (svyvar / n) for ``deff="replace"``, which the index uses on a
+  design without an fpc (so that it does not move with the scale of the weights), and
+  Var / (svyvar * (1 - n/N) / n) for ``deff=TRUE``, used when the design declares an fpc;
+  svyvar with the n-1 divisor;
 - Monte Carlo simulations with a known truth (coverage within Monte Carlo error).
 """
 from __future__ import annotations
@@ -19,7 +22,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from sipas_analysis import design as design_module
-from sipas_analysis import indices, schema
+from sipas_analysis import indices, intervals, schema
+from sipas_analysis.intervals import proportion_interval
 
 SurveyDesign = design_module.SurveyDesign
 ONE = {"only": ["c1"]}                     # a one-criterion index: overall == criterion c1
@@ -97,8 +101,10 @@ def test_criterion_with_missing_answers_is_a_ratio():
 
 def test_criterion_matches_design_domain_mean_and_r_deff():
     """A criterion is svymean of the satisfied indicator on the respondents who answered
-    (design.mean with na_rm). deff follows R's svymean(deff=TRUE): Var / (s2 (1 - n/N) / n),
-    s2 = n/(n-1) sum w (y - ybar)^2 / sum w (R's svyvar, Kish's n-1 divisor)."""
+    (design.mean with na_rm). Without an fpc, deff follows R's svymean(deff="replace"):
+    Var / (s2 / n), s2 = n/(n-1) sum w (y - ybar)^2 / sum w (R's svyvar, Kish's n-1 divisor).
+    (This test used to expect R's deff=TRUE, Var / (s2 (1 - n/N) / n), which on a design
+    without an fpc changes with the scale of the weights; see test_deff_with_fpc_... below.)"""
     frame = survey_frame(seed=5)
     design = stratified_design(frame)
     column = schema.RATING_COLUMNS[3]
@@ -113,9 +119,30 @@ def test_criterion_matches_design_domain_mean_and_r_deff():
     n, big_n = len(y), w.sum()
     ybar = w @ y / big_n
     s2 = n / (n - 1) * (w @ (y - ybar) ** 2) / big_n
-    deff = reference["std_error"] ** 2 / (s2 * (1 - n / big_n) / n)
+    deff = reference["std_error"] ** 2 / (s2 / n)
     assert row["deff"] == pytest.approx(deff, rel=1e-10)
     assert row["n_eff"] == pytest.approx(n / deff, rel=1e-10)
+    by_design = design.mean("sat", na_rm=True, deff=True).iloc[0]
+    assert row["deff"] == pytest.approx(by_design["deff"], rel=1e-10)
+
+
+def test_deff_with_fpc_is_r_deff_true_without_replacement():
+    """With a declared fpc the weights are population-scaled and deff is R's svymean
+    deff=TRUE: Var / (s2 (1 - n/N) / n), N = sum of the answering respondents' weights."""
+    frame = survey_frame(seed=5)
+    frame["popsize"] = 40.0    # PSUs per stratum in the population (6 sampled)
+    design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu", fpc="popsize")
+    column = schema.RATING_COLUMNS[3]
+    frame["sat"] = (frame[column] >= 4).astype(float).where(frame[column].notna())
+    reference = design.mean("sat", na_rm=True).iloc[0]
+    row = indices.sipas_index(design).set_index("term").loc[column]
+    answered = frame["sat"].notna().to_numpy()
+    y, w = frame["sat"].to_numpy()[answered], frame["weight"].to_numpy()[answered]
+    n, big_n = len(y), w.sum()
+    s2 = n / (n - 1) * (w @ (y - w @ y / big_n) ** 2) / big_n
+    assert big_n > n
+    assert row["deff"] == pytest.approx(reference["std_error"] ** 2 / (s2 * (1 - n / big_n) / n),
+                                        rel=1e-10)
 
 
 def test_overall_se_includes_covariances_between_criteria():
@@ -132,12 +159,11 @@ def test_overall_se_includes_covariances_between_criteria():
     overall = result.loc["overall"]
     assert overall["estimate"] == pytest.approx(100 * reference["estimate"], rel=1e-12)
     assert overall["std_error"] == pytest.approx(100 * reference["std_error"], rel=1e-10)
-    # deff as R's svymean(~person_index, deff=TRUE): Var / (svyvar * (1 - n/N) / n)
+    # deff as R's svymean(~person_index, deff="replace") (no fpc): Var / (svyvar / n)
     x, w = frame["person_index"].to_numpy(), frame["weight"].to_numpy()
     n, big_n = len(x), w.sum()
     s2 = n / (n - 1) * (w @ (x - w @ x / big_n) ** 2) / big_n
-    assert overall["deff"] == pytest.approx(reference["std_error"]**2 / (s2 * (1 - n / big_n) / n),
-                                            rel=1e-9)
+    assert overall["deff"] == pytest.approx(reference["std_error"]**2 / (s2 / n), rel=1e-9)
     weights = np.concatenate([np.full(len(cols), 1 / (len(cols) * len(schema.FACTORS)))
                               for cols in schema.FACTORS.values()])
     independent = np.sqrt(np.sum(weights**2 * result.loc[schema.RATING_COLUMNS, "std_error"]**2))
@@ -225,6 +251,104 @@ def test_table_columns_and_order():
     assert len(result) == 2 * 4 * m
     assert list(result["term"][:m]) == schema.RATING_COLUMNS + list(schema.FACTORS) + ["overall"]
     assert set(result["kind"]) == {"criterion", "factor", "overall"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Proportion intervals (ci_method) and the weight-scale invariance of every column
+# ---------------------------------------------------------------------------------------------
+
+def test_ci_method_none_leaves_the_table_unchanged():
+    frame = survey_frame(n=1200, seed=30)
+    design = stratified_design(frame)
+    default = indices.sipas_index(design, by="province_code")
+    explicit = indices.sipas_index(design, by="province_code", ci_method=None)
+    pd.testing.assert_frame_equal(default, explicit)
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose(default["ci_high"], default["estimate"] + z * default["std_error"])
+
+
+def test_ci_method_on_a_criterion_is_proportion_interval_of_its_domain_ratio():
+    """A criterion's interval is proportion_interval on design.by of the satisfied indicator
+    (among those who answered) with its n, n_eff = n / deff and the province's design df."""
+    frame = survey_frame(seed=31)
+    design = stratified_design(frame)
+    column = schema.RATING_COLUMNS[2]
+    frame["sat"] = (frame[column] >= 4).astype(float).where(frame[column].notna())
+    reference = design.by("sat", "province_code", na_rm=True, deff=True)
+    table = indices.sipas_index(design, by="province_code", ci_method="beta")
+    rows = table[table["term"] == column].reset_index(drop=True)
+    for g, province in enumerate(reference["province_code"]):
+        group_df = design.subset((frame["province_code"] == province).to_numpy()).df
+        assert rows.loc[g, "df"] == group_df
+        ref = reference.iloc[g]
+        low, high = proportion_interval(ref["estimate"], ref["std_error"], n=ref["n"],
+                                        n_eff=ref["n_eff"], df=group_df, method="beta")
+        assert rows.loc[g, "n_eff"] == pytest.approx(ref["n_eff"], rel=1e-9)
+        assert rows.loc[g, "ci_low"] == pytest.approx(100 * low, rel=1e-9)
+        assert rows.loc[g, "ci_high"] == pytest.approx(100 * high, rel=1e-9)
+
+
+def test_ci_method_on_factor_and_overall_uses_the_linearised_estimate():
+    frame = survey_frame(seed=32, missing=0.0)
+    design = stratified_design(frame)
+    for method in intervals.METHODS:
+        table = indices.sipas_index(design, by="province_code", ci_method=method)
+        assert list(table.columns[table.columns.get_loc("n"):][:2]) == ["n", "df"]
+        for kind in ("factor", "overall"):
+            rows = table[table["kind"] == kind]
+            low, high = proportion_interval(rows["estimate"] / 100, rows["std_error"] / 100,
+                                            n=rows["n"], n_eff=rows["n_eff"], df=rows["df"],
+                                            method=method)
+            np.testing.assert_allclose(rows["ci_low"], 100 * low, rtol=1e-9)
+            np.testing.assert_allclose(rows["ci_high"], 100 * high, rtol=1e-9)
+        if method in ("beta", "wilson"):
+            assert ((table["ci_low"] >= 0) & (table["ci_high"] <= 100)).all()
+
+
+def test_ci_method_gives_an_interval_where_everyone_is_satisfied():
+    """A unit where every answer is satisfied: estimate 100, SE 0, deff undefined. The normal
+    interval is the point [100, 100]; Korn-Graubard (NCHS rule) an interval below 100."""
+    frame = survey_frame(n=800, seed=33, criteria=["c1", "c2", "c3"])
+    frame.loc[frame["province_code"] == "01", ["c1", "c2", "c3"]] = 5.0
+    design = stratified_design(frame)
+    normal = indices.sipas_index(design, by="province_code", factors=TWO)
+    beta = indices.sipas_index(design, by="province_code", factors=TWO, ci_method="beta")
+    unit = beta[beta["province_code"] == "01"]
+    assert (unit["estimate"] == 100).all() and np.isnan(unit["deff"]).all()
+    assert (normal.loc[normal["province_code"] == "01", "ci_low"] == 100).all()
+    assert (unit["ci_low"] < 99).all() and (unit["ci_high"] == 100).all()
+
+
+def test_ci_method_is_checked():
+    frame = survey_frame(n=300, seed=34, criteria=["c1", "c2", "c3"])
+    with pytest.raises(ValueError, match="ci_method must be None or one of"):
+        indices.sipas_index(stratified_design(frame), factors=TWO, ci_method="wald")
+
+
+@pytest.mark.parametrize("scale", [1.001, 1000.0])
+@pytest.mark.parametrize("ci_method", [None, "beta"])
+def test_every_index_column_is_invariant_to_the_scale_of_the_weights(scale, ci_method):
+    """Multiplying every weight by 1.001 or by 1000 changes nothing in the table (without an
+    fpc). Weights summing to the sample size are the case where R's deff=TRUE, with its
+    1 - n/sum(w), goes from about 2 to about 2000 at 1.001."""
+    frame = survey_frame(n=1500, seed=35).assign(weight=1.0)
+    base = indices.sipas_index(stratified_design(frame), by="province_code",
+                               ci_method=ci_method)
+    scaled = frame.assign(weight=frame["weight"] * scale)
+    other = indices.sipas_index(stratified_design(scaled), by="province_code",
+                                ci_method=ci_method)
+    assert list(other.columns) == list(base.columns)
+    for column in base.columns:
+        if pd.api.types.is_float_dtype(base[column]):
+            np.testing.assert_allclose(other[column], base[column], rtol=1e-9, err_msg=column)
+        else:
+            assert other[column].equals(base[column]), column
+    assert base["deff"].median() > 1.2
+
+
+def test_indices_docstring_examples_run():
+    import doctest
+    assert doctest.testmod(indices, raise_on_error=False).failed == 0
 
 
 def test_subset_design_equals_the_same_group_of_a_finer_by():
@@ -319,13 +443,14 @@ _SMALL = survey_frame(n=400, seed=18, criteria=["c1", "c2", "c3"])
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.01, 1000.0))
 def test_index_unchanged_by_row_order_and_weight_scale(seed, scale):
-    """Estimates and SEs do not depend on row order or on scaling all weights (deff does, a
-    little, through the finite-population factor 1 - n/N of R's definition)."""
+    """Nothing in the table depends on row order or on scaling all weights (the design
+    effect neither: without an fpc it compares with sampling with replacement)."""
     base = indices.sipas_index(stratified_design(_SMALL), by="province_code", factors=TWO)
     shuffled = _SMALL.sample(frac=1.0, random_state=np.random.RandomState(seed % 2**32))
     shuffled = shuffled.assign(weight=shuffled["weight"] * scale)
     other = indices.sipas_index(stratified_design(shuffled), by="province_code", factors=TWO)
-    for column in ["estimate", "std_error", "ci_low", "ci_high", "n"]:
+    assert (base["small_sample"] == other["small_sample"]).all()
+    for column in ["estimate", "std_error", "ci_low", "ci_high", "n", "deff", "n_eff"]:
         assert np.allclose(base[column], other[column], rtol=1e-9, atol=1e-12), column
 
 

@@ -14,6 +14,8 @@ from ..index_rule import IndexRule
 from ..language import text
 
 FACTOR_SCORES = [f"{f}_score" for f in schema.FACTORS]
+# Method names are proper names, the same in both languages.
+P_ADJUST_NAMES = {"holm": "Holm", "BH": "Benjamini–Hochberg", "bonferroni": "Bonferroni"}
 FACTS = ["on_time", "applied_online", "n_visits", "asked_extra_payment"]
 
 
@@ -90,7 +92,8 @@ class ReportSettings:
         (which answers count and how they combine), ``suppression``, ``drivers_intro`` and,
         given the number of a report's comparisons, ``multiplicity``."""
         rule = self.rule
-        method = text(f"p_adjust.{self.p_adjust}", lang)
+        method = (text("p_adjust.none", lang) if self.p_adjust == "none"
+                  else P_ADJUST_NAMES[self.p_adjust])
         extra = {} if comparisons is None else {
             "multiplicity": text("caveat_multiplicity", lang, method=method, m=comparisons)}
         return extra | {
