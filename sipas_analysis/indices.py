@@ -667,7 +667,7 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
 
 def compare_indices(design, *, between="year", values=None, within=None, reference="pair",
                     term="overall", satisfied=None, rule=None, factors=None,
-                    level=0.95) -> pd.DataFrame:
+                    level=0.95, df=True) -> pd.DataFrame:
     """Differences of the index between two levels of a column, or between a unit and the whole.
 
     Two uses:
@@ -685,14 +685,20 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
 
     Both estimates come from the same design, so any covariance between them counts (for two
     years sampled independently it is zero, and the SE is the usual sqrt of the sum).
-    Tests are two-sided z tests with normal intervals (as for means and indices, DESIGN §5).
+    Intervals and two-sided tests use Student's t with the contrast's design degrees of
+    freedom (``df=True``): the number of PSUs minus the number of strata among the rows the
+    contrast uses (both levels for a pair; the whole ``within`` group for ``reference="all"``),
+    as R's ``svyttest`` and Stata's ``svy:`` do, because the variance is estimated from that
+    many PSUs. A contrast with no df (one PSU per stratum) has no interval or p-value.
+    ``df=False`` uses the normal distribution, as R's ``svycontrast``.
     Aggregation settings (``term``, ``satisfied``, ``rule``, ``factors``) are those of
     :func:`sipas_index`; ``term`` may be one name or a list.
 
     Returns a DataFrame with the `within` column(s), then ``term, contrast, group, versus,
-    estimate_group, estimate_versus, estimate, std_error, ci_low, ci_high, statistic, p_value``.
-    ``estimate`` is the difference in percentage points (group minus versus); ``contrast``
-    reads e.g. ``"2024 - 2023"`` or ``"01 - all"``; ``statistic`` is z.
+    estimate_group, estimate_versus, estimate, std_error, ci_low, ci_high, df, statistic,
+    p_value``. ``estimate`` is the difference in percentage points (group minus versus);
+    ``contrast`` reads e.g. ``"2024 - 2023"`` or ``"01 - all"``; ``df`` is the contrast's design
+    df (reported also when ``df=False``); ``statistic`` is t (or z).
     """
     within = _as_list(within)
     if not isinstance(between, str):
@@ -756,9 +762,16 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     diff = est_group - est_versus
     se = 100.0 * np.sqrt(np.clip(variance, 0.0, None))
     se[np.isnan(diff)] = np.nan
-    z = stats.norm.ppf(0.5 + level / 2)
+    contrast_df = _contrast_df(design, cores, specs, reference)
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = diff / se
+        if df:
+            usable = np.where(contrast_df > 0, contrast_df, np.nan)
+            z = stats.t.ppf(0.5 + level / 2, usable)
+            p_value = 2 * stats.t.sf(np.abs(statistic), usable)
+        else:
+            z = stats.norm.ppf(0.5 + level / 2)
+            p_value = 2 * stats.norm.sf(np.abs(statistic))
     frame = pd.DataFrame({
         "term": [fine.terms[positions[s[1]]] for s in specs],
         "contrast": [f"{s[2]} - {s[3]}" for s in specs],
@@ -770,13 +783,33 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
         "std_error": se,
         "ci_low": diff - z * se,
         "ci_high": diff + z * se,
+        "df": contrast_df,
         "statistic": statistic,
-        "p_value": 2 * stats.norm.sf(np.abs(statistic)),
+        "p_value": p_value,
     })
     if within:
         keys = pd.DataFrame([s[0] for s in specs], columns=within)
         frame = pd.concat([keys, frame], axis=1)
     return frame
+
+
+def _contrast_df(design, cores, specs, reference) -> np.ndarray:
+    """Each contrast's design df: PSUs minus strata among the rows it uses."""
+    fine = cores["fine"]
+    if reference == "all":
+        coarse_df = _group_df(design, cores["coarse"])
+        return np.array([coarse_df[s[5][1]] for s in specs], dtype=np.int64)
+    # A pair uses the rows of its two levels within one `within` group: one domain per pair.
+    pair_of_group = np.full(fine.n_groups, -1, dtype=np.int64)
+    pairs = {}
+    for s in specs:
+        if s[0] not in pairs:
+            pairs[s[0]] = len(pairs)
+            pair_of_group[[s[4][1], s[5][1]]] = pairs[s[0]]
+    codes = np.full(fine.n_rows, -1, dtype=np.int64)
+    codes[fine.rows] = pair_of_group[fine.group_of_rows()]
+    pair_df = design.domain_df(codes, len(pairs)) if pairs else np.empty(0, dtype=np.int64)
+    return np.array([pair_df[pairs[s[0]]] for s in specs], dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------

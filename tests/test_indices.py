@@ -535,7 +535,35 @@ def test_province_minus_nation_closed_form_and_not_independent_sum():
     naive = np.hypot(index["std_error"], province["std_error"])
     assert abs(row["std_error"] - naive) > 0.05 * naive
     assert row["statistic"] == pytest.approx(row["estimate"] / row["std_error"])
-    assert row["p_value"] == pytest.approx(2 * stats.norm.sf(abs(row["statistic"])))
+    # every respondent is a PSU: the contrast uses the whole nation, 1200 PSUs in 3 strata
+    assert row["df"] == sum(n_h) - 3
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["statistic"]), sum(n_h) - 3))
+    normal = indices.compare_indices(design, between="province_code", reference="all",
+                                     factors=ONE, term="c1", df=False).set_index("group")
+    assert normal.loc["01", "p_value"] == pytest.approx(2 * stats.norm.sf(abs(row["statistic"])))
+
+
+def test_contrast_df_counts_the_psus_and_strata_the_contrast_uses():
+    """A province with 18 PSUs in 3 strata (9 per year) has 15 df for its change between the
+    years (both years' PSUs count), and the interval and p-value are those of t with 15 df."""
+    rng = np.random.default_rng(31)
+    rows = []
+    for year in (2023, 2024):
+        for stratum in range(3):
+            for psu in range(3):            # 3 PSUs per stratum and year: 18 PSUs in 3 strata
+                for _ in range(10):
+                    rows.append({"province_code": "01", "year": year,
+                                 "stratum": stratum, "psu": f"{year}-{stratum}-{psu}",
+                                 "weight": 1.0, "c1": 5.0 if rng.random() < 0.9 else 2.0})
+    frame = pd.DataFrame(rows)
+    design = stratified_design(frame)
+    result = indices.compare_indices(design, between="year", values=(2023, 2024), factors=ONE,
+                                     term="c1").iloc[0]
+    assert result["df"] == 18 - 3
+    half = stats.t.ppf(0.975, 15) * result["std_error"]
+    assert result["ci_high"] - result["estimate"] == pytest.approx(half, rel=1e-12)
+    assert result["p_value"] == pytest.approx(
+        2 * stats.t.sf(abs(result["estimate"] / result["std_error"]), 15), rel=1e-12)
 
 
 @pytest.mark.slow
@@ -590,7 +618,7 @@ def test_year_difference_within_province_and_columns():
                                      within="province_code", term=["overall", "staff"])
     assert list(result.columns) == ["province_code", "term", "contrast", "group", "versus",
                                     "estimate_group", "estimate_versus", "estimate", "std_error",
-                                    "ci_low", "ci_high", "statistic", "p_value"]
+                                    "ci_low", "ci_high", "df", "statistic", "p_value"]
     assert len(result) == 4 * 2
     fine = indices.sipas_index(design, by=["province_code", "year"])
     one = fine[(fine.province_code == "02") & (fine.term == "staff")].set_index("year")
