@@ -544,7 +544,12 @@ def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff, ci_method=Non
                  group_df=None) -> pd.DataFrame:
     G, m = core.estimate.shape
     variance = np.clip(variance, 0.0, None)      # rounding can leave -1e-18
-    estimate = 100.0 * core.estimate
+    # A mean of rates that are all 1 (or all 0) can round to 1 - 1e-16: it is 1 (or 0), so that
+    # it is recognised as the estimate of exactly 100 % (or 0 %) it is.
+    proportion = core.estimate.copy()
+    for bound in (0.0, 1.0):
+        proportion[np.abs(proportion - bound) < 1e-12] = bound
+    estimate = 100.0 * proportion
     se = 100.0 * np.sqrt(variance)
     se[np.isnan(estimate)] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -569,10 +574,8 @@ def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff, ci_method=Non
                                      frame["n_eff"] < min_n_eff)
     if ci_method is not None:
         df = np.repeat(group_df, m).astype(float)
-        # A mean of rates that are all 1 can round to 1 + 2e-16: clip to the proportion scale.
-        proportion = np.clip(core.estimate.ravel(), 0.0, 1.0)
         low, high = intervals.proportion_interval(
-            proportion, np.sqrt(variance).ravel(), n=frame["n"].to_numpy(dtype=float),
+            proportion.ravel(), np.sqrt(variance).ravel(), n=frame["n"].to_numpy(dtype=float),
             n_eff=frame["n_eff"].to_numpy(), df=df, method=ci_method, level=level)
         frame["ci_low"], frame["ci_high"] = 100.0 * low, 100.0 * high
         frame.insert(frame.columns.get_loc("n") + 1, "df", np.repeat(group_df, m))

@@ -215,3 +215,54 @@ def _wilson(p, m, t):
     low = np.clip(np.minimum((centre - half) / scale, p), 0.0, 1.0)
     high = np.clip(np.maximum((centre + half) / scale, p), 0.0, 1.0)
     return low, high
+
+
+def effective_size(n, n_eff):
+    """The effective sample size the NCHS presentation standards use: ``n_eff`` (``n`` over
+    the design effect), taken as ``n`` where it is undefined (an estimate of exactly 0 or 1 has
+    no estimated variance) and capped at ``n`` (a design effect below 1 is not trusted).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> effective_size(np.array([150, 12, 40]), np.array([60.0, np.nan, 55.0]))
+    array([60., 12., 40.])
+    """
+    n = np.asarray(n, dtype=float)
+    m = np.asarray(n_eff, dtype=float)
+    return np.where(np.isnan(m), n, np.minimum(m, n))
+
+
+def suppressed(estimate, ci_low, ci_high, *, n, n_eff, min_n_eff=30.0, max_width=0.30,
+               max_relative_width=1.30, min_width_relative=0.05):
+    """Which proportions the NCHS presentation standards (Parker et al. 2017) withhold.
+
+    A proportion is suppressed when its :func:`effective_size` is below ``min_n_eff``, when
+    its interval (Korn-Graubard in the standard) is ``max_width`` wide or wider, or when the
+    interval is wider than ``min_width_relative`` and wider than ``max_relative_width`` times
+    the estimate. A proportion without an estimate or an interval is suppressed too: there is
+    nothing reliable to show. All values on the proportion scale ([0, 1]); for percentages
+    divide everything but the sizes by 100.
+
+    Returns a boolean array.
+
+    Examples
+    --------
+    Twelve respondents all satisfied (interval 0.735-1), 150 respondents at 0.90 with an
+    effective size of 60, and 40 respondents whose interval is 0.36 wide:
+
+    >>> import numpy as np
+    >>> suppressed(np.array([1.0, 0.90, 0.70]), np.array([0.735, 0.80, 0.50]),
+    ...            np.array([1.0, 0.96, 0.86]), n=np.array([12, 150, 40]),
+    ...            n_eff=np.array([np.nan, 60.0, 35.0]))
+    array([ True, False,  True])
+    """
+    p, low, high = (np.asarray(v, dtype=float) for v in (estimate, ci_low, ci_high))
+    width = high - low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(p > 0, width / p, np.inf)
+    unknown = np.isnan(p) | np.isnan(width)
+    too_small = ~(effective_size(n, n_eff) >= min_n_eff)
+    too_wide = width >= max_width
+    too_wide_relative = (width > min_width_relative) & (relative > max_relative_width)
+    return np.asarray(unknown | too_small | too_wide | too_wide_relative)

@@ -85,8 +85,10 @@ TEXT: dict[str, dict[str, str]] = {
     "p_value_adjusted": {"vi": "Giá trị p (hiệu chỉnh {method})", "en": "p-value ({method})"},
     "p_adjust.none": {"vi": "không hiệu chỉnh", "en": "unadjusted"},
     "suppressed": {
-        "vi": "—: ước lượng bị ẩn vì cỡ mẫu hiệu dụng dưới {threshold} người.",
-        "en": "—: estimate suppressed because the effective sample size is below {threshold}."},
+        "vi": "—: ước lượng bị ẩn vì cỡ mẫu hiệu dụng dưới {threshold} người hoặc khoảng tin cậy "
+              "quá rộng.",
+        "en": "—: estimate suppressed because the effective sample size is below {threshold} "
+              "or its interval is too wide."},
     "headline": {
         "vi": "Năm {year}, {unit} đạt chỉ số SIPAS {estimate} (khoảng tin cậy 95 %: {ci}), "
               "so với {nation} của cả nước. Với độ bất định của mẫu, thứ hạng của {unit} nằm "
@@ -234,10 +236,10 @@ TEXT: dict[str, dict[str, str]] = {
     "section_caveats": {"vi": "Lưu ý khi đọc", "en": "Caveats"},
     "section_provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
     "headline_suppressed": {
-        "vi": "Năm {year}, mẫu của {unit} quá nhỏ để công bố chỉ số SIPAS (cỡ mẫu hiệu dụng dưới "
-              "{threshold} người).",
-        "en": "In {year}, the sample of {unit} is too small to publish its SIPAS index "
-              "(effective sample size below {threshold})."},
+        "vi": "Năm {year}, mẫu của {unit} không đủ tin cậy để công bố chỉ số SIPAS (cỡ mẫu hiệu "
+              "dụng dưới {threshold} người hoặc khoảng tin cậy quá rộng).",
+        "en": "In {year}, the sample of {unit} is not reliable enough to publish its SIPAS "
+              "index (effective sample size below {threshold}, or an interval too wide)."},
     "local_model_skipped": {
         "vi": "Không ước lượng hồi quy riêng cho tỉnh: bậc tự do của thiết kế mẫu trong tỉnh là "
               "{df}, dưới ngưỡng {threshold}; sai số chuẩn sẽ không đáng tin. Hiệu ứng riêng của "
@@ -258,8 +260,46 @@ TEXT: dict[str, dict[str, str]] = {
               "factor “{factor}” accounts for {share} of the explained variation in overall "
               "satisfaction."},
     "caveat_suppression": {
-        "vi": "Ước lượng dựa trên cỡ mẫu hiệu dụng dưới {threshold} người bị ẩn (—).",
-        "en": "Estimates resting on an effective sample below {threshold} are suppressed (—)."},
+        "vi": "Theo chuẩn trình bày tỷ lệ của NCHS, một ước lượng bị ẩn (—) khi cỡ mẫu hiệu dụng "
+              "dưới {threshold} người (bằng cỡ mẫu khi tỷ lệ là 0 % hoặc 100 %), khi khoảng tin "
+              "cậy rộng từ {width} điểm trở lên, hoặc khi khoảng rộng hơn 5 điểm và hơn "
+              "{relative} % giá trị ước lượng.",
+        "en": "Following the NCHS presentation standards for proportions, an estimate is "
+              "suppressed (—) when its effective sample is below {threshold} (the sample size "
+              "itself for 0 % or 100 %), when its interval is {width} points wide or wider, or "
+              "when the interval is wider than 5 points and than {relative} % of the estimate."},
+    "caveat_intervals.beta": {
+        "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng là khoảng Korn–Graubard (beta) với cỡ "
+              "mẫu hiệu dụng và bậc tự do của thiết kế mẫu: luôn nằm trong 0–100 và giữ độ phủ "
+              "gần 100 %.",
+        "en": "The 95 % interval of each percent satisfied is Korn and Graubard's (beta) with "
+              "the effective sample size and the design's degrees of freedom: it stays within "
+              "0–100 and keeps its coverage near 100 %."},
+    "caveat_intervals.logit": {
+        "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng được tính trên thang logit với bậc tự "
+              "do của thiết kế mẫu.",
+        "en": "The 95 % interval of each percent satisfied is formed on the logit scale with the "
+              "design's degrees of freedom."},
+    "caveat_intervals.xlogit": {
+        "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng được tính trên thang logit với bậc tự "
+              "do của thiết kế mẫu.",
+        "en": "The 95 % interval of each percent satisfied is formed on the logit scale with the "
+              "design's degrees of freedom."},
+    "caveat_intervals.asin": {
+        "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng được tính trên thang arcsin căn bậc "
+              "hai với bậc tự do của thiết kế mẫu.",
+        "en": "The 95 % interval of each percent satisfied is formed on the arcsine square-root "
+              "scale with the design's degrees of freedom."},
+    "caveat_intervals.mean": {
+        "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng là ước lượng ± t × sai số chuẩn với "
+              "bậc tự do của thiết kế mẫu; gần 100 % nó có thể vượt quá 100.",
+        "en": "The 95 % interval of each percent satisfied is the estimate ± t × its standard "
+              "error with the design's degrees of freedom; near 100 % it can pass 100."},
+    "caveat_intervals.wilson": {
+        "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng là khoảng Wilson với cỡ mẫu hiệu dụng "
+              "và bậc tự do của thiết kế mẫu.",
+        "en": "The 95 % interval of each percent satisfied is Wilson's score interval with the "
+              "effective sample size and the design's degrees of freedom."},
     "caveat_ranks": {
         "vi": "Thứ hạng đi kèm tập xếp hạng tin cậy 95 % (Mogstad, Romano, Shaikh và Wilhelm, "
               "2024): chênh lệch nhỏ giữa các tỉnh thường nằm trong sai số mẫu.",

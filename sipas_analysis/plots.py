@@ -299,7 +299,8 @@ def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term:
         ``rank_high``): each row is annotated on the right with "rank (rank_low–rank_high)".
 
     Units whose estimate rests on a small effective sample (``small_sample``) get hollow
-    markers and no point rank ("— (rank_low–rank_high)"). Returns the Axes.
+    markers, and units without an estimate (withheld, NaN) no marker; neither gets a point rank
+    ("— (rank_low–rank_high)"). Returns the Axes.
     """
     function = "plot_unit_ranking"
     check_lang(lang)
@@ -314,8 +315,11 @@ def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term:
     table = table.sort_values("estimate", kind="stable", na_position="first")
     table = table.reset_index(drop=True)
     focus = _highlighted(table, unit, highlight, function)
+    # A withheld (blank) estimate is drawn without a dot or interval and has no point rank;
+    # a small-sample one that is still shown gets a hollow dot.
+    blank = table["estimate"].isna().to_numpy()
     small = (table["small_sample"].fillna(False).astype(bool).to_numpy()
-             if "small_sample" in table.columns else np.zeros(len(table), dtype=bool))
+             if "small_sample" in table.columns else np.zeros(len(table), dtype=bool)) & ~blank
 
     ax = _axes(ax)
     y = np.arange(len(table))
@@ -341,8 +345,8 @@ def plot_unit_ranking(index: pd.DataFrame, *, unit: str = "province_code", term:
         for position, (rank, low, high) in enumerate(
                 aligned[["rank", "rank_low", "rank_high"]].itertuples(index=False)):
             # a small-sample estimate has no point rank (as on the batch's index page)
-            ax.text(1.02, position, _rank_text(np.nan if small[position] else rank, low, high,
-                                               lang),
+            no_point = small[position] or blank[position]
+            ax.text(1.02, position, _rank_text(np.nan if no_point else rank, low, high, lang),
                     transform=ax.get_yaxis_transform(), ha="left", va="center",
                     fontsize="small", color=HIGHLIGHT if focus[position] else "0.2",
                     gid=RANK_LABEL_GID)

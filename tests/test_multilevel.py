@@ -229,11 +229,14 @@ def test_national_comparison_from_design_and_from_result():
     from_result = fit_multilevel("y ~ staff_score", data, national=national)
     table = from_design.extra["national_comparison"]
     assert list(table.columns) == ["term", "multilevel_estimate", "multilevel_std_error",
-                                   "design_estimate", "design_std_error", "difference"]
+                                   "design_estimate", "design_std_error", "design_df",
+                                   "difference"]
     pd.testing.assert_frame_equal(table, from_result.extra["national_comparison"])
     row = table.set_index("term").loc["staff_score"]
     assert row["design_estimate"] == pytest.approx(national.params["staff_score"], rel=1e-12)
     assert row["design_std_error"] == pytest.approx(national.std_errors["staff_score"], rel=1e-12)
+    # svyglm's residual df: PSUs (provinces) minus strata (1) minus (parameters - 1)
+    assert row["design_df"] == data["province_code"].nunique() - 1 - 1
     assert row["multilevel_estimate"] == pytest.approx(from_design.params["staff_score"])
     assert row["difference"] == pytest.approx(row["multilevel_estimate"] - row["design_estimate"])
 

@@ -130,7 +130,7 @@ def test_actions_are_the_criteria_of_largest_potential_gain(small_shared):
     share = {t.replace("_score", ""): s for t, s in
              zip(shared.importance["term"], shared.importance["share"])}
     unit = shared.units[(shared.units["province_code"] == "79")
-                        & (shared.units["kind"] == "criterion") & ~shared.units["small_sample"]]
+                        & (shared.units["kind"] == "criterion") & ~shared.units["suppressed"]]
     gains = sorted(((share[f] * (100 - e), t) for t, f, e in
                     zip(unit["term"], unit["factor"], unit["estimate"])), key=lambda g: (-g[0], g[1]))
     expected = [language.term_label(t, "en") for _, t in gains[:3]]
@@ -144,18 +144,23 @@ def test_the_reports_p_values_are_holm_adjusted_over_the_units_comparisons(small
     from statsmodels.stats.multitest import multipletests
     shared, _ = small_shared
     params = report.ReportParams(province_code="79", year=2024, lang="en")
+    # the family is the comparisons the report shows: those of unsuppressed estimates
     versus = shared.versus_nation[shared.versus_nation["group"] == "79"]
-    holm = dict(zip(versus["term"], multipletests(versus["p_value"], method="holm")[1]))
+    withheld = set(shared.units.query("province_code == '79' and suppressed")["term"])
+    shown_rows = versus[~versus["term"].isin(withheld)]
+    holm = dict(zip(shown_rows["term"],
+                    multipletests(shown_rows["p_value"], method="holm")[1]))
     table = report.comparison_table(shared, params, kind="criterion")
     assert "p-value (Holm)" in table.columns
     for label, shown in zip(table["Criterion"], table["p-value (Holm)"]):
-        term = next(t for t in holm if language.term_label(t, "en") == label)
-        assert shown == "—" or shown == language.format_number(holm[term], "en", decimals=3)
+        term = next(t for t in versus["term"] if language.term_label(t, "en") == label)
+        expected = language.format_number(holm[term], "en", decimals=3) if term in holm else "—"
+        assert shown == expected
     notes = report.caveats(shared, params)
-    assert any(f"Holm method for the report's {len(versus)} comparisons" in n for n in notes)
-    sheet = report.tables_for_workbook(shared, params)["versus_nation"]
-    np_holm = sheet.set_index("term")["p_adjusted"]
-    assert all(abs(np_holm[t] - holm[t]) < 1e-12 for t in holm)
+    assert any(f"Holm method for the report's {len(holm)} comparisons" in n for n in notes)
+    sheet = report.tables_for_workbook(shared, params)["versus_nation"].set_index("term")
+    assert all(abs(sheet.loc[t, "p_adjusted"] - holm[t]) < 1e-12 for t in holm)
+    assert sheet.loc[sorted(withheld), "p_adjusted"].isna().all()
 
 
 def test_outputs_of_synthetic_data_say_so(small_shared, tmp_path):

@@ -45,7 +45,7 @@ _ENV = patsy.EvalEnvironment([{"np": np}])
 
 VARIANCE_COLUMNS = ["term", "kind", "group", "estimate", "std_error", "ci_low", "ci_high"]
 COMPARISON_COLUMNS = ["term", "multilevel_estimate", "multilevel_std_error", "design_estimate",
-                      "design_std_error", "difference"]
+                      "design_std_error", "design_df", "difference"]
 
 # Optimisers tried in turn until one converges (statsmodels moves to the next on failure).
 _OPTIMISERS = ["lbfgs", "bfgs", "cg", "powell"]
@@ -206,7 +206,8 @@ def fit_multilevel(formula: str, data: pd.DataFrame, *, groups: str = "province_
     - ``national_comparison`` (when ``national`` is given: a design-based ModelResult from
       ``fit_linear``, or a SurveyDesign, which is then fitted with the fixed part of
       ``formula``): ``term, multilevel_estimate, multilevel_std_error, design_estimate,
-      design_std_error, difference`` (multilevel − design) for every fixed term in both fits.
+      design_std_error, design_df, difference`` (multilevel − design; ``design_df``: the
+      design-based fit's residual degrees of freedom) for every fixed term in both fits.
     - ``notes``: list of sentences (unweighted fit, rows dropped, statsmodels warnings).
 
     ``stats`` (for glance): n_groups, group_size_min, group_size_max, method ("REML"/"ML"),
@@ -322,6 +323,7 @@ def fit_multilevel(formula: str, data: pd.DataFrame, *, groups: str = "province_
             "multilevel_std_error": np.sqrt(np.diag(vcov.loc[common, common].to_numpy())),
             "design_estimate": design_params[common].to_numpy(dtype=float),
             "design_std_error": design_se[common].to_numpy(dtype=float),
+            "design_df": np.nan if design_result.df is None else float(design_result.df),
         })
         comparison["difference"] = comparison["multilevel_estimate"] - comparison["design_estimate"]
         extra["national_comparison"] = comparison[COMPARISON_COLUMNS]

@@ -42,9 +42,57 @@ def unit_name(unit_set: str, province_code: str, lang: str) -> str:
     return str(table.loc[province_code, "name_vi"])
 
 
-def suppress_small(table: pd.DataFrame, *, min_n_eff: float) -> pd.DataFrame:
-    """Blank the estimate and interval of rows whose effective sample size is below
-    ``min_n_eff`` and add a boolean ``suppressed`` column. Rows are kept, never dropped.
+def suppression_flags(table: pd.DataFrame, *, min_n_eff: float, max_ci_width: float = 30.0,
+                      max_relative_ci_width: float = 130.0) -> np.ndarray:
+    """The one suppression rule of every report output: which rows of an index table (percent
+    scale: ``estimate``, ``ci_low``, ``ci_high``, ``n``, ``n_eff``) are withheld.
+
+    The NCHS presentation standards for proportions (:func:`sipas_analysis.intervals.suppressed`,
+    Parker et al. 2017): an effective sample below ``min_n_eff`` (the effective size taken as
+    ``n`` for an estimate of exactly 0 or 100 %, whose design effect is undefined, and never
+    above ``n``), an interval ``max_ci_width`` points wide or wider, or an interval wider than
+    5 points and than ``max_relative_ci_width`` % of the estimate. Without an ``n`` column an
+    undefined ``n_eff`` suppresses; without intervals only the size rule applies.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"estimate": [90.0, 100.0, 70.0], "ci_low": [84.0, 73.5, 50.0],
+    ...                       "ci_high": [94.0, 100.0, 86.0], "n": [150, 12, 40],
+    ...                       "n_eff": [60.0, np.nan, 35.0]})
+    >>> suppression_flags(table, min_n_eff=30)
+    array([False,  True,  True])
+    """
+    from ..intervals import suppressed
+
+    estimate = table["estimate"].to_numpy(dtype=float)
+    n_eff = table["n_eff"].to_numpy(dtype=float)
+    n = table["n"].to_numpy(dtype=float) if "n" in table else n_eff
+    low, high = ((table["ci_low"].to_numpy(dtype=float), table["ci_high"].to_numpy(dtype=float))
+                 if {"ci_low", "ci_high"} <= set(table.columns) else (estimate, estimate))
+    return suppressed(estimate / 100, low / 100, high / 100, n=n, n_eff=n_eff,
+                      min_n_eff=min_n_eff, max_width=max_ci_width / 100,
+                      max_relative_width=max_relative_ci_width / 100)
+
+
+def blank_suppressed(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose rows flagged in its ``suppressed`` column have no estimate,
+    standard error or interval (and no difference or p-value, for comparisons). Rows are kept,
+    never dropped; a table without the column is returned as it is."""
+    if "suppressed" not in table:
+        return table
+    out = table.copy()
+    hidden = out["suppressed"].to_numpy(dtype=bool)
+    for column in ["estimate", "std_error", "ci_low", "ci_high", "statistic", "p_value",
+                   "p_adjusted"]:
+        if column in out:
+            out.loc[hidden, column] = np.nan
+    return out
+
+
+def suppress_small(table: pd.DataFrame, *, min_n_eff: float, max_ci_width: float = 30.0,
+                   max_relative_ci_width: float = 130.0) -> pd.DataFrame:
+    """Flag the rows :func:`suppression_flags` withholds in a boolean ``suppressed`` column
+    and blank their estimate and interval. Rows are kept, never dropped.
 
     Examples
     --------
@@ -54,13 +102,9 @@ def suppress_small(table: pd.DataFrame, *, min_n_eff: float) -> pd.DataFrame:
     0      90.0  120.0       False
     1       NaN   12.0        True
     """
-    out = table.copy()
-    small = out["n_eff"].to_numpy(dtype=float) < min_n_eff
-    for column in ["estimate", "std_error", "ci_low", "ci_high"]:
-        if column in out:
-            out.loc[small, column] = np.nan
-    out["suppressed"] = small
-    return out
+    flags = suppression_flags(table, min_n_eff=min_n_eff, max_ci_width=max_ci_width,
+                              max_relative_ci_width=max_relative_ci_width)
+    return blank_suppressed(table.assign(suppressed=flags))
 
 
 def display_index_table(index: pd.DataFrame, lang: str, *, extra_columns=None) -> pd.DataFrame:

@@ -28,6 +28,12 @@ class ReportSettings:
     suppressed (the usual "fewer than 30" rule of statistical offices, applied to the effective
     size because SIPAS samples are clustered, with design effects of 3-7 for the overall index;
     at 30, a 95 % interval of a share near 85 % is about ±13 points wide);
+    ``max_ci_width``, ``max_relative_ci_width``: the NCHS width rules (points, and percent of
+    the estimate) that also suppress an estimate whose interval is too wide to be useful
+    (see ``display.suppression_flags``); ``ci_method``: the interval of every percent
+    satisfied (a method of :func:`sipas_analysis.intervals.proportion_interval`; the default
+    Korn-Graubard interval with the design's degrees of freedom never leaves 0-100 and keeps
+    its coverage near 100 %);
     ``min_unit_design_df``: a province-only regression is shown only with this many design
     degrees of freedom; ``n_boot``: Rao-Wu replicates for relative importance; ``p_adjust``:
     how the unit-versus-nation p-values of one report are adjusted for their number (a
@@ -46,6 +52,9 @@ class ReportSettings:
     rule: IndexRule = field(default_factory=index_rule.current)
     n_boot: int = 200
     min_n_eff: float = 30
+    max_ci_width: float = 30.0
+    max_relative_ci_width: float = 130.0
+    ci_method: str = "beta"
     min_unit_design_df: int = 30
     p_adjust: str = "holm"
 
@@ -57,7 +66,13 @@ class ReportSettings:
     def index_options(self) -> dict:
         """The keyword arguments of ``indices.sipas_index`` these settings fix."""
         return dict(satisfied=self.rule.satisfied, rule=self.rule.aggregation,
-                    min_n_eff=self.min_n_eff)
+                    min_n_eff=self.min_n_eff, ci_method=self.ci_method)
+
+    @property
+    def suppression_options(self) -> dict:
+        """The keyword arguments of ``display.suppression_flags`` these settings fix."""
+        return dict(min_n_eff=self.min_n_eff, max_ci_width=self.max_ci_width,
+                    max_relative_ci_width=self.max_relative_ci_width)
 
     @property
     def driver_formula(self) -> str:
@@ -82,6 +97,8 @@ class ReportSettings:
     def as_dict(self) -> dict:
         """The settings as plain values (the provenance rows and the workbook's sheet)."""
         return {**self.rule.as_dict(), "n_boot": self.n_boot, "min_n_eff": self.min_n_eff,
+                "max_ci_width": self.max_ci_width,
+                "max_relative_ci_width": self.max_relative_ci_width, "ci_method": self.ci_method,
                 "min_unit_design_df": self.min_unit_design_df, "p_adjust": self.p_adjust,
                 "driver_formula": self.driver_formula,
                 "importance_formula": self.importance_formula,
@@ -99,7 +116,10 @@ class ReportSettings:
         return extra | {
             "rule": text("caveat_rule", lang, levels=rule.levels_text, scale=rule.n_levels,
                          aggregation=text(f"aggregation.{rule.aggregation}", lang)),
-            "suppression": text("caveat_suppression", lang, threshold=_number(self.min_n_eff)),
+            "suppression": text("caveat_suppression", lang, threshold=_number(self.min_n_eff),
+                                width=_number(self.max_ci_width),
+                                relative=_number(self.max_relative_ci_width)),
+            "intervals": text(f"caveat_intervals.{self.ci_method}", lang),
             "drivers_intro": text("drivers_intro", lang, levels=rule.levels_text),
             "p_value_label": text("p_value_adjusted", lang, method=method)
             if self.p_adjust != "none" else text("p_value", lang),

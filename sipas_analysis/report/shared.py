@@ -22,6 +22,7 @@ import pandas as pd
 
 from .. import io, reference, simulate
 from ..files import atomic_write, file_hash, file_lock
+from .display import suppression_flags
 from .params import UNIT_ONLY_PARAMETERS, ReportParams
 from .settings import FACTOR_SCORES, FACTS, ReportSettings
 
@@ -141,10 +142,12 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
     index_options = settings.index_options
     year = year_survey(survey, params)
     design = survey_design(year)
-    national = indices.sipas_index(design, **index_options)
-    units = indices.sipas_index(design, by="province_code", **index_options)
+    national = flag_suppressed(indices.sipas_index(design, **index_options), settings)
+    units = flag_suppressed(indices.sipas_index(design, by="province_code", **index_options),
+                            settings)
     regional = design.subset(year["region_id"].notna().to_numpy())
-    regions = indices.sipas_index(regional, by="region_id", **index_options)
+    regions = flag_suppressed(indices.sipas_index(regional, by="region_id", **index_options),
+                              settings)
     overall = units[units["kind"] == "overall"]
     ranks = indices.rank_units(overall, unit="province_code", seed=seed)
     joint = indices.rank_units(overall, unit="province_code", seed=seed, simultaneous=True)
@@ -154,6 +157,9 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
     versus = indices.compare_indices(design, between="province_code", reference="all",
                                      term=terms, satisfied=settings.rule.satisfied,
                                      rule=settings.rule.aggregation)
+    # A comparison of a suppressed estimate is withheld with it.
+    versus = versus.merge(units[["province_code", "term", "suppressed"]].rename(
+        columns={"province_code": "group"}), on=["group", "term"], how="left")
 
     empty = pd.DataFrame()
     drivers = ame = importance_table = ipa = effects = effects_national = empty
@@ -190,6 +196,8 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
     former = pd.DataFrame()
     if params.unit_set == "34":
         former = _former_provinces(survey, index_options)
+        if not former.empty:
+            former = flag_suppressed(former, settings)
     return SharedResults(
         year=params.year, unit_set=params.unit_set, data_hash=data_hash,
         synthetic=bool(survey.get("synthetic", pd.Series([False])).any()), settings=settings,
@@ -207,11 +215,18 @@ def _breakdown_all(year: pd.DataFrame, design, *, by: str,
     """Every unit's overall index by ``by``: the domains (unit, level) of the full national
     design, the same estimates and intervals as one unit's domain at a time (the design is the
     same; only the rows outside a domain get zero weight, in both). Columns: province_code,
-    ``by``, kind, term, estimate, std_error, ci_low, ci_high, n, n_eff, small_sample."""
+    ``by``, kind, term, estimate, std_error, ci_low, ci_high, n, df, n_eff, deff, small_sample,
+    suppressed."""
     from .. import indices
     domain = design.subset(year[by].notna().to_numpy())
     table = indices.sipas_index(domain, by=["province_code", by], **settings.index_options)
-    return table[table["kind"] == "overall"].reset_index(drop=True)
+    return flag_suppressed(table[table["kind"] == "overall"].reset_index(drop=True), settings)
+
+
+def flag_suppressed(table: pd.DataFrame, settings: ReportSettings) -> pd.DataFrame:
+    """``table`` with the boolean ``suppressed`` column of the one suppression rule
+    (``display.suppression_flags`` with the settings' thresholds)."""
+    return table.assign(suppressed=suppression_flags(table, **settings.suppression_options))
 
 
 def _local_models_all(year: pd.DataFrame, settings: ReportSettings) -> dict:

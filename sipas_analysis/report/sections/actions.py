@@ -15,7 +15,7 @@ def actions(shared, params, *, count: int = 3) -> list[str]:
     shares = shared.importance.assign(
         factor=shared.importance["term"].str.replace("_score", ""))[["factor", "share"]]
     unit = shared.units[(shared.units["province_code"] == params.province_code)
-                        & (shared.units["kind"] == "criterion") & ~shared.units["small_sample"]]
+                        & (shared.units["kind"] == "criterion") & ~shared.units["suppressed"]]
     nation = shared.national.set_index("term")["estimate"]
     table = unit.merge(shares, on="factor")
     table["gain"] = table["share"] * (100 - table["estimate"])

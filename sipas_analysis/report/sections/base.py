@@ -14,6 +14,7 @@ from typing import Callable
 import pandas as pd
 
 from ...language import text
+from ..display import blank_suppressed
 from ..figures import Figure
 
 
@@ -100,7 +101,7 @@ class ReportKind:
     def workbook_tables(self, shared, params) -> dict:
         """The unit's tables, unformatted (numbers stay numbers), for its Excel workbook: the
         sections' sheets in section order, after a first sheet saying so when the data are
-        synthetic."""
+        synthetic. Rows flagged ``suppressed`` keep their sizes but not their estimates."""
         tables = {}
         if getattr(shared, "synthetic", False):
             tables["synthetic_data"] = pd.DataFrame({"note": [text("synthetic_banner",
@@ -109,7 +110,7 @@ class ReportKind:
             if section.missing_columns(shared):
                 continue
             for name, table in section.sheets:
-                tables[name] = table(shared, params)
+                tables[name] = blank_suppressed(table(shared, params))
         return tables
 
     def figures(self) -> dict[str, Figure]:

@@ -29,7 +29,7 @@ def breakdown(source, params, *, by: str) -> pd.DataFrame:
                                             & year[by].notna())
         table = indices.sipas_index(design, by=by, **settings.index_options)
         table = table[table["kind"] == "overall"]
-    table = suppress_small(table, min_n_eff=settings.min_n_eff)
+    table = suppress_small(table, **settings.suppression_options)
     return pd.DataFrame({
         text(f"by_{by}", lang): [text(f"{by}.{v}", lang) for v in table[by]],
         text("estimate", lang): [format_number(v, lang) for v in table["estimate"]],

@@ -1,9 +1,11 @@
 """What a reader must know to read the report honestly."""
 from __future__ import annotations
 
+from ...intervals import METHODS
 from ...language import text
 from ..display import heading, markdown_list
 from .base import Section
+from .factors import versus_nation
 
 
 def caveats(shared, params, *, unit: bool = True) -> list[str]:
@@ -11,10 +13,10 @@ def caveats(shared, params, *, unit: bool = True) -> list[str]:
     method sentences are written from the report's settings. ``unit=False`` for a national
     page, which shows no unit-versus-nation comparisons."""
     lang = params.lang
-    comparisons = int(shared.versus_nation.loc[shared.versus_nation["group"]
-                                               == params.province_code, "p_value"].notna().sum())
+    comparisons = int(versus_nation(shared, params)["p_value"].notna().sum())
     method = shared.settings.describe(lang, comparisons=comparisons)
     notes = [text("synthetic_banner", lang)] if shared.synthetic else []
+    notes.append(method["intervals"])
     notes.append(method["suppression"])
     if unit:
         notes.append(method["multiplicity"])
@@ -30,4 +32,5 @@ def _cell(shared, params):
 
 SECTION = Section(name="caveats", title="section_caveats", cells=(("", _cell),),
                   text_keys=("section_caveats", "synthetic_banner", "caveat_suppression",
-                             "caveat_ranks", "caveat_multilevel", "caveat_rule", "caveat_multiplicity"))
+                             "caveat_ranks", "caveat_multilevel", "caveat_rule", "caveat_multiplicity",
+                             *(f"caveat_intervals.{method}" for method in METHODS)))

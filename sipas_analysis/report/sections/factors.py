@@ -7,16 +7,17 @@ import pandas as pd
 from ... import plots
 from ...multiple_comparisons import adjust_p_values
 from ...language import format_interval, format_number, term_label, text
-from ..display import HtmlTable, heading, suppress_small, unit_name, unit_region
+from ..display import HtmlTable, blank_suppressed, heading, unit_name, unit_region
 from ..figures import Figure
 from .base import Section
 
 
 def versus_nation(shared, params) -> pd.DataFrame:
     """The unit's differences from the nation (every term), with ``p_adjusted``: the p-values
-    adjusted for their number within the report (``settings.p_adjust``), the family being all
-    the unit's terms."""
-    versus = shared.versus_nation[shared.versus_nation["group"] == params.province_code]
+    adjusted for their number within the report (``settings.p_adjust``), the family being the
+    comparisons the report shows (those of suppressed estimates are withheld, blank)."""
+    versus = blank_suppressed(
+        shared.versus_nation[shared.versus_nation["group"] == params.province_code])
     return versus.assign(p_adjusted=adjust_p_values(versus["p_value"].to_numpy(),
                                                     shared.settings.p_adjust))
 
@@ -29,7 +30,7 @@ def comparison_table(shared, params, *, kind: str = "factor") -> pd.DataFrame:
     kinds = ["overall", "factor"] if kind == "factor" else [kind]
     unit = shared.units[(shared.units["province_code"] == params.province_code)
                         & shared.units["kind"].isin(kinds)]
-    unit = suppress_small(unit, min_n_eff=shared.settings.min_n_eff)
+    unit = blank_suppressed(unit)
     nation = shared.national.set_index("term")
     versus = versus_nation(shared, params).set_index("term")
     p_label = shared.settings.describe(lang)["p_value_label"]
@@ -63,12 +64,12 @@ def _factors_figure(shared, params):
     """The unit's overall index and factors against the nation and its region."""
     lang, code = params.lang, params.province_code
     groups = {unit_name(params.unit_set, code, lang):
-              shared.units[shared.units["province_code"] == code],
-              text("nation", lang): shared.national}
+              blank_suppressed(shared.units[shared.units["province_code"] == code]),
+              text("nation", lang): blank_suppressed(shared.national)}
     region_id, region_name = unit_region(params)
     if region_id is not None:
         groups[f"{text('region', lang)} {region_name}"] = \
-            shared.regions[shared.regions["region_id"] == region_id]
+            blank_suppressed(shared.regions[shared.regions["region_id"] == region_id])
     figure, ax = plots.new_figure((7.5, 4.5))
     plots.plot_factor_comparison(groups, kind=["overall", "factor"], lang=lang, ax=ax)
     return figure

@@ -15,7 +15,7 @@ def former_table(shared, params) -> pd.DataFrame:
     table = shared.former_provinces
     table = suppress_small(table[(table["province_code_34"] == params.province_code)
                                  & (table["kind"] == "overall")],
-                           min_n_eff=shared.settings.min_n_eff)
+                           **shared.settings.suppression_options)
     names = reference.provinces("63").set_index("province_code")["name_vi"]
     return pd.DataFrame({
         text("unit", lang): [names[c] for c in table["province_code"]],

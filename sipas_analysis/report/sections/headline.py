@@ -14,7 +14,7 @@ def headline(shared, params) -> str:
     rank = row(shared.ranks, province_code=params.province_code)
     nation = row(shared.national, term="overall")
     name = unit_name(params.unit_set, params.province_code, lang)
-    if unit["small_sample"]:
+    if unit["suppressed"]:
         return text("headline_suppressed", lang, year=params.year, unit=name,
                     threshold=shared.settings.min_n_eff)
     return text("headline", lang, year=params.year, unit=name,

@@ -3,6 +3,9 @@ national design-based effect, and the province-only regression when the unit's d
 one."""
 from __future__ import annotations
 
+import numpy as np
+from scipy import stats
+
 from ... import plots
 from ...language import format_interval, format_number, text
 from ..display import HtmlTable, heading, row, unit_name
@@ -27,7 +30,10 @@ def local_effect(shared, params, *, term: str = "staff_score") -> str:
 def national_effect(shared, *, term: str = "staff_score") -> tuple:
     """(design-based estimate, ci_low, ci_high) of ``term`` nationally, for the figure."""
     found = row(shared.multilevel_national, term=term)
-    half = 1.959963984540054 * found["design_std_error"]
+    # the design-based coefficient's reference distribution is t with its residual design df
+    df = found["design_df"]
+    quantile = stats.t.ppf(0.975, df) if np.isfinite(df) and df > 0 else stats.norm.ppf(0.975)
+    half = quantile * found["design_std_error"]
     return (found["design_estimate"], found["design_estimate"] - half,
             found["design_estimate"] + half)
 

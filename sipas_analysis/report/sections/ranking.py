@@ -6,7 +6,7 @@ import pandas as pd
 
 from ... import plots, reference
 from ...language import check_lang, format_count, format_interval, format_number, text
-from ..display import heading
+from ..display import blank_suppressed, heading
 from ..figures import Figure
 from .base import Section
 
@@ -16,18 +16,18 @@ def index_page_table(shared, lang: str) -> pd.DataFrame:
     estimate, interval, rank, rank set (strings in the language), best first."""
     check_lang(lang)
     overall = shared.units[shared.units["kind"] == "overall"]
-    table = shared.ranks.merge(overall[["province_code", "ci_low", "ci_high", "small_sample"]],
+    table = shared.ranks.merge(overall[["province_code", "ci_low", "ci_high", "suppressed"]],
                                on="province_code").sort_values(["rank", "province_code"])
     names = reference.provinces(shared.unit_set).set_index("province_code")["name_vi"]
     return pd.DataFrame({
         "province_code": table["province_code"].to_numpy(),
         text("unit", lang): [names[c] for c in table["province_code"]],
         text("estimate", lang): ["—" if s else format_number(v, lang) for s, v in
-                                 zip(table["small_sample"], table["estimate"])],
+                                 zip(table["suppressed"], table["estimate"])],
         text("ci", lang): ["—" if s else format_interval(lo, hi, lang) for s, lo, hi in
-                           zip(table["small_sample"], table["ci_low"], table["ci_high"])],
+                           zip(table["suppressed"], table["ci_low"], table["ci_high"])],
         text("rank", lang): ["—" if s else str(int(r)) for s, r in   # a suppressed estimate
-                             zip(table["small_sample"], table["rank"])],   # has no point rank
+                             zip(table["suppressed"], table["rank"])],   # has no point rank
         text("rank_set", lang): [f"{int(lo)}–{int(hi)}" for lo, hi in
                                  zip(table["rank_low"], table["rank_high"])],
     })
@@ -51,8 +51,8 @@ def region_table(shared, lang: str) -> pd.DataFrame:
 
 def _ranking_figure(shared, params):
     figure, ax = plots.new_figure((7.5, 0.21 * len(shared.ranks) + 1.5))
-    plots.plot_unit_ranking(shared.units, highlight=params.province_code, ranks=shared.ranks,
-                            lang=params.lang, ax=ax)
+    plots.plot_unit_ranking(blank_suppressed(shared.units), highlight=params.province_code,
+                            ranks=shared.ranks, lang=params.lang, ax=ax)
     return figure
 
 
