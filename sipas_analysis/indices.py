@@ -819,51 +819,100 @@ def _contrast_df(design, cores, specs, reference) -> np.ndarray:
 # Public: rank confidence sets (Mogstad, Romano, Shaikh & Wilhelm 2024)
 # --------------------------------------------------------------------------------------------
 
-def _rank_sets(theta, sigma, *, level, simultaneous, n_draws, rng):
+def _error_draws(sigma, df, n_draws, rng) -> np.ndarray:
+    """(n_draws, p) draws of the estimation errors: N(0, Σ), each unit's coordinate turned into
+    a t with its design df (normal / sqrt(chi²_df / df)) when ``df`` is given, because the
+    standard errors were themselves estimated from that many PSUs."""
+    p = sigma.shape[0]
+    draws = rng.multivariate_normal(np.zeros(p), sigma, size=n_draws, method="eigh")
+    if df is not None:
+        finite = np.isfinite(df) & (df > 0)
+        if finite.any():
+            chi = rng.chisquare(np.where(finite, df, 1.0), size=(n_draws, p))
+            draws = np.where(finite, draws * np.sqrt(np.where(finite, df, 1.0) / chi), draws)
+    return draws
+
+
+def _max_statistic(draws, diff_sd, active) -> np.ndarray:
+    """(n_draws,) max over the active directional pairs (a, b) of (Z_a - Z_b) / sd_ab."""
+    best = np.zeros(draws.shape[0])
+    for a in np.flatnonzero(active.any(axis=1)):
+        b = np.flatnonzero(active[a])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (draws[:, [a]] - draws[:, b]) / diff_sd[a, b]
+        t[~np.isfinite(t)] = 0.0       # zero-variance differences: draws differ by 0 exactly
+        np.maximum(best, t.max(axis=1), out=best)
+    return best
+
+
+def _rejections(theta, draws, diff_sd, candidates, *, level, stepdown) -> np.ndarray:
+    """(p, p) bool: the directional hypotheses "θ_a <= θ_b" among ``candidates`` rejected by
+    the max-t test at ``level``, single-step or step-down (Romano & Wolf 2005: the critical
+    value is recomputed over the hypotheses not yet rejected until none is added)."""
+    gap = theta[:, None] - theta[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(diff_sd > 0, gap / diff_sd, np.sign(gap) * np.inf)
+    rejected = np.zeros_like(candidates)
+    active = candidates.copy()
+    while active.any():
+        crit = np.quantile(_max_statistic(draws, diff_sd, active), level)
+        new = active & (stat > crit)
+        if not new.any():
+            break
+        rejected |= new
+        active &= ~new
+        if not stepdown:
+            break
+    return rejected
+
+
+def _rank_sets(theta, sigma, *, level, simultaneous, n_draws, rng, stepdown=True, df=None):
     """Lower and upper rank bounds, rank 1 = largest theta.
 
-    For unit j, simultaneous intervals for the p-1 differences θ_k - θ_j use the critical value
-    c_j = level-quantile of max_k |Z_k - Z_j| / sd(θ_k - θ_j), Z ~ N(0, Σ) (parametric
-    bootstrap). k is significantly better when θ̂_k - θ̂_j - c_j·sd > 0 and significantly worse
-    when θ̂_k - θ̂_j + c_j·sd < 0; the rank set is [1 + #better, p - #worse]. The simultaneous
-    version uses one critical value, the quantile of the maximum over all p(p-1) pairs.
+    For unit j the family is the 2(p-1) directional hypotheses θ_k <= θ_j and θ_j <= θ_k,
+    tested with the max-t statistic whose null distribution is that of (Z_a - Z_b) / sd_ab,
+    Z the estimation errors (parametric bootstrap). k is significantly better than j when
+    θ_k <= θ_j is rejected, significantly worse when θ_j <= θ_k is; the rank set is
+    [1 + #better, p - #worse]. The simultaneous version tests all p(p-1) pairs as one family.
+    Single-step, the critical value is the level-quantile of max_k |Z_k - Z_j| / sd (of the
+    max over all pairs when simultaneous); step-down repeats with the hypotheses not yet
+    rejected, so sets can only shrink and the coverage guarantee holds.
     """
     p = len(theta)
     diag = np.diag(sigma)
     with np.errstate(invalid="ignore"):
         diff_sd = np.sqrt(np.clip(diag[:, None] + diag[None, :] - 2 * sigma, 0.0, None))
-    draws = rng.multivariate_normal(np.zeros(p), sigma, size=n_draws, method="eigh")
-    tmax = np.zeros((n_draws, p))
-    for j in range(p):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.abs(draws - draws[:, [j]]) / diff_sd[j]
-        t[:, j] = 0.0
-        t[~np.isfinite(t)] = 0.0       # zero-variance differences: draws differ by 0 exactly
-        tmax[:, j] = t.max(axis=1) if p > 1 else 0.0
-    if simultaneous:
-        crit = np.full(p, np.quantile(tmax.max(axis=1), level))
-    else:
-        crit = np.quantile(tmax, level, axis=0)
-    gap = theta[None, :] - theta[:, None]           # gap[j, k] = θ_k - θ_j
-    margin = crit[:, None] * diff_sd
+    draws = _error_draws(sigma, df, n_draws, rng)
     off = ~np.eye(p, dtype=bool)
-    better = ((gap - margin > 0) & off).sum(axis=1)
-    worse = ((gap + margin < 0) & off).sum(axis=1)
+    if simultaneous:
+        rejected = _rejections(theta, draws, diff_sd, off, level=level, stepdown=stepdown)
+        better, worse = rejected.sum(axis=0), rejected.sum(axis=1)
+    else:
+        better, worse = np.zeros(p, dtype=np.int64), np.zeros(p, dtype=np.int64)
+        for j in range(p):
+            candidates = np.zeros((p, p), dtype=bool)
+            candidates[j, :] = candidates[:, j] = True
+            candidates &= off
+            rejected = _rejections(theta, draws, diff_sd, candidates, level=level,
+                                   stepdown=stepdown)
+            better[j], worse[j] = rejected[:, j].sum(), rejected[j, :].sum()
     return 1 + better, p - worse
 
 
 def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, level=0.95,
                simultaneous=False, n_draws=10000, seed: Seed = 0, higher_is_better=True,
-               index_options=None) -> pd.DataFrame:
+               index_options=None, stepdown=True, df="df") -> pd.DataFrame:
     """Ranks with confidence sets of guaranteed coverage (Mogstad, Romano, Shaikh & Wilhelm).
 
     Method: Mogstad, Romano, Shaikh and Wilhelm (2024), "Inference for Ranks with Applications
     to Mobility across Neighbourhoods and Academic Achievement across Countries", Review of
-    Economic Studies (the single-step construction of their section 3, as R's ``csranks`` with
-    ``stepdown=FALSE``). For unit j, simultaneous confidence intervals for the p-1 differences
-    θ_k - θ_j are built with a max-|t| critical value from the Gaussian with the estimated
-    covariance (``n_draws`` parametric-bootstrap draws); the rank set is
+    Economic Studies, section 3, as R's ``csranks``). For unit j, the differences θ_k - θ_j
+    are tested with a max-t critical value from the estimates' joint distribution
+    (``n_draws`` parametric-bootstrap draws); the rank set is
     ``[1 + #{k: θ_k - θ_j significantly > 0}, p - #{k: θ_k - θ_j significantly < 0}]``.
+    ``stepdown=True`` (default, as ``csranks``) repeats the test on the differences not yet
+    found significant (Romano-Wolf step-down): the sets are never wider than single-step
+    (``stepdown=False``) and keep their coverage.
 
     - ``simultaneous=False`` (marginal): each unit's set covers its true rank with probability
       ``level``.
@@ -891,9 +940,27 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
         ``estimate``, ``std_error``, ``ci_*``, ``n`` ...). They must identify rows uniquely.
     seed : int or numpy Generator
         For the parametric bootstrap; the same seed gives the same sets.
+    df : str, array or None
+        Each unit's design degrees of freedom: its standard error is estimated from few PSUs,
+        so each unit's error is drawn from t with its df rather than from the normal (a
+        column name, by default the ``df`` column that ``sipas_index(..., ci_method=...)``
+        writes, used when present; an array in row order; None for the normal). With 15 df
+        the normal draws make the sets too narrow: see ``tests/test_indices.py``.
 
     Returns a DataFrame with the unit column(s), ``estimate, std_error, rank, rank_low,
     rank_high, level, method`` (``"marginal"`` or ``"simultaneous"``), in the input row order.
+
+    Examples
+    --------
+    Three provinces, two of them too close to order:
+
+    >>> table = pd.DataFrame({"province_code": ["01", "02", "03"],
+    ...                       "estimate": [95.0, 88.0, 87.5], "std_error": [1.0, 1.0, 1.0]})
+    >>> rank_units(table, seed=1)[["province_code", "rank", "rank_low", "rank_high"]]
+      province_code  rank  rank_low  rank_high
+    0            01     1         1          1
+    1            02     2         2          3
+    2            03     3         2          3
     """
     problems = []
     for column in ("estimate", "std_error"):
@@ -949,7 +1016,8 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
         sigma = np.diag(se**2)
     signed = theta if higher_is_better else -theta
     low, high = _rank_sets(signed, sigma, level=level, simultaneous=simultaneous,
-                           n_draws=int(n_draws), rng=as_generator(seed))
+                           n_draws=int(n_draws), rng=as_generator(seed), stepdown=stepdown,
+                           df=_rank_df(table, df))
     rank = pd.Series(signed).rank(ascending=False, method="min").to_numpy().astype(np.int64)
     out = table[unit].copy()
     out["estimate"] = theta
@@ -959,4 +1027,126 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
     out["rank_high"] = high.astype(np.int64)
     out["level"] = level
     out["method"] = "simultaneous" if simultaneous else "marginal"
+    return out
+
+
+def _rank_df(table: pd.DataFrame, df) -> np.ndarray | None:
+    """The units' df for the rank draws (see ``rank_units``), or None for the normal."""
+    if df is None:
+        return None
+    if isinstance(df, str):
+        if df not in table.columns:
+            if df == "df":
+                return None
+            raise ValueError(f"rank_units: df column {df!r} is missing")
+        df = table[df]
+    values = np.asarray(df, dtype=float)
+    if values.shape != (len(table),):
+        raise ValueError(f"rank_units: df has shape {values.shape}, expected ({len(table)},)")
+    return values
+
+
+def _estimates_and_covariance(estimates, unit, vcov, df, function):
+    """(table, theta, Σ, df) for the rank functions from an estimates table."""
+    table = estimates.reset_index(drop=True)
+    theta = table["estimate"].to_numpy(dtype=float)
+    se = table["std_error"].to_numpy(dtype=float)
+    bad = ~(np.isfinite(theta) & np.isfinite(se) & (se >= 0))
+    if bad.any():
+        raise ValueError(f"{function}: {int(bad.sum())} unit(s) have a missing or invalid "
+                         f"estimate or std_error: {table.loc[bad, unit].head(5).to_dict('records')}")
+    sigma = np.diag(se**2) if vcov is None else np.asarray(vcov, dtype=float)
+    if sigma.shape != (len(table), len(table)):
+        raise ValueError(f"{function}: vcov has shape {sigma.shape}, "
+                         f"expected ({len(table)}, {len(table)})")
+    return table, theta, sigma, _rank_df(table, df)
+
+
+def tau_best(estimates: pd.DataFrame, *, tau: int, unit=None, vcov=None, level=0.95,
+             n_draws=10000, seed: Seed = 0, higher_is_better=True, stepdown=True,
+             df="df") -> pd.DataFrame:
+    """Which units could be among the ``tau`` best: the confidence set for the tau-best of
+    Mogstad, Romano, Shaikh & Wilhelm (2024), as R's ``csranks::cstaubest``.
+
+    A unit is in the set when the lower bound of its simultaneous rank set (over all units)
+    is at most ``tau``: with probability about ``level`` the set holds every unit that truly
+    ranks in the top ``tau``. The arguments are those of :func:`rank_units`
+    (``higher_is_better=False`` gives the tau-worst).
+
+    Returns the unit column(s), ``estimate, rank_low, tau, could_be_top`` (bool), in row order.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"province_code": ["01", "02", "03", "04"],
+    ...                       "estimate": [97.0, 96.5, 90.0, 80.0], "std_error": [1.0] * 4})
+    >>> tau_best(table, tau=1, seed=1)[["province_code", "could_be_top"]]
+      province_code  could_be_top
+    0            01          True
+    1            02          True
+    2            03         False
+    3            04         False
+    """
+    unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
+                                                       if c not in _STAT_COLUMNS]
+    if not (isinstance(tau, (int, np.integer)) and 1 <= tau <= len(estimates)):
+        raise ValueError(f"tau_best: tau must be an integer from 1 to {len(estimates)}, "
+                         f"got {tau!r}")
+    ranks = rank_units(estimates, unit=unit, vcov=vcov, level=level, simultaneous=True,
+                       n_draws=n_draws, seed=seed, higher_is_better=higher_is_better,
+                       stepdown=stepdown, df=df)
+    out = ranks[unit + ["estimate", "rank_low"]].copy()
+    out["tau"] = int(tau)
+    out["could_be_top"] = out["rank_low"] <= tau
+    return out
+
+
+def rank_group_probabilities(estimates: pd.DataFrame, *, unit=None, groups=4, vcov=None,
+                             n_draws=10000, seed: Seed = 0, higher_is_better=True,
+                             df="df") -> pd.DataFrame:
+    """Approximate probability that each unit belongs to each rank group (quartiles by
+    default, the way PAPI colours provinces: group 1 = the best quarter of the ranking).
+
+    The share of ``n_draws`` draws from the estimates' joint distribution (normal with the
+    covariance of :func:`rank_units`, t with each unit's df when known) in which the unit's
+    rank falls in the group: rank r of p units is in group ``ceil(r * groups / p)``. This
+    treats the estimates' sampling distribution as if it were the distribution of the true
+    values around them (a plug-in, not a posterior: it is labelled approximate wherever
+    shown); it says how firmly a unit's colour is held, not a tested claim.
+
+    Returns the unit column(s), ``estimate``, ``group`` (of the point estimate's rank) and
+    ``p_group_1 … p_group_<groups>`` (each row sums to 1), in row order.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"province_code": ["01", "02", "03", "04"],
+    ...                       "estimate": [97.0, 90.0, 89.5, 70.0], "std_error": [0.5] * 4})
+    >>> rank_group_probabilities(table, seed=1).round(2)
+      province_code  estimate  group  p_group_1  p_group_2  p_group_3  p_group_4
+    0            01      97.0      1        1.0       0.00       0.00        0.0
+    1            02      90.0      2        0.0       0.76       0.24        0.0
+    2            03      89.5      3        0.0       0.24       0.76        0.0
+    3            04      70.0      4        0.0       0.00       0.00        1.0
+    """
+    function = "rank_group_probabilities"
+    unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
+                                                       if c not in _STAT_COLUMNS]
+    if not (isinstance(groups, (int, np.integer)) and 1 <= groups <= len(estimates)):
+        raise ValueError(f"{function}: groups must be an integer from 1 to {len(estimates)}, "
+                         f"got {groups!r}")
+    table, theta, sigma, unit_df = _estimates_and_covariance(estimates, unit, vcov, df,
+                                                             function)
+    p = len(theta)
+    signed = theta if higher_is_better else -theta
+    draws = signed + _error_draws(sigma, unit_df, int(n_draws), as_generator(seed))
+    # rank 1 = largest; ties (measure zero) broken by position
+    ranks = np.empty_like(draws, dtype=np.int64)
+    order = np.argsort(-draws, axis=1, kind="stable")
+    np.put_along_axis(ranks, order, np.arange(1, p + 1)[None, :], axis=1)
+    group_of = np.ceil(ranks * groups / p).astype(np.int64)
+    out = table[unit].copy()
+    out["estimate"] = theta
+    point = pd.Series(signed).rank(ascending=False, method="first").to_numpy()
+    out["group"] = np.ceil(point * groups / p).astype(np.int64)
+    for g in range(1, groups + 1):
+        out[f"p_group_{g}"] = (group_of == g).mean(axis=0)
     return out

@@ -143,3 +143,15 @@ def test_nothing_a_report_prints_moves_with_the_scale_of_the_weights(shared_and_
                                other.versus_nation[["estimate", "std_error", "p_value"]],
                                rtol=1e-8, equal_nan=True)
     pd.testing.assert_frame_equal(shared.ranks, other.ranks, check_exact=False, rtol=1e-8)
+
+
+def test_the_ranks_carry_the_tau_best_set_and_quartile_group_probabilities(shared_and_survey):
+    shared, _ = shared_and_survey
+    ranks = shared.ranks
+    assert (ranks["could_be_top_5"] == (ranks["rank_low_simultaneous"] <= 5)).all()
+    probabilities = ranks[[f"p_group_{g}" for g in range(1, 5)]]
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    # the point estimate's quarter of the ranking is its quartile group
+    p = len(ranks)
+    point = ranks["estimate"].rank(ascending=False, method="first")
+    assert (ranks["quartile_group"] == np.ceil(point * 4 / p)).all()

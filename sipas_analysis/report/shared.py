@@ -42,8 +42,10 @@ class SharedResults:
 
     All tables are tidy DataFrames (no fitted objects, so the cache stays small):
     ``national``/``units``/``regions`` (sipas_index tables: nation, every unit, every region),
-    ``ranks`` (marginal rank sets of the overall index, plus ``rank_low_simultaneous`` and
-    ``rank_high_simultaneous``), ``versus_nation`` (each unit minus the nation, every term),
+    ``ranks`` (marginal step-down rank sets of the overall index with t draws on each unit's
+    design df, plus ``rank_low_simultaneous``, ``rank_high_simultaneous``, ``could_be_top_5``
+    (the tau-best set), ``quartile_group`` and the approximate probabilities ``p_group_1..4``
+    of each quartile group), ``versus_nation`` (each unit minus the nation, every term),
     ``drivers`` (ordinal model: tidy log-odds; ``ame``: logit average marginal effects in
     percentage points), ``importance`` (LMG table, with ``importance_r_squared`` and
     ``importance_notes``), ``ipa`` (national importance against national factor performance),
@@ -153,6 +155,12 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
     joint = indices.rank_units(overall, unit="province_code", seed=seed, simultaneous=True)
     ranks["rank_low_simultaneous"] = joint["rank_low"].to_numpy()
     ranks["rank_high_simultaneous"] = joint["rank_high"].to_numpy()
+    # "could it be among the top 5?" (tau-best) and the approximate chance of each quartile
+    # group, the way PAPI colours provinces
+    ranks["could_be_top_5"] = (joint["rank_low"] <= min(5, len(joint))).to_numpy()
+    quartiles = indices.rank_group_probabilities(overall, unit="province_code", seed=seed)
+    ranks = ranks.merge(quartiles.drop(columns=["estimate"]).rename(
+        columns={"group": "quartile_group"}), on="province_code", how="left")
     terms = list(national["term"])
     versus = indices.compare_indices(design, between="province_code", reference="all",
                                      term=terms, satisfied=settings.rule.satisfied,
