@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import index_rule
+from . import index_rule, intervals
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"answer levels that count as satisfied (default: {satisfied})")
     index.add_argument("--rule", default=rule.aggregation, choices=list(index_rule.AGGREGATIONS),
                        help=f"aggregation rule (default: {rule.aggregation})")
+    index.add_argument("--ci-method", default=intervals.DEFAULT_METHOD,
+                       choices=[*intervals.METHODS, "normal"],
+                       help="interval of a percent satisfied (default: beta, Korn-Graubard with "
+                            "the design's degrees of freedom, never outside 0-100; normal: "
+                            "estimate ± 1.96 SE)")
     index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
 
     reports = sub.add_parser(
@@ -171,8 +176,11 @@ def _index_table(args):
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
     design = _survey_design(survey)
-    table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule)
-    national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule)
+    ci_method = None if args.ci_method == "normal" else args.ci_method
+    table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
+                                ci_method=ci_method)
+    national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule,
+                                   ci_method=ci_method)
     if by is not None:
         national[by] = "national"
         table = _concat_national(national, table)
@@ -228,14 +236,15 @@ def _cmd_demo(args) -> int:
         raise UserError(f"the demo sample has no year {args.year}; it covers "
                         f"{sorted(survey['year'].unique())}")
     design = _survey_design(year)
-    by_province = indices.sipas_index(design, by="province_code")
+    by_province = indices.sipas_index(design, by="province_code",
+                                      ci_method=intervals.DEFAULT_METHOD)
     overall = by_province[by_province["kind"] == "overall"]
     ranks = indices.rank_units(overall, unit="province_code", seed=0)
     table = overall.merge(ranks[["province_code", "rank", "rank_low", "rank_high"]],
                           on="province_code").sort_values("rank")
     names = reference.provinces(reference.default_unit_set(args.year))
     table = table.merge(names[["province_code", "name_vi"]], on="province_code", how="left")
-    national = indices.sipas_index(design)
+    national = indices.sipas_index(design, ci_method=intervals.DEFAULT_METHOD)
     national = national[national["kind"] == "overall"]
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"sipas_index_{args.year}_demo.csv"

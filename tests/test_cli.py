@@ -89,7 +89,27 @@ def test_index_writes_the_table(tmp_path):
                      "--out", str(target)]) == 0
     table = pd.read_csv(target)
     assert set(table["kind"]) == {"criterion", "factor", "overall"}
-    assert {"estimate", "std_error", "ci_low", "ci_high", "n_eff"} <= set(table.columns)
+    assert {"estimate", "std_error", "ci_low", "ci_high", "n_eff", "df"} <= set(table.columns)
+
+
+def test_index_intervals_are_korn_graubard_by_default_and_normal_on_request(tmp_path):
+    from scipy import stats
+    from sipas_analysis import indices
+    path = tmp_path / "survey.csv"
+    frame = contract_frame(200)
+    frame.to_csv(path, index=False)
+    beta, normal = tmp_path / "beta.csv", tmp_path / "normal.csv"
+    assert cli.main(["index", "--data", str(path), "--by", "none", "--out", str(beta)]) == 0
+    assert cli.main(["index", "--data", str(path), "--by", "none", "--ci-method", "normal",
+                     "--out", str(normal)]) == 0
+    beta, normal = pd.read_csv(beta).iloc[0], pd.read_csv(normal).iloc[0]
+    design = cli._survey_design(cli._load(str(path)))
+    expected = indices.sipas_index(design, ci_method="beta").query("kind == 'overall'").iloc[0]
+    assert beta["ci_low"] == pytest.approx(expected["ci_low"], rel=1e-9)
+    assert beta["ci_high"] == pytest.approx(expected["ci_high"], rel=1e-9)
+    z = stats.norm.ppf(0.975)
+    assert normal["ci_high"] == pytest.approx(normal["estimate"] + z * normal["std_error"])
+    assert run("index", "--ci-method", "wald").returncode == 2      # argparse names the choices
 
 
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
