@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sipas_analysis import indices
+from sipas_analysis import indices, intervals
 from sipas_analysis.design import SurveyDesign
 from sipas_analysis.evaluate.declaration import Declaration, Estimator
 from sipas_analysis.models import fit_linear, fit_logit, fit_multilevel, fit_ordinal, tidy
@@ -64,7 +64,9 @@ class _Designs:
         if key not in self._cache:
             design = self.get(weighted=weighted, design_based=design_based, dataframe_ok=False)
             columns = [by] if isinstance(by, str) else (list(by) if by else None)
-            self._cache[key] = indices.sipas_index(design, by=columns)
+            # the intervals the reports print: Korn-Graubard with the units' design df
+            self._cache[key] = indices.sipas_index(design, by=columns,
+                                                   ci_method=intervals.DEFAULT_METHOD)
         return self._cache[key]
 
 
@@ -137,7 +139,7 @@ def _estimate(estimator: Estimator, designs: _Designs, seed) -> pd.DataFrame:
             rows = table[table["term"] == term]
             if rows.empty:
                 continue
-            ranks = indices.rank_units(rows[by + ["estimate", "std_error"]], unit=by,
+            ranks = indices.rank_units(rows[by + ["estimate", "std_error", "df"]], unit=by,
                                        level=estimator.level, simultaneous=estimator.simultaneous,
                                        n_draws=estimator.n_draws, seed=seed)
             out.append(pd.DataFrame({
