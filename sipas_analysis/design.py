@@ -817,6 +817,47 @@ class SurveyDesign:
             table.insert(0, c, keys[c].iloc[first].to_numpy())
         return table
 
+    def satterthwaite_df(self, z: np.ndarray) -> np.ndarray:
+        """Satterthwaite degrees of freedom of the variance of each total ``sum_i z_i``.
+
+        ``z``: (n,) or (n, k), weighted as for :meth:`vcov_totals`. The stage-1 variance is a
+        sum over strata, V = sum_h V_h, each V_h estimated from its n_h PSUs with n_h - 1
+        df; its df is (sum_h V_h)² / sum_h V_h² / (n_h - 1) (Satterthwaite 1946). With equal
+        V_h this is the design df, PSUs minus strata; when a few strata carry most of the
+        variance (a province against the nation that contains it) it approaches theirs, and
+        it never exceeds the PSUs minus strata of the strata the total involves. Later
+        stages' variance is ignored (it is small when first-stage sampling fractions are).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 2, 2, 2], "psu": [1, 2, 3, 4, 5, 6],
+        ...                      "y": [1.0, 2.0, 3.0, 1.0, 1.1, 0.9]})
+        >>> design = SurveyDesign(data, strata="stratum", psu="psu")
+        >>> design.satterthwaite_df(data["y"].to_numpy()).round(3)
+        array([2.04])
+        """
+        z = np.ascontiguousarray(z, dtype=float)
+        if z.ndim == 1:
+            z = z[:, None]
+        if z.ndim != 2 or z.shape[0] != len(self.data):
+            raise ValueError(f"z must have shape (n,) or (n, k) with n = {len(self.data)}, "
+                             f"got {z.shape}")
+        totals = z if self._row_to_unit is None else np.asarray(self._row_to_unit @ z)
+        for s in range(len(self._stages) - 1, 0, -1):
+            totals = np.asarray(self._stages[s].indicator @ totals)
+        stage = self._stages[0]
+        group_totals = np.asarray(stage.indicator @ totals)
+        centre = group_totals / np.maximum(stage.n_sampled, 1)[:, None]
+        unit_weight = np.where(stage.lonely[stage.group], 0.0,
+                               (stage.scale * stage.ancestor_fraction)[stage.group])
+        squares = (totals - centre[stage.group]) ** 2 * unit_weight[:, None]
+        by_stratum = np.asarray(stage.indicator @ squares)            # (H, k): V_h
+        d = (stage.n_sampled - 1).astype(float)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denominator = np.where(d > 0, by_stratum ** 2 / np.where(d > 0, d, 1.0), 0.0).sum(0)
+            return np.where(denominator > 0, by_stratum.sum(axis=0) ** 2 / denominator, np.nan)
+
     def domain_df(self, codes, n_domains: int) -> np.ndarray:
         """Design degrees of freedom of each of ``n_domains`` disjoint domains.
 

@@ -689,11 +689,14 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     Both estimates come from the same design, so any covariance between them counts (for two
     years sampled independently it is zero, and the SE is the usual sqrt of the sum).
     Intervals and two-sided tests use Student's t with the contrast's design degrees of
-    freedom (``df=True``): the number of PSUs minus the number of strata among the rows the
-    contrast uses (both levels for a pair; the whole ``within`` group for ``reference="all"``),
-    as R's ``svyttest`` and Stata's ``svy:`` do, because the variance is estimated from that
-    many PSUs. A contrast with no df (one PSU per stratum) has no interval or p-value.
-    ``df=False`` uses the normal distribution, as R's ``svycontrast``.
+    freedom (``df=True``), because its variance is estimated from few PSUs: the
+    Satterthwaite df of the variance over strata (:meth:`SurveyDesign.satterthwaite_df`),
+    which is the number of PSUs minus the number of strata among the rows the contrast uses
+    when the strata weigh alike (as R's ``svyttest`` and Stata's ``svy:`` count them) and
+    less when a few strata carry the variance: a province against the nation that contains
+    it gets about the province's own df, not the nation's. A contrast without df (one PSU
+    per stratum) has no interval or p-value. ``df=False`` uses the normal distribution, as
+    R's ``svycontrast``.
     Aggregation settings (``term``, ``satisfied``, ``rule``, ``factors``) are those of
     :func:`sipas_index`; ``term`` may be one name or a list.
 
@@ -758,14 +761,12 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
         return 100.0 * cores[name].estimate[g, positions[i]]
 
     columns = [lambda s=s: influence(s[4], s[1]) - influence(s[5], s[1]) for s in specs]
-    variance = (_vcov_of_columns(design, columns, fine.n_rows, diagonal_only=True)
-                if specs else np.empty(0))
+    variance, contrast_df = _variance_and_df_of_columns(design, columns, fine.n_rows)
     est_group = np.array([estimate(s[4], s[1]) for s in specs], dtype=float)
     est_versus = np.array([estimate(s[5], s[1]) for s in specs], dtype=float)
     diff = est_group - est_versus
     se = 100.0 * np.sqrt(np.clip(variance, 0.0, None))
     se[np.isnan(diff)] = np.nan
-    contrast_df = _contrast_df(design, cores, specs, reference)
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = diff / se
         if df:
@@ -796,23 +797,19 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     return frame
 
 
-def _contrast_df(design, cores, specs, reference) -> np.ndarray:
-    """Each contrast's design df: PSUs minus strata among the rows it uses."""
-    fine = cores["fine"]
-    if reference == "all":
-        coarse_df = _group_df(design, cores["coarse"])
-        return np.array([coarse_df[s[5][1]] for s in specs], dtype=np.int64)
-    # A pair uses the rows of its two levels within one `within` group: one domain per pair.
-    pair_of_group = np.full(fine.n_groups, -1, dtype=np.int64)
-    pairs = {}
-    for s in specs:
-        if s[0] not in pairs:
-            pairs[s[0]] = len(pairs)
-            pair_of_group[[s[4][1], s[5][1]]] = pairs[s[0]]
-    codes = np.full(fine.n_rows, -1, dtype=np.int64)
-    codes[fine.rows] = pair_of_group[fine.group_of_rows()]
-    pair_df = design.domain_df(codes, len(pairs)) if pairs else np.empty(0, dtype=np.int64)
-    return np.array([pair_df[pairs[s[0]]] for s in specs], dtype=np.int64)
+def _variance_and_df_of_columns(design, columns, n_rows: int):
+    """Design variances of the totals of influence columns (callables, as for
+    :func:`_vcov_of_columns`) and their Satterthwaite df, from one pass over memory blocks."""
+    k = len(columns)
+    variance, df = np.empty(k), np.empty(k)
+    block = max(1, int(_BLOCK_BYTES // (8 * max(n_rows, 1))))
+    for start in range(0, k, block):
+        idx = list(range(start, min(start + block, k)))
+        z = np.column_stack([columns[i]() for i in idx])
+        variance[idx] = np.diag(np.asarray(design.vcov_totals(z), dtype=float)
+                                .reshape(len(idx), len(idx)))
+        df[idx] = design.satterthwaite_df(z)
+    return variance, df
 
 
 # --------------------------------------------------------------------------------------------

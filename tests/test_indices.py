@@ -535,17 +535,21 @@ def test_province_minus_nation_closed_form_and_not_independent_sum():
     naive = np.hypot(index["std_error"], province["std_error"])
     assert abs(row["std_error"] - naive) > 0.05 * naive
     assert row["statistic"] == pytest.approx(row["estimate"] / row["std_error"])
-    # every respondent is a PSU: the contrast uses the whole nation, 1200 PSUs in 3 strata
-    assert row["df"] == sum(n_h) - 3
-    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["statistic"]), sum(n_h) - 3))
+    # Satterthwaite over the strata: V_1 = (1 - W_1)^2 v_1, V_h = W_h^2 v_h, each on n_h - 1 df
+    parts = np.r_[(1 - share[0])**2 * v_h[0], share[1:]**2 * v_h[1:]]
+    satterthwaite = parts.sum()**2 / np.sum(parts**2 / (np.array(n_h) - 1))
+    assert row["df"] == pytest.approx(satterthwaite, rel=1e-9)
+    assert row["df"] < sum(n_h) - 3            # the province's strata weigh most
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["statistic"]), row["df"]))
     normal = indices.compare_indices(design, between="province_code", reference="all",
                                      factors=ONE, term="c1", df=False).set_index("group")
     assert normal.loc["01", "p_value"] == pytest.approx(2 * stats.norm.sf(abs(row["statistic"])))
 
 
 def test_contrast_df_counts_the_psus_and_strata_the_contrast_uses():
-    """A province with 18 PSUs in 3 strata (9 per year) has 15 df for its change between the
-    years (both years' PSUs count), and the interval and p-value are those of t with 15 df."""
+    """A province with 18 PSUs in 3 strata (9 per year): its change between the years has the
+    Satterthwaite df of its variance over the 3 strata, computed here from the PSU totals of
+    the contrast's influence (at most 18 - 3 = 15), and t intervals and p-values with them."""
     rng = np.random.default_rng(31)
     rows = []
     for year in (2023, 2024):
@@ -559,11 +563,26 @@ def test_contrast_df_counts_the_psus_and_strata_the_contrast_uses():
     design = stratified_design(frame)
     result = indices.compare_indices(design, between="year", values=(2023, 2024), factors=ONE,
                                      term="c1").iloc[0]
-    assert result["df"] == 18 - 3
-    half = stats.t.ppf(0.975, 15) * result["std_error"]
-    assert result["ci_high"] - result["estimate"] == pytest.approx(half, rel=1e-12)
+    # influence of p_2024 - p_2023: (y - p_year) / n_year, signed by year
+    y = (frame["c1"] == 5).astype(float)
+    p_year = y.groupby(frame["year"]).transform("mean")
+    n_year = frame.groupby("year")["c1"].transform("size")
+    sign = np.where(frame["year"] == 2024, 1.0, -1.0)
+    frame["z"] = sign * (y - p_year) / n_year
+    totals = frame.groupby(["stratum", "psu"])["z"].sum().reset_index()
+    parts, dfs = [], []
+    for _, psus in totals.groupby("stratum"):
+        m = len(psus)
+        parts.append(m / (m - 1) * np.sum((psus["z"] - psus["z"].mean())**2))
+        dfs.append(m - 1)
+    parts, dfs = np.array(parts), np.array(dfs)
+    assert result["std_error"] == pytest.approx(100 * np.sqrt(parts.sum()), rel=1e-9)
+    expected_df = parts.sum()**2 / np.sum(parts**2 / dfs)
+    assert result["df"] == pytest.approx(expected_df, rel=1e-9) and expected_df <= 15
+    half = stats.t.ppf(0.975, expected_df) * result["std_error"]
+    assert result["ci_high"] - result["estimate"] == pytest.approx(half, rel=1e-9)
     assert result["p_value"] == pytest.approx(
-        2 * stats.t.sf(abs(result["estimate"] / result["std_error"]), 15), rel=1e-12)
+        2 * stats.t.sf(abs(result["estimate"] / result["std_error"]), expected_df), rel=1e-9)
 
 
 @pytest.mark.slow
@@ -809,3 +828,34 @@ def test_rank_group_probabilities_closed_form_for_two_units():
     groups = quartiles[[f"p_group_{g}" for g in range(1, 5)]]
     np.testing.assert_allclose(groups.sum(axis=1), 1.0)
     assert list(quartiles["group"]) == [4, 4, 4, 3, 3, 3, 2, 2, 2, 1, 1, 1]
+
+
+@pytest.mark.slow
+def test_a_null_province_versus_nation_test_rejects_at_its_level():
+    """Ten provinces with the same true share (0.9), each 18 PSUs of 10 in 3 strata, ratings
+    clustered in PSUs (beta-binomial, ICC 1/9): province 01 against the nation, 1,000 times
+    (MC SE of a 5 % rate: 0.007). With z a 5 % test rejects 9.2 % of the time (the province's
+    variance rests on 18 PSUs); with t on the contrast's Satterthwaite df (median 14.3, about
+    the province's 15) 7.0 %. The rest of the excess is the skewness of a share near 1 (its
+    SE is small exactly when it is high), which no df removes; the assertion holds t within
+    4 MC SEs of 5 % and well below z."""
+    rng = np.random.default_rng(41)
+    reps, rejected_t, rejected_z = 1000, 0, 0
+    concentration = 8.0                        # ICC = 1 / (1 + concentration) = 1/9
+    province = np.repeat([f"{i + 1:02d}" for i in range(10)], 180)
+    stratum = np.repeat(np.arange(30), 60)
+    psu = np.repeat(np.arange(180), 10)
+    for _ in range(reps):
+        rates = rng.beta(0.9 * concentration, 0.1 * concentration, size=180)
+        satisfied = rng.random(1800) < rates[psu]
+        frame = pd.DataFrame({"province_code": province, "stratum": stratum, "psu": psu,
+                              "weight": 1.0, "year": 2024,
+                              "c1": np.where(satisfied, 5.0, 2.0)})
+        row = indices.compare_indices(stratified_design(frame), between="province_code",
+                                      values=["01"], reference="all", factors=ONE,
+                                      term="c1").iloc[0]
+        rejected_t += row["p_value"] < 0.05
+        rejected_z += 2 * stats.norm.sf(abs(row["statistic"])) < 0.05
+    mc_se = np.sqrt(0.05 * 0.95 / reps)
+    assert abs(rejected_t / reps - 0.05) < 4 * mc_se, rejected_t / reps
+    assert rejected_z / reps - rejected_t / reps > 2 * mc_se, (rejected_z, rejected_t)
