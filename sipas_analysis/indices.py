@@ -670,7 +670,8 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
 
 def compare_indices(design, *, between="year", values=None, within=None, reference="pair",
                     term="overall", satisfied=None, rule=None, factors=None,
-                    level=0.95, df=True) -> pd.DataFrame:
+                    level=0.95, df=True, simultaneous=False, n_draws=100_000,
+                    seed: Seed = 0) -> pd.DataFrame:
     """Differences of the index between two levels of a column, or between a unit and the whole.
 
     Two uses:
@@ -699,6 +700,14 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     R's ``svycontrast``.
     Aggregation settings (``term``, ``satisfied``, ``rule``, ``factors``) are those of
     :func:`sipas_index`; ``term`` may be one name or a list.
+
+    ``simultaneous=True`` adds ``p_simultaneous``: within each family of contrasts that share
+    their ``within`` key and group (e.g. one province's terms against the nation), the
+    single-step max-|t| adjusted p-values of
+    :func:`~sipas_analysis.multiple_comparisons.simultaneous_p_values`, from the contrasts'
+    design covariance (multivariate t with the family's smallest df; ``n_draws`` draws,
+    ``seed``): the chance of any false "significant" difference in the family is held at the
+    level for the actual correlation of the terms, less conservatively than Holm.
 
     Returns a DataFrame with the `within` column(s), then ``term, contrast, group, versus,
     estimate_group, estimate_versus, estimate, std_error, ci_low, ci_high, df, statistic,
@@ -791,10 +800,34 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
         "statistic": statistic,
         "p_value": p_value,
     })
+    if simultaneous:
+        frame["p_simultaneous"] = _family_adjusted(design, columns, specs, fine.n_rows,
+                                                   statistic, contrast_df if df else None,
+                                                   n_draws=n_draws, seed=seed)
     if within:
         keys = pd.DataFrame([s[0] for s in specs], columns=within)
         frame = pd.concat([keys, frame], axis=1)
     return frame
+
+
+def _family_adjusted(design, columns, specs, n_rows, statistic, contrast_df, *, n_draws, seed):
+    """Max-|t| adjusted p-values within each family (same within key and group) of contrasts."""
+    from sipas_analysis.multiple_comparisons import simultaneous_p_values
+    rng = as_generator(seed)
+    out = np.full(len(specs), np.nan)
+    families: dict = {}
+    for i, s in enumerate(specs):
+        families.setdefault((s[0], s[2]), []).append(i)
+    for members in families.values():
+        members = [i for i in members if np.isfinite(statistic[i])]
+        if not members:
+            continue
+        vcov = _vcov_of_columns(design, [columns[i] for i in members], n_rows,
+                                diagonal_only=False)
+        family_df = np.inf if contrast_df is None else float(np.min(contrast_df[members]))
+        out[members] = simultaneous_p_values(statistic[members], vcov, df=family_df,
+                                             n_draws=n_draws, seed=rng)
+    return out
 
 
 def _variance_and_df_of_columns(design, columns, n_rows: int):

@@ -52,3 +52,52 @@ def adjust_p_values(p_values, method: str = "holm") -> np.ndarray:
     result[order] = np.minimum(1.0, adjusted)
     out[known] = result
     return out
+
+
+def simultaneous_p_values(statistic, covariance, *, df=np.inf, n_draws: int = 100_000,
+                          seed=0) -> np.ndarray:
+    """Single-step simultaneous (max-|t|) adjusted p-values of a family of correlated tests.
+
+    ``statistic``: the family's t (or z) statistics; ``covariance``: the covariance (or the
+    correlation) of the estimates they test, in the same order. The adjusted p-value of test
+    i is P(max_j |T_j| >= |t_i|) with T ~ N(0, R), R the correlation, or the multivariate t
+    with ``df`` degrees of freedom (one shared chi-square, as R's ``multcomp``
+    "single-step"), from ``n_draws`` draws: the family-wise error is controlled at exactly
+    the level for the actual dependence, so the adjustment is never stronger than
+    Bonferroni's and weaker the more the tests go together (a province's factors and their
+    criteria are strongly correlated). Missing statistics stay missing and are left out of
+    the family.
+
+    Examples
+    --------
+    Two independent tests: the adjustment is Šidák's, 1 - (1 - p)².
+
+    >>> from scipy import stats
+    >>> p = simultaneous_p_values([2.0, 0.5], np.eye(2), n_draws=400_000, seed=1)
+    >>> float(p[0].round(3)), float((1 - (1 - 2 * stats.norm.sf(2.0)) ** 2).round(3))
+    (0.089, 0.089)
+    """
+    from .rng import as_generator
+
+    t = np.asarray(statistic, dtype=float)
+    sigma = np.asarray(covariance, dtype=float)
+    if sigma.shape != (t.size, t.size):
+        raise ValueError(f"covariance has shape {sigma.shape}, expected ({t.size}, {t.size})")
+    out = np.full(t.shape, np.nan)
+    known = np.flatnonzero(~np.isnan(t))
+    if known.size == 0:
+        return out
+    sub = sigma[np.ix_(known, known)]
+    sd = np.sqrt(np.diag(sub))
+    if not (sd > 0).all():
+        raise ValueError("every test of the family needs a positive variance")
+    correlation = sub / np.outer(sd, sd)
+    rng = as_generator(seed)
+    draws = rng.multivariate_normal(np.zeros(known.size), correlation, size=int(n_draws),
+                                    method="eigh")
+    if np.isfinite(df):
+        draws /= np.sqrt(rng.chisquare(df, size=int(n_draws)) / df)[:, None]
+    maximum = np.sort(np.abs(draws).max(axis=1))
+    exceed = int(n_draws) - np.searchsorted(maximum, np.abs(t[known]), side="left")
+    out[known] = exceed / int(n_draws)
+    return out

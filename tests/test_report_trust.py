@@ -157,3 +157,20 @@ def test_the_ranks_carry_the_tau_best_set_and_quartile_group_probabilities(share
     p = len(ranks)
     point = ranks["estimate"].rank(ascending=False, method="first")
     assert (ranks["quartile_group"] == np.ceil(point * 4 / p)).all()
+
+
+def test_the_simultaneous_adjustment_is_a_report_setting():
+    survey = _survey()
+    settings = report.ReportSettings(n_boot=10, p_adjust="simultaneous")
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    shared = report.compute_shared(survey, params, data_hash="test", settings=settings)
+    table = report.comparison_table(shared, params, kind="factor")
+    assert "p-value (max-t)" in table.columns
+    sheet = report.tables_for_workbook(shared, params)["versus_nation"]
+    shown = sheet.dropna(subset=["p_value"])
+    np.testing.assert_allclose(shown["p_adjusted"], shown["p_simultaneous"])
+    assert (shown["p_adjusted"] >= shown["p_value"] - 0.01).all()
+    with pytest.raises(ValueError, match="p_adjust must be one of"):
+        report.ReportSettings(p_adjust="tukey")
+    with pytest.raises(ValueError, match="ci_method must be one of"):
+        report.ReportSettings(ci_method="wald")

@@ -15,7 +15,8 @@ from ..language import text
 
 FACTOR_SCORES = [f"{f}_score" for f in schema.FACTORS]
 # Method names are proper names, the same in both languages.
-P_ADJUST_NAMES = {"holm": "Holm", "BH": "Benjamini–Hochberg", "bonferroni": "Bonferroni"}
+P_ADJUST_NAMES = {"holm": "Holm", "BH": "Benjamini–Hochberg", "bonferroni": "Bonferroni",
+                  "simultaneous": "max-t"}
 FACTS = ["on_time", "applied_online", "n_visits", "asked_extra_payment"]
 
 
@@ -38,7 +39,9 @@ class ReportSettings:
     degrees of freedom; ``n_boot``: Rao-Wu replicates for relative importance; ``p_adjust``:
     how the unit-versus-nation p-values of one report are adjusted for their number (a
     method of :func:`sipas_analysis.multiple_comparisons.adjust_p_values`; Holm keeps the
-    chance of any false "significant" difference in a report at 5 %).
+    chance of any false "significant" difference in a report at 5 %; ``"simultaneous"``: the
+    max-t adjustment from the covariance of the unit's contrasts, which holds it at 5 % for
+    their actual correlation and so adjusts less).
 
     Examples
     --------
@@ -57,6 +60,18 @@ class ReportSettings:
     ci_method: str = "beta"
     min_unit_design_df: int = 30
     p_adjust: str = "holm"
+
+    def __post_init__(self):
+        from ..intervals import METHODS as CI_METHODS
+        from ..multiple_comparisons import METHODS as P_METHODS
+        problems = []
+        if self.p_adjust not in (*P_METHODS, "simultaneous"):
+            problems.append(f"p_adjust must be one of {(*P_METHODS, 'simultaneous')}, "
+                            f"got {self.p_adjust!r}")
+        if self.ci_method not in CI_METHODS:
+            problems.append(f"ci_method must be one of {CI_METHODS}, got {self.ci_method!r}")
+        if problems:
+            raise ValueError("ReportSettings: " + "; ".join(problems))
 
     @property
     def satisfied(self) -> tuple[int, ...]:

@@ -164,7 +164,9 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
     terms = list(national["term"])
     versus = indices.compare_indices(design, between="province_code", reference="all",
                                      term=terms, satisfied=settings.rule.satisfied,
-                                     rule=settings.rule.aggregation)
+                                     rule=settings.rule.aggregation,
+                                     simultaneous=settings.p_adjust == "simultaneous",
+                                     seed=seed)
     # A comparison of a suppressed estimate is withheld with it.
     versus = versus.merge(units[["province_code", "term", "suppressed"]].rename(
         columns={"province_code": "group"}), on=["group", "term"], how="left")

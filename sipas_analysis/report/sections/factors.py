@@ -15,9 +15,14 @@ from .base import Section
 def versus_nation(shared, params) -> pd.DataFrame:
     """The unit's differences from the nation (every term), with ``p_adjusted``: the p-values
     adjusted for their number within the report (``settings.p_adjust``), the family being the
-    comparisons the report shows (those of suppressed estimates are withheld, blank)."""
+    comparisons the report shows (those of suppressed estimates are withheld, blank); for
+    ``"simultaneous"`` it is all the unit's terms, whose covariance the shared results hold."""
     versus = blank_suppressed(
         shared.versus_nation[shared.versus_nation["group"] == params.province_code])
+    if shared.settings.p_adjust == "simultaneous":
+        # max-t over the unit's contrasts, from their covariance (computed with them)
+        adjusted = versus["p_simultaneous"].where(versus["p_value"].notna())
+        return versus.assign(p_adjusted=adjusted)
     return versus.assign(p_adjusted=adjust_p_values(versus["p_value"].to_numpy(),
                                                     shared.settings.p_adjust))
 
