@@ -482,11 +482,13 @@ def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
         None (default): the normal intervals above. Otherwise a method of
         :func:`sipas_analysis.intervals.proportion_interval` (``"beta"``, ``"logit"``,
         ``"xlogit"``, ``"asin"``, ``"mean"``, ``"wilson"``), applied to every term on the
-        proportion scale with the term's ``n``, its ``n_eff`` and the group's design degrees
-        of freedom (its PSUs minus its strata, R's ``degf`` of the group's subset): a criterion
-        is a ratio (a proportion of the answers), a factor or the overall index a linear
-        combination of ratios with its linearised SE. The table then also has a ``df`` column
-        (after ``n``).
+        proportion scale with the term's ``n`` and the group's design degrees of freedom (its
+        PSUs minus its strata, R's ``degf`` of the group's subset): a criterion is a ratio (a
+        proportion of the answers) with effective size ``n_eff``; a factor or the overall index
+        is a linear combination of ratios with its linearised SE, whose effective size is the
+        binomial-equivalent p (1 - p) / SE² (as R's ``svyciprop``; ``n_eff`` = n / deff would
+        treat a mean of 22 answers as noisy as one answer and make the interval far too
+        wide). The table then also has a ``df`` column (after ``n``).
 
     Returns
     -------
@@ -574,9 +576,19 @@ def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff, ci_method=Non
                                      frame["n_eff"] < min_n_eff)
     if ci_method is not None:
         df = np.repeat(group_df, m).astype(float)
+        p = proportion.ravel()
+        # A criterion is a proportion: its effective size is n / deff. A factor or the overall
+        # index is a mean of proportions, whose per-respondent variance is well below
+        # p (1 - p); n / deff would then describe a far noisier binomial and widen its
+        # interval by sqrt(p (1 - p) / that variance). Its binomial-equivalent effective size
+        # is p (1 - p) / SE², as R's svyciprop computes it.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            binomial_size = p * (1 - p) / variance.ravel()
+        size = np.where(frame["kind"].to_numpy() == "criterion", frame["n_eff"].to_numpy(),
+                        binomial_size)
         low, high = intervals.proportion_interval(
-            proportion.ravel(), np.sqrt(variance).ravel(), n=frame["n"].to_numpy(dtype=float),
-            n_eff=frame["n_eff"].to_numpy(), df=df, method=ci_method, level=level)
+            p, np.sqrt(variance).ravel(), n=frame["n"].to_numpy(dtype=float),
+            n_eff=size, df=df, method=ci_method, level=level)
         frame["ci_low"], frame["ci_high"] = 100.0 * low, 100.0 * high
         frame.insert(frame.columns.get_loc("n") + 1, "df", np.repeat(group_df, m))
     if by:

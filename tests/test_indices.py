@@ -296,9 +296,10 @@ def test_ci_method_on_factor_and_overall_uses_the_linearised_estimate():
         assert list(table.columns[table.columns.get_loc("n"):][:2]) == ["n", "df"]
         for kind in ("factor", "overall"):
             rows = table[table["kind"] == kind]
+            # a mean of ratios: the binomial-equivalent effective size p (1 - p) / SE²
+            # (proportion_interval's default, as R's svyciprop)
             low, high = proportion_interval(rows["estimate"] / 100, rows["std_error"] / 100,
-                                            n=rows["n"], n_eff=rows["n_eff"], df=rows["df"],
-                                            method=method)
+                                            n=rows["n"], df=rows["df"], method=method)
             np.testing.assert_allclose(rows["ci_low"], 100 * low, rtol=1e-9)
             np.testing.assert_allclose(rows["ci_high"], 100 * high, rtol=1e-9)
         if method in ("beta", "wilson"):
@@ -859,3 +860,29 @@ def test_a_null_province_versus_nation_test_rejects_at_its_level():
     mc_se = np.sqrt(0.05 * 0.95 / reps)
     assert abs(rejected_t / reps - 0.05) < 4 * mc_se, rejected_t / reps
     assert rejected_z / reps - rejected_t / reps > 2 * mc_se, (rejected_z, rejected_t)
+
+
+@pytest.mark.slow
+def test_the_default_interval_of_a_factor_index_covers_in_small_clustered_samples():
+    """A factor of three criteria (every respondent answers all three; satisfaction shares a
+    PSU effect, beta-binomial with ICC 1/9), 15 PSUs of 10 respondents, true share p: the
+    Korn-Graubard interval of the mean of ratios covers at least 0.93 and is not grossly
+    conservative: 0.973 and 0.971 at p = 0.85 and 0.95 (at most 0.985 allowed); with n / deff
+    as its effective size it covered 0.998 and 0.997 with intervals 1.6 times as wide.
+    1,000 samples as strata of one design (MC SE 0.007); truth = p."""
+    factor = {"f": ["c1", "c2", "c3"]}
+    for p in (0.85, 0.95):
+        rng = np.random.default_rng(int(100 * p))
+        reps = 1000
+        rates = rng.beta(p * 8, (1 - p) * 8, size=(reps, 15))
+        psu_rate = np.repeat(rates.ravel(), 10)
+        frame = pd.DataFrame({"stratum": np.repeat(np.arange(reps), 150),
+                              "psu": np.repeat(np.arange(reps * 15), 10), "weight": 1.0})
+        for c in factor["f"]:
+            frame[c] = np.where(rng.random(len(frame)) < psu_rate, 5.0, 2.0)
+        table = indices.sipas_index(stratified_design(frame), by="stratum", factors=factor,
+                                    ci_method="beta")
+        overall = table[table["term"] == "overall"]
+        assert (overall["df"] == 14).all()
+        covered = ((overall["ci_low"] <= 100 * p) & (100 * p <= overall["ci_high"])).mean()
+        assert 0.93 - 3 * 0.007 <= covered <= 0.985, (p, covered)
