@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="build the synthetic demo sample and the national SIPAS table by province",
         description="Simulate the demo sample (SYNTHETIC data with a known truth, seed 0), save it "
-                    "under data/processed/, and write the SIPAS table by province for a year "
-                    "under --out.")
+                    "in the processed-data folder (data/processed/ in a checkout, "
+                    "~/.cache/sipas when installed, or $SIPAS_PROCESSED_DIR), and write the "
+                    "SIPAS table by province for a year under --out.")
     demo.add_argument("--out", default="reports", help="output folder (default: reports)")
     demo.add_argument("--year", type=int, default=2024, help="year of the table (default: 2024)")
 
@@ -73,9 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                     "'python3' of this environment), --jobs at a time. Each unit gets "
                     "OUT/YEAR/<set>-<code>/report.ipynb, report.html (no code, self-contained) and "
                     "tables.xlsx; the year gets index.html and manifest.json. The national results "
-                    "every unit shares are computed once and cached (data/processed/cache or "
-                    "$SIPAS_CACHE_DIR). A failing unit is recorded and the others go on; exit "
-                    "status 1 if any failed.")
+                    "every unit shares are computed once and cached (cache/ in the processed-data "
+                    "folder, or $SIPAS_CACHE_DIR). A failing unit is recorded and the others go "
+                    "on; exit status 1 if any failed.")
     reports.add_argument("--year", type=int, required=True, help="survey year of the reports")
     reports.add_argument("--units", default=None,
                          help='"all" (default) or codes such as 01,79 of the year\'s unit set')
@@ -108,11 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Write params/defaults.yaml and params/units/63/<code>.yaml, "
                     "params/units/34/<code>.yaml from the reference tables (flat YAML, strings "
                     "quoted). With --check, write nothing and exit 1 if the files are not up to "
-                    "date.")
+                    "date. An installed package (not a checkout) needs --dir to write.")
     params.add_argument("--write", action="store_true", help="write the files (the default)")
     params.add_argument("--check", action="store_true",
                         help="only check that the files are up to date")
-    params.add_argument("--dir", default=None, help="params folder (default: the project's params/)")
+    params.add_argument("--dir", default=None,
+                        help="params folder (default: the checkout's params/; required when the "
+                             "package is installed)")
     evaluate = sub.add_parser(
         "evaluate", help="diagnose estimators on simulated data with a known truth",
         description="Read a declaration (truth, sampling, inquiries, estimators; see "
@@ -122,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                     "--out and continues where it stopped if interrupted.")
     evaluate.add_argument("config", help="declaration YAML, e.g. params/evaluation/default.yaml")
     evaluate.add_argument("--out", default=None,
-                          help="folder of the stored estimates (default: data/processed/evaluation/NAME)")
+                          help="folder of the stored estimates (default: evaluation/NAME in the "
+                               "processed-data folder)")
     evaluate.add_argument("--n-sims", type=int, default=None, help="number of simulations")
     evaluate.add_argument("--jobs", type=int, default=None, help="parallel worker processes")
     evaluate.add_argument("--seed", type=int, default=None, help="seed of the whole run")
@@ -341,7 +345,10 @@ def _cmd_params(args) -> int:
             return EXIT_INVALID
         print("params files are up to date")
         return 0
-    written = batch.write_params(args.dir)
+    try:
+        written = batch.write_params(args.dir)
+    except ValueError as error:   # installed, and no --dir
+        raise UserError(str(error)) from None
     print(f"{len(written)} params files in {written[0].parent}")
     return 0
 
@@ -356,9 +363,9 @@ def cli_evaluate(config_path, *, out=None, n_sims=None, jobs=None, seed=None,
     output folder, print a summary, return the exit status (0).
 
     Settings come from the arguments, else the file's ``run:`` section, else n_sims 100, seed
-    0, jobs 1, out ``data/processed/evaluation/<file stem>``. The folder holds the store
-    (``estimates-*.parquet``, ``targets.parquet``, ``manifest.json``), ``declaration.json`` and
-    ``diagnosands.csv``. Interrupted (Ctrl-C), the chunks finished so far stay; the same command
+    0, jobs 1, out ``evaluation/<file stem>`` in :func:`.resources.processed_dir`. The folder
+    holds the store (``estimates-*.parquet``, ``targets.parquet``, ``manifest.json``),
+    ``declaration.json`` and ``diagnosands.csv``. Interrupted (Ctrl-C), the chunks finished so far stay; the same command
     continues. User mistakes raise ValueError with the message to show.
     """
     import json
@@ -367,13 +374,14 @@ def cli_evaluate(config_path, *, out=None, n_sims=None, jobs=None, seed=None,
 
     from .evaluate import Declaration, diagnose
     from .evaluate.run import _check_run
+    from .resources import processed_dir
     declaration = Declaration.from_yaml(config_path)
     run = declaration.run
     n_sims = n_sims if n_sims is not None else run.get("n_sims", 100)
     seed = seed if seed is not None else run.get("seed", 0)
     jobs = jobs if jobs is not None else run.get("jobs", 1)
     out = Path(out if out is not None else run.get(
-        "out", Path("data/processed/evaluation") / Path(config_path).stem))
+        "out", processed_dir() / "evaluation" / Path(config_path).stem))
     _check_run(n_sims, seed, jobs)
     print(f"Diagnosing {declaration.name!r}: {n_sims} simulations, seed {seed}, {jobs} job(s), "
           f"into {out}")

@@ -6,13 +6,13 @@ before 1 July 2025 and ``"34"`` for the units after; ``province_code`` is the GS
 The two sets reuse codes for different territory ("08" is Tuyên Quang in both, but the 34-set
 Tuyên Quang also holds the former Hà Giang), so a code alone is never a key.
 
-The tables are read from ``data/reference/`` (see ``data/README.md``); set the environment
-variable ``SIPAS_DATA_DIR`` to read another copy of the ``data/`` folder.
+The tables are read from ``data/reference/`` (see ``data/README.md``; :mod:`.resources` finds
+the folder in a checkout or an installed package); set the environment variable
+``SIPAS_DATA_DIR`` to read another copy of the ``data/`` folder.
 """
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
+from .resources import DATA_DIR_ENV, data_dir
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -39,7 +41,6 @@ __all__ = [
 ]
 
 UNIT_SETS = ("63", "34")
-DATA_DIR_ENV = "SIPAS_DATA_DIR"
 LAST_YEAR_OF_63 = 2024  # the merger took effect on 1 July 2025; surveys of 2025+ use the 34-set
 
 # Units that no longer exist in either set but appear in older real data. Hà Tây was merged into
@@ -79,14 +80,6 @@ _SUFFIXES = ("city", "province")
 
 class UnknownProvinceError(ValueError):
     """A province name or code that is not a unit of the requested unit set."""
-
-
-def data_dir() -> Path:
-    """The project's ``data/`` folder, or the folder named by ``$SIPAS_DATA_DIR``."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parent.parent / "data"
 
 
 def default_unit_set(year: int) -> str:

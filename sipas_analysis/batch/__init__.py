@@ -53,7 +53,7 @@ from ..files import file_hash
 from ..files import file_lock as _file_lock  # noqa: F401 - tests take a year folder's lock
 from ..report.export import PAGE_CSS, index_page, index_table, notebook_to_html
 from ..report.kinds import DEFAULT_NOTEBOOK
-from ..report.params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, PARAMS_DIR, PROJECT_ROOT,
+from ..report.params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, PARAMS_DIR,
                              UNIT_ONLY_PARAMETERS, load_params_file, params_files, stale_params,
                              write_params)
 from ..report.params import check_values as check_parameters
@@ -88,7 +88,7 @@ __all__ = [
     "start_kernel", "thread_kernel",
     # data, shared-results cache, parameters, params files, HTML
     "CACHE_DIR_ENV", "DEFAULT_NOTEBOOK", "DEFAULT_PARAMETERS", "PACKAGE_DIR", "PAGE_CSS",
-    "PARAMETER_TYPES", "PARAMS_DIR", "PROJECT_ROOT", "UNIT_ONLY_PARAMETERS", "check_parameters",
+    "PARAMETER_TYPES", "PARAMS_DIR", "UNIT_ONLY_PARAMETERS", "check_parameters",
     "data_path", "demo_data_path", "file_hash", "index_page", "index_table", "load_params_file",
     "load_report_data", "notebook_to_html", "package_fingerprint", "params_files",
     "processed_dir", "shared_cache_path", "shared_key", "shared_results", "stale_params",

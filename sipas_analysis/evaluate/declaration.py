@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sipas_analysis import simulate
+from sipas_analysis import resources, simulate
 
 TARGET_KINDS = ("superpopulation", "finite_population", "census")
 MODELS = ("linear", "logit", "ordinal", "multilevel", "mean", "index", "rank", "importance")
@@ -56,8 +56,9 @@ _TOP_KEYS = {"name", "description", "years", "truth", "sampling", "population", 
              "population_sampler"}
 _RUN_KEYS = {"n_sims", "seed", "jobs", "out"}
 _POPULATION_KEYS = {"size", "seed"}
-# The example declarations (a source checkout; `sipas evaluate` takes any path)
-EVALUATION_PARAMS = Path(__file__).resolve().parents[2] / "params" / "evaluation"
+# The example declarations (params/evaluation, shipped with the package; `sipas evaluate`
+# takes any path)
+EVALUATION_PARAMS = resources.params_dir() / "evaluation"
 
 
 @dataclass(frozen=True)

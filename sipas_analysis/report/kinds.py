@@ -7,11 +7,11 @@ workbook. A new kind is a new list here.
 """
 from __future__ import annotations
 
+from .. import resources
 from .export import write_tables
-from .params import PROJECT_ROOT
 from .sections import SECTIONS, ReportKind
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = resources.notebooks_dir()  # the checkout's notebooks/, or an installed package's copy
 
 PROVINCE_REPORT = ReportKind(
     name="province",

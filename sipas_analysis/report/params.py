@@ -11,11 +11,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import reference, schema
+from .. import reference, resources, schema
 from ..language import LANGS
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-PARAMS_DIR = PROJECT_ROOT / "params"
+PARAMS_DIR = resources.params_dir()  # the checkout's params/, or an installed package's copy
 
 # The notebook's parameters (its cell tagged "parameters") and their types (a province code
 # may arrive as a number: papermill and YAML read 01 as 1; ReportParams normalises it).
@@ -188,8 +187,14 @@ def params_files() -> dict[str, str]:
 
 
 def write_params(directory=None) -> list[Path]:
-    """Write :func:`params_files` under ``directory`` (default the project's ``params/``) and
-    delete unit files the reference tables no longer name. Returns the paths written."""
+    """Write :func:`params_files` under ``directory`` (default the checkout's ``params/``) and
+    delete unit files the reference tables no longer name. Returns the paths written.
+
+    An installed package has no default: its ``params/`` is part of the installation, so
+    ``directory`` must be given (ValueError otherwise)."""
+    if directory is None and resources.checkout() is None:
+        raise ValueError("the package is installed, not run from a source checkout: name the "
+                         "folder to write the params files to (sipas params --dir FOLDER)")
     directory = Path(directory) if directory is not None else PARAMS_DIR
     files = params_files()
     for stale in directory.glob("units/*/*.yaml"):

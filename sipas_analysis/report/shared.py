@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import io, reference, simulate
+from .. import io, reference, resources, simulate
 from ..files import atomic_write, file_hash, file_lock
 from .display import suppression_flags
 from .params import UNIT_ONLY_PARAMETERS, ReportParams
 from .settings import FACTOR_SCORES, FACTS, ReportSettings
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = resources.PACKAGE_DIR
 CACHE_DIR_ENV = "SIPAS_CACHE_DIR"
 BREAKDOWNS = ("agency_level", "service_area")
 
@@ -307,12 +307,7 @@ def package_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def processed_dir() -> Path:
-    """Where derived data go: ``$SIPAS_PROCESSED_DIR``, else the project's ``data/processed/``
-    (never committed), whatever the current directory (notebooks run in ``notebooks/``)."""
-    if os.environ.get("SIPAS_PROCESSED_DIR"):
-        return Path(os.environ["SIPAS_PROCESSED_DIR"]).expanduser()
-    return reference.data_dir() / "processed"
+processed_dir = resources.processed_dir  # where derived data go (the demo sample, the cache)
 
 
 def demo_data_path(*, directory=None) -> Path:
@@ -422,7 +417,7 @@ def shared_results(params, *, cache_dir=None, compute=None):
 
     ``compute(survey, params, data_hash=...)`` defaults to :func:`compute_shared`; the survey
     is :func:`load_report_data` and ``data_hash`` the file's hash. The cache is a pickle in
-    ``cache_dir``, else ``$SIPAS_CACHE_DIR``, else ``data/processed/cache/``, named by
+    ``cache_dir``, else ``$SIPAS_CACHE_DIR``, else ``cache/`` in :func:`processed_dir`, named by
     :func:`shared_key`. The first process to miss the cache takes a lock and computes; the
     others wait and then read. The file is written to a temp name and renamed, so no one ever
     reads half of it.

@@ -8,18 +8,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from ... import resources
 from ..display import HtmlTable, heading
 from .base import Section
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
-    """The checked-out commit of the project, or 'unknown' outside a git checkout."""
+    """The commit of the checkout the package runs from (or of ``cwd``), or 'unknown' for an
+    installed package, outside a git checkout, or without git."""
+    cwd = cwd or resources.checkout()
+    if cwd is None:
+        return "unknown"  # installed: a repository around site-packages is not our source
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=cwd or Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or "unknown"
+                             text=True, cwd=cwd, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
 def provenance(params, shared) -> pd.DataFrame:
