@@ -82,6 +82,7 @@ import scipy.sparse
 from scipy import stats
 
 from .rng import Seed, as_generator
+from .schema import require_columns
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 ESTIMATE_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "n"]
@@ -265,9 +266,8 @@ class SurveyDesign:
         roles = ([("weights", weights)] if weights is not None else []) + \
                 ([("strata", strata)] if strata is not None else []) + \
                 [("psu", c) for c in psu_columns] + [("fpc", c) for c in fpc_columns]
-        missing = [f"{role} column {name!r}" for role, name in roles if name not in data.columns]
-        if missing:
-            raise KeyError("design columns not found in data: " + "; ".join(missing))
+        require_columns(data, [name for _, name in roles], "SurveyDesign",
+                        roles={name: role for role, name in reversed(roles)})
         problems = []
         for role, name in roles:
             column = data[name]
@@ -625,7 +625,7 @@ class SurveyDesign:
           term  estimate  std_error  ci_low  ci_high  n  df    deff   n_eff
         0    y     0.625     0.2394  0.1559   1.0941  8   3  1.7111  4.6753
         """
-        design, y, terms, n = self._prepare(_as_list(var), na_rm)
+        design, y, terms, n = self._prepare(_as_list(var), na_rm, caller="SurveyDesign.mean")
         w = design.weights
         weight_sum = w.sum()
         if weight_sum <= 0:
@@ -646,7 +646,7 @@ class SurveyDesign:
         ``deff, n_eff`` on request (as :meth:`mean`; the design effect is R's ``svytotal``
         ``deff``).
         """
-        design, y, terms, n = self._prepare(_as_list(var), na_rm)
+        design, y, terms, n = self._prepare(_as_list(var), na_rm, caller="SurveyDesign.total")
         w = design.weights
         u = np.where(np.isnan(y), 0.0, y)
         z = w[:, None] * u
@@ -666,7 +666,7 @@ class SurveyDesign:
         """
         numerators, denominators = _as_list(numerator), _as_list(denominator)
         design, values, names, n = self._prepare(numerators + denominators, na_rm,
-                                                 numeric_only=True)
+                                                 numeric_only=True, caller="SurveyDesign.ratio")
         w = design.weights
         values = np.where(np.isnan(values), 0.0, values)
         y, x = values[:, :len(numerators)], values[:, len(numerators):]
@@ -706,9 +706,7 @@ class SurveyDesign:
             raise ValueError(f"stat must be 'mean' or 'total', got {stat!r}")
         _check_deff(deff)
         by_columns = _as_list(by)
-        absent = [c for c in by_columns if c not in self.data.columns]
-        if absent:
-            raise KeyError(f"by column(s) not found in data: {absent}")
+        require_columns(self.data, by_columns + _as_list(var), "SurveyDesign.by")
         keys = self.data[by_columns]
         missing = keys.isna().to_numpy() & self._domain[:, None]
         domain = self._domain
@@ -887,11 +885,10 @@ class SurveyDesign:
         return n_psu - n_strata
 
     # ------------------------------------------------------------------ helpers
-    def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False):
+    def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False, *,
+                 caller: str = "SurveyDesign"):
         """Design matrix (NaN = missing) and the design restricted to complete domain rows."""
-        absent = [c for c in names if c not in self.data.columns]
-        if absent:
-            raise KeyError(f"variable(s) not found in data: {absent}")
+        require_columns(self.data, names, caller)
         if not names:
             raise ValueError("give at least one variable")
         blocks, terms, missing_by_var = [], [], {}

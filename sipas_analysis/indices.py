@@ -63,9 +63,13 @@ def _as_list(by) -> list[str]:
     return list(by)
 
 
-def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: float):
-    """Validate the aggregation settings; return (factors dict, criteria list, satisfied tuple)."""
+def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: float, by=()):
+    """Validate the aggregation settings and that the data hold the ``by`` and rating columns;
+    return (factors dict, criteria list, satisfied tuple)."""
     problems = []
+    missing_by = [c for c in by if c not in data.columns]
+    if missing_by:
+        problems.append(f"`by` columns missing from the data: {missing_by}")
     if rule not in RULES:
         problems.append(f"rule must be one of {RULES}, got {rule!r}")
     satisfied = tuple(satisfied)
@@ -85,11 +89,14 @@ def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: fl
     duplicated = sorted({c for c in criteria if criteria.count(c) > 1})
     if duplicated:
         problems.append(f"criteria listed under more than one factor: {duplicated}")
-    missing = [c for c in criteria if c not in data.columns]
+    missing = list(dict.fromkeys(c for c in criteria if c not in data.columns))
     if missing:
         problems.append(f"rating columns missing from the data: {missing}")
     if problems:
-        raise ValueError("sipas_index settings are invalid: " + "; ".join(problems))
+        message = "sipas_index settings are invalid: " + "; ".join(problems)
+        if missing_by or missing:
+            raise schema.MissingColumnError(message, list(dict.fromkeys(missing_by + missing)))
+        raise ValueError(message)
     return factors, list(dict.fromkeys(criteria)), satisfied
 
 
@@ -103,9 +110,6 @@ def _group_codes(data: pd.DataFrame, by: list[str], in_domain: np.ndarray):
     if not by:
         codes = np.where(in_domain, 0, -1)
         return codes, pd.DataFrame(index=range(1))
-    missing = [c for c in by if c not in data.columns]
-    if missing:
-        raise ValueError(f"`by` columns missing from the data: {missing}")
     if ("province_code" in by and "unit_set" not in by and "unit_set" in data.columns
             and data.loc[in_domain, "unit_set"].nunique() > 1):
         raise ValueError("by='province_code' mixes the 63-province and 34-unit sets, which reuse "
@@ -275,7 +279,8 @@ def _combinations(available: np.ndarray, n_criteria: int, factor_cols, rule: str
 def _build_core(design, by, satisfied, rule, factors, level) -> _Core:
     satisfied, rule = index_rule.resolve(satisfied, rule)
     data = design.data
-    factors, criteria, satisfied = _check_settings(data, satisfied, rule, factors, level)
+    factors, criteria, satisfied = _check_settings(data, satisfied, rule, factors, level,
+                                                   by=_as_list(by))
     all_weights = np.asarray(design.weights, dtype=float)
     if not (all_weights > 0).any():
         raise ValueError("the design has no rows with positive weight (an empty domain)")
@@ -993,19 +998,22 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
     2            03     3         2          3
     """
     problems = []
-    for column in ("estimate", "std_error"):
-        if column not in estimates.columns:
-            problems.append(f"column {column!r} is missing")
+    absent = [c for c in ("estimate", "std_error") if c not in estimates.columns]
+    for column in absent:
+        problems.append(f"column {column!r} is missing")
     unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
                                                        if c not in _STAT_COLUMNS]
-    absent = [c for c in unit if c not in estimates.columns]
-    if absent:
-        problems.append(f"unit column(s) {absent} are missing")
+    absent_units = [c for c in unit if c not in estimates.columns]
+    if absent_units:
+        problems.append(f"unit column(s) {absent_units} are missing")
+    absent += absent_units
     if not unit:
         problems.append("no unit id column: name it with `unit=`")
     if not 0 < level < 1:
         problems.append(f"level must be between 0 and 1, got {level!r}")
     if problems:
+        if absent:
+            raise schema.MissingColumnError("rank_units: " + "; ".join(problems), absent)
         raise ValueError("rank_units: " + "; ".join(problems))
     table = estimates.reset_index(drop=True)
     duplicated = table.duplicated(unit, keep=False)
@@ -1068,7 +1076,7 @@ def _rank_df(table: pd.DataFrame, df) -> np.ndarray | None:
         if df not in table.columns:
             if df == "df":
                 return None
-            raise ValueError(f"rank_units: df column {df!r} is missing")
+            raise schema.MissingColumnError(f"rank_units: df column {df!r} is missing", [df])
         df = table[df]
     values = np.asarray(df, dtype=float)
     if values.shape != (len(table),):

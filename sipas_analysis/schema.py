@@ -149,6 +149,52 @@ class SurveyValidationError(ValueError):
         super().__init__("\n".join(lines))
 
 
+class MissingColumnError(ValueError, KeyError):
+    """A table lacks columns that a function needs; ``columns`` lists every missing one.
+
+    The message starts with what was being checked and names all the missing columns at once
+    (docs/architecture.md, "Errors"). It is a ``ValueError`` (a mistake in the input) and a
+    ``KeyError`` (what pandas raises for an absent column), so either ``except`` catches it;
+    unlike a plain ``KeyError`` its message prints without quotes.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"y": [1, 2]})
+    >>> try:
+    ...     require_columns(table, ["y", "weight", "psu"], "SurveyDesign")
+    ... except MissingColumnError as error:
+    ...     print(error)
+    ...     print(error.columns)
+    SurveyDesign: the data lacks column(s) ['weight', 'psu']
+    ['weight', 'psu']
+    """
+
+    def __init__(self, message: str, columns):
+        super().__init__(message)
+        self.columns = list(columns)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def require_columns(table: pd.DataFrame, columns, context: str, *, table_name: str = "the data",
+                    roles: dict | None = None) -> None:
+    """Raise :class:`MissingColumnError` naming every one of ``columns`` that ``table`` lacks.
+
+    The message reads ``"{context}: {table_name} lacks column(s) [...]"``; ``roles`` maps a
+    column to what it is for (``{"wt": "weights"}``), said after the list.
+    """
+    present = set(table.columns)
+    missing = list(dict.fromkeys(c for c in columns if c not in present))
+    if missing:
+        said = ""
+        if roles:
+            said = " (" + "; ".join(f"{roles[c]} column {c!r}" for c in missing if c in roles) + ")"
+        raise MissingColumnError(f"{context}: {table_name} lacks column(s) {missing}"
+                                 + (said if said != " ()" else ""), missing)
+
+
 class _Problems:
     """Collects every problem so that one error can name them all."""
 

@@ -36,6 +36,8 @@ import scipy.sparse
 from scipy import special, stats
 
 from ..design import SurveyDesign
+from ..schema import MissingColumnError, require_columns
+from .formulas import require_formula_columns
 from .regression import formula_columns
 from ..rng import as_generator
 
@@ -195,11 +197,16 @@ def ipa_table(importance, performance: pd.DataFrame, *, importance_column: str =
     Terms present in only one of the two tables are an error that names them.
     """
     imp = importance.table if isinstance(importance, ImportanceResult) else importance
+    lacking, absent_all = [], []
     for label, frame, column in (("importance", imp, importance_column),
                                  ("performance", performance, performance_column)):
         absent = [c for c in ("term", column) if c not in frame.columns]
         if absent:
-            raise KeyError(f"{label} table lacks column(s) {absent}")
+            lacking.append(f"the {label} table lacks column(s) {absent}")
+            absent_all += absent
+    if lacking:
+        raise MissingColumnError("ipa_table: " + "; ".join(lacking),
+                                 list(dict.fromkeys(absent_all)))
     perf = performance
     if "kind" in perf.columns:
         perf = perf[perf["kind"].isin(["criterion", "factor"])]
@@ -250,6 +257,10 @@ def ipa_table(importance, performance: pd.DataFrame, *, importance_column: str =
 def _prepare(formula, design_or_data, *, groups, freq_weights) -> dict:
     """Model matrix of the rows used, their weights, the players, and notes describing them."""
     is_design = isinstance(design_or_data, SurveyDesign)
+    if is_design or isinstance(design_or_data, pd.DataFrame):
+        data = design_or_data.data if is_design else design_or_data
+        named = {} if is_design or freq_weights is None else {"freq_weights": freq_weights}
+        require_formula_columns("relative_importance", data, {"formula": formula}, columns=named)
     data, base_weights, weight_note = _base_weights(design_or_data, freq_weights)
     term_names, z_kept, kept, column_names, term_columns = _model_matrix(formula, data)
     names, player_columns, notes = _players(term_names, term_columns, groups)
@@ -291,8 +302,8 @@ def _base_weights(design_or_data, freq_weights):
     data = design_or_data
     if freq_weights is None:
         return data, np.ones(len(data)), "Weights: none (every row counts once)."
-    if freq_weights not in data.columns:
-        raise KeyError(f"freq_weights column {freq_weights!r} not found in data")
+    require_columns(data, [freq_weights], "relative_importance",
+                    roles={freq_weights: "freq_weights"})
     weights = data[freq_weights].to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():

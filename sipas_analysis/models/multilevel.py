@@ -39,6 +39,7 @@ import patsy
 from scipy import sparse, stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 
+from .formulas import require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -68,29 +69,9 @@ def _check_inputs(formula, data, groups, re_formula, level):
                          f"intercepts only), got {re_formula!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level!r}")
-    problems = []
-    if groups not in data.columns:
-        problems.append(f"groups column {groups!r} is not in the data")
-    for name, text in [("formula", formula), ("re_formula", re_formula or "~1")]:
-        try:
-            desc = patsy.ModelDesc.from_formula(text)
-        except patsy.PatsyError as error:
-            raise ValueError(f"cannot read {name} {text!r}: {error}") from None
-        factors = {f for side in (desc.lhs_termlist, desc.rhs_termlist) for t in side
-                   for f in t.factors}
-        for factor in factors:
-            for variable in _factor_variables(factor.name()):
-                if variable not in data.columns and variable not in {"np", "C", "I", "Q"}:
-                    problems.append(f"{name} names {variable!r}, which is not a column")
-    if problems:
-        raise ValueError("cannot fit the multilevel model: " + "; ".join(sorted(set(problems))))
-
-
-def _factor_variables(code: str) -> list[str]:
-    """Bare names in a patsy factor such as ``C(region)`` or ``np.log(x)``."""
-    code = re.sub(r"'[^']*'|\"[^\"]*\"", "", code)   # quoted levels are not variables
-    names = re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?![\w(])", code)
-    return [n for n in names if n not in {"True", "False", "None"}]
+    require_formula_columns("fit_multilevel", data,
+                            {"formula": formula, "re_formula": re_formula or "~1"},
+                            columns={"groups": groups})
 
 
 def _group_sums(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:

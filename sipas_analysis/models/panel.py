@@ -33,6 +33,7 @@ import patsy
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from .formulas import require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -102,11 +103,9 @@ def _check_inputs(formula, panel, entity, time, effects, cluster, fixef_k, level
         problems.append(f"fixef_k must be one of {FIXEF_K}, got {fixef_k!r}")
     if not 0 < level < 1:
         problems.append(f"level must be between 0 and 1, got {level!r}")
-    for role, column in [("entity", entity), ("time", time)]:
-        if column not in panel.columns:
-            problems.append(f"{role} column {column!r} is not in the panel")
-    if problems:
-        raise ValueError("cannot fit the panel model: " + "; ".join(problems))
+    require_formula_columns("fit_panel", panel, {"formula": formula},
+                            columns={"entity": entity, "time": time}, table_name="the panel",
+                            problems=problems)
 
 
 def _dropped_table(panel, complete, entity, time, columns) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import patsy
 from scipy import special, stats
 
 from ..design import SurveyDesign
+from .formulas import require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -53,6 +54,11 @@ def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c in tokens]
 
 
+def _fit_name(binary_outcome: bool, ordinal_outcome: bool) -> str:
+    """The public function that builds a model frame, for its error messages."""
+    return "fit_logit" if binary_outcome else "fit_ordinal" if ordinal_outcome else "fit_linear"
+
+
 def _model_frame(formula: str, design_or_data, freq_weights: str | None,
                  binary_outcome: bool = False, ordinal_outcome: bool = False) -> _Frame:
     if isinstance(design_or_data, SurveyDesign):
@@ -67,7 +73,9 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
             weights = np.ones(len(data))
         else:
             if freq_weights not in data:
-                raise ValueError(f"freq_weights column {freq_weights!r} is not in the data")
+                require_formula_columns(_fit_name(binary_outcome, ordinal_outcome), data,
+                                        {"formula": formula},
+                                        columns={"freq_weights": freq_weights})
             weights = pd.to_numeric(data[freq_weights], errors="coerce").to_numpy(dtype=float)
             bad = ~(np.isfinite(weights) & (weights >= 0) & (weights == np.round(weights)))
             if bad.any():
@@ -82,10 +90,8 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
     if "~" not in formula:
         raise ValueError(f"formula must look like 'y ~ x1 + x2', got {formula!r}")
     columns = formula_columns(formula, data)
-    unknown = _unknown_variables(formula, data)
-    if unknown:
-        raise ValueError(f"formula {formula!r} names variables that are not columns of the data: "
-                         f"{', '.join(unknown)}")
+    require_formula_columns(_fit_name(binary_outcome, ordinal_outcome), data,
+                            {"formula": formula})
     complete = data[columns].notna().all(axis=1).to_numpy() if columns else \
         np.ones(len(data), bool)
     in_domain = weights > 0
@@ -121,21 +127,6 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
                   n_missing=n_missing, design=design, outcome=str(y_frame.columns[0]),
                   outcome_levels=outcome_levels, design_info=x_frame.design_info, rows=rows,
                   lhs=formula.split("~", 1)[0].strip())
-
-
-def _unknown_variables(formula: str, data: pd.DataFrame) -> list[str]:
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as error:
-        raise ValueError(f"cannot read formula {formula!r}: {error}") from None
-    names = set()
-    for term in desc.lhs_termlist + desc.rhs_termlist:
-        for factor in term.factors:
-            code = re.sub(r"(\"[^\"]*\"|'[^']*')", "", factor.code)  # not inside strings
-            names |= set(re.findall(r"(?<![.\w])([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()", code))
-    known = set(data.columns) | {"np", "C", "I", "Q", "Treatment", "Sum", "Poly", "True",
-                                 "False", "None", "center", "standardize", "scale", "log", "exp"}
-    return sorted(n for n in names if n not in known and not hasattr(np, n))
 
 
 def _check_rank(frame: _Frame):
