@@ -94,6 +94,7 @@ _BLOCK = 65_536  # units per block in the variance sum
 
 
 def _as_list(names: str | Sequence[str] | None) -> list[str]:
+    """A column name, a sequence of names or None (no column) as a list of names."""
     if names is None:
         return []
     if isinstance(names, str):

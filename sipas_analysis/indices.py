@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from sipas_analysis import index_rule, intervals, schema
-from sipas_analysis.design import SurveyDesign
+from sipas_analysis.design import SurveyDesign, _as_list
 from sipas_analysis.rng import Seed, as_generator
 
 RULES = index_rule.AGGREGATIONS
@@ -54,14 +54,6 @@ _BLOCK_BYTES = 256 * 2**20
 # --------------------------------------------------------------------------------------------
 # Input checks and grouping
 # --------------------------------------------------------------------------------------------
-
-def _as_list(by) -> list[str]:
-    if by is None:
-        return []
-    if isinstance(by, str):
-        return [by]
-    return list(by)
-
 
 def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: float, by=()):
     """Validate the aggregation settings and that the data hold the ``by`` and rating columns;
@@ -196,8 +188,9 @@ class _Core:
         return out
 
 
-def _group_sums(values: np.ndarray, bounds: np.ndarray, weights=None) -> np.ndarray:
-    """Column sums (weighted by ``weights`` if given) of each group's contiguous block.
+def _block_sums(values: np.ndarray, bounds: np.ndarray, weights=None) -> np.ndarray:
+    """Column sums (weighted by ``weights`` if given) of each group's contiguous block of rows,
+    ``bounds[g]:bounds[g + 1]`` (the rows sorted by group).
 
     One small matrix product per group keeps memory flat (no n x k temporaries).
     """
@@ -301,8 +294,8 @@ def _build_core(design, by, satisfied, rule, factors, level) -> _Core:
     y, a, base, terms, kinds, term_factor, factor_cols = _ratio_inputs(
         ratings, factors, criteria, satisfied, rule)
     weights = all_weights[order]
-    wy = _group_sums(y, bounds, weights)
-    wa = _group_sums(a, bounds, weights)
+    wy = _block_sums(y, bounds, weights)
+    wa = _block_sums(a, bounds, weights)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(wa > 0, wy / wa, 0.0)
     comb, defined = _combinations(wa > 0, len(criteria), factor_cols, rule)

@@ -456,7 +456,8 @@ def _known_codes(codes: pd.Series, unit_set: str) -> pd.Series:
 
 
 def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
-    """Read a respondent-level survey file into the data contract (DESIGN §4).
+    """Read a respondent-level survey file into the data contract (docs/architecture.md,
+    "The data contract").
 
     Reads CSV, Parquet, Excel (.xlsx, .xlsm; ``sheet`` = name or 0-based index, default the
     first) and SPSS .sav (value labels applied to the categorical columns and province_code;

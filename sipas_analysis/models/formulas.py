@@ -17,6 +17,22 @@ _KNOWN_NAMES = {"np", "C", "I", "Q", "Treatment", "Sum", "Poly", "True", "False"
                 "center", "standardize", "scale", "log", "exp"}
 
 
+def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
+    """Data columns that the formula mentions, in the data's order (to find missing values
+    before patsy evaluates expressions such as ``I(y >= 4)``, where NaN would silently become
+    False).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({"y": [1.0], "x": [2.0], "z": [3.0]})
+    >>> formula_columns("I(y >= 4) ~ np.log(x)", data)
+    ['y', 'x']
+    """
+    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
+    return [c for c in data.columns if c in tokens]
+
+
 def factor_variables(code: str) -> list[str]:
     """Bare names that a patsy factor such as ``C(region)`` or ``np.log(x)`` reads as
     variables: not quoted, not a function called, not an attribute, not a keyword argument."""

@@ -37,8 +37,7 @@ from scipy import special, stats
 
 from ..design import SurveyDesign
 from ..schema import MissingColumnError, require_columns
-from .formulas import require_formula_columns
-from .regression import formula_columns
+from .formulas import formula_columns, require_formula_columns
 from ..rng import as_generator
 
 IMPORTANCE_COLUMNS = ["term", "lmg", "share", "ci_low", "ci_high", "rank", "rank_low",

@@ -30,16 +30,16 @@ somewhat too narrow (as those from lme4's ``condVar`` are).
 """
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import sparse, stats
+from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 
-from .formulas import require_formula_columns
+from ..design import _indicator
+from .formulas import formula_columns, require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -50,13 +50,6 @@ COMPARISON_COLUMNS = ["term", "multilevel_estimate", "multilevel_std_error", "de
 
 # Optimisers tried in turn until one converges (statsmodels moves to the next on failure).
 _OPTIMISERS = ["lbfgs", "bfgs", "cg", "powell"]
-
-
-def _formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
-    """Data columns that a formula mentions (to drop rows with missing values up front, before
-    patsy evaluates expressions in which NaN could silently become False)."""
-    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
-    return [c for c in data.columns if c in tokens]
 
 
 def _check_inputs(formula, data, groups, re_formula, level):
@@ -74,18 +67,16 @@ def _check_inputs(formula, data, groups, re_formula, level):
                             columns={"groups": groups})
 
 
-def _group_sums(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the rows of ``values`` (n, k) within each group: (n_groups, k)."""
-    indicator = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
-                                  shape=(n_groups, len(codes)))
-    return np.asarray(indicator @ values)
+def _sums_by_code(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the rows of ``values`` (n, k) with the same group code 0..n_groups-1: (n_groups, k)."""
+    return np.asarray(_indicator(codes, n_groups) @ values)
 
 
 def _per_group_crossproducts(codes, A, B, n_groups):
     """Σ_{i in g} A_i' B_i for every group g: array (G, a, b), computed without a row loop."""
     a, b = A.shape[1], B.shape[1]
     outer = (A[:, :, None] * B[:, None, :]).reshape(len(A), a * b)
-    return _group_sums(codes, outer, n_groups).reshape(n_groups, a, b)
+    return _sums_by_code(codes, outer, n_groups).reshape(n_groups, a, b)
 
 
 def _fit_statsmodels(y, X, Z, group_codes, reml):
@@ -109,7 +100,7 @@ def _henderson(y, X, Z, codes, n_groups, beta, psi, sigma2):
     ZtX = _per_group_crossproducts(codes, Z, X, n_groups)          # (G, q, p)
     XtX = X.T @ X
     resid = y - X @ beta
-    Zte = _group_sums(codes, Z * resid[:, None], n_groups)         # (G, q)
+    Zte = _sums_by_code(codes, Z * resid[:, None], n_groups)         # (G, q)
     # Σ_g = Ψ (I + Z_g'Z_g Ψ / σ²)⁻¹: equal to (Ψ⁻¹ + Z_g'Z_g/σ²)⁻¹ but valid when Ψ is singular
     # (a variance component on the boundary).
     inner = np.eye(q)[None] + ZtZ @ psi[None] / sigma2
@@ -198,7 +189,7 @@ def fit_multilevel(formula: str, data: pd.DataFrame, *, groups: str = "province_
     """
     _check_inputs(formula, data, groups, re_formula, level)
     re_text = re_formula if re_formula is not None else "~1"
-    columns = list(dict.fromkeys(_formula_columns(formula, data) + _formula_columns(re_text, data)
+    columns = list(dict.fromkeys(formula_columns(formula, data) + formula_columns(re_text, data)
                                  + [groups]))
     complete = data[columns].notna().all(axis=1).to_numpy()
     n_dropped = int((~complete).sum())

@@ -21,7 +21,7 @@ import patsy
 from scipy import special, stats
 
 from ..design import SurveyDesign
-from .formulas import require_formula_columns
+from .formulas import formula_columns, require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -45,13 +45,6 @@ class _Frame:
     design_info: object = None           # patsy's recipe for X (to rebuild it for AMEs)
     rows: pd.DataFrame | None = None     # the model variables of the rows used
     lhs: str = ""
-
-
-def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
-    """Data columns that the formula mentions (to find missing values before patsy evaluates
-    expressions such as ``I(y >= 4)``, where NaN would silently become False)."""
-    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
-    return [c for c in data.columns if c in tokens]
 
 
 def _fit_name(binary_outcome: bool, ordinal_outcome: bool) -> str:
