@@ -648,6 +648,25 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
     in the order of ``vcov``; ``vcov`` is the square ndarray of design covariances in squared
     percentage points, computed on the design as given (all groups together). Memory: the
     influence columns are built in blocks of about 256 MB.
+
+    Examples
+    --------
+    Estimates for two areas sampled in the same villages (PSUs) are correlated:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> rng = np.random.default_rng(3)
+    >>> data = pd.DataFrame({"psu": np.arange(200) // 10, "area": np.tile(["a", "b"], 100)})
+    >>> village = np.repeat(rng.random(20), 10)
+    >>> data["c1"] = np.where(rng.random(200) < village, 5, 1)
+    >>> estimates, vcov = sipas_index_vcov(SurveyDesign(data, psu="psu"), by="area",
+    ...                                    factors={"f": ["c1"]})
+    >>> estimates.round(1)  # doctest: +NORMALIZE_WHITESPACE
+      area     term  estimate
+    0    a  overall      45.0
+    1    b  overall      50.0
+    >>> round(float(vcov[0, 1] / np.sqrt(vcov[0, 0] * vcov[1, 1])), 2)   # their correlation
+    0.66
     """
     core = _build_core(design, by, satisfied, rule, factors, 0.95)
     positions = _term_positions(core, term)
@@ -712,6 +731,24 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     p_value``. ``estimate`` is the difference in percentage points (group minus versus);
     ``contrast`` reads e.g. ``"2024 - 2023"`` or ``"01 - all"``; ``df`` is the contrast's design
     df (reported also when ``df=False``); ``statistic`` is t (or z).
+
+    Examples
+    --------
+    One criterion in two independent yearly samples of 24 villages each, satisfaction up
+    from about 75 % to about 85 %:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> rng = np.random.default_rng(2)
+    >>> data = pd.DataFrame({"year": np.repeat([2023, 2024], 240), "psu": np.arange(480) // 10})
+    >>> satisfied = rng.random(480) < np.where(data["year"] == 2024, 0.85, 0.75)
+    >>> data["c1"] = np.where(satisfied, 5, 2)
+    >>> design = SurveyDesign(data, strata="year", psu="psu")
+    >>> table = compare_indices(design, values=(2023, 2024), factors={"f": ["c1"]})
+    >>> table[["contrast", "estimate", "std_error", "df", "p_value"]].round(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+          contrast  estimate  std_error      df  p_value
+    0  2024 - 2023     11.25      3.355  45.902    0.002
     """
     within = _as_list(within)
     if not isinstance(between, str):

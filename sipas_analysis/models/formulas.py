@@ -35,7 +35,13 @@ def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
 
 def factor_variables(code: str) -> list[str]:
     """Bare names that a patsy factor such as ``C(region)`` or ``np.log(x)`` reads as
-    variables: not quoted, not a function called, not an attribute, not a keyword argument."""
+    variables: not quoted, not a function called, not an attribute, not a keyword argument.
+
+    Examples
+    --------
+    >>> factor_variables("C(region, Treatment(reference='Hà Nội'))")
+    ['region']
+    """
     code = re.sub(r"'[^']*'|\"[^\"]*\"", "", code)   # quoted levels are not variables
     names = re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?![\w(])(?!\s*\()(?!\s*=(?!=))",
                        code)

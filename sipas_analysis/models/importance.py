@@ -117,6 +117,22 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
         McFadden's pseudo-R² of weighted logistic fits, every subset refitted).
 
     Returns an :class:`ImportanceResult` (see there for the columns of its tables).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame(rng.normal(size=(300, 3)), columns=["staff", "procedure", "access"])
+    >>> data["overall"] = (0.6 * data["staff"] + 0.3 * data["procedure"] + 0.1 * data["access"]
+    ...                    + rng.normal(size=300))
+    >>> result = relative_importance("overall ~ staff + procedure + access", data)
+    >>> round(result.r_squared, 3)
+    0.341
+    >>> result.table[["term", "lmg", "share", "rank"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+            term    lmg  share  rank
+    0      staff  0.253  0.741     1
+    1  procedure  0.083  0.243     2
+    2     access  0.005  0.015     3
     """
     if method != "lmg":
         raise ValueError(f"method must be 'lmg', got {method!r}")
@@ -194,6 +210,22 @@ def ipa_table(importance, performance: pd.DataFrame, *, importance_column: str =
     "concentrate_here" (high importance, low performance), "keep_up_the_good_work" (high,
     high), "low_priority" (low, low) or "possible_overkill" (low importance, high performance).
     Terms present in only one of the two tables are an error that names them.
+
+    Examples
+    --------
+    Importance shares (e.g. ``relative_importance(...).table``) beside percent satisfied:
+
+    >>> import pandas as pd
+    >>> importance = pd.DataFrame({"term": ["staff", "procedure", "access"],
+    ...                            "share": [0.45, 0.35, 0.20]})
+    >>> performance = pd.DataFrame({"term": ["staff", "procedure", "access"],
+    ...                             "estimate": [78.0, 85.0, 90.0]})
+    >>> table = ipa_table(importance, performance)
+    >>> table[["term", "importance", "performance", "quadrant"]]  # doctest: +NORMALIZE_WHITESPACE
+            term  importance  performance               quadrant
+    0      staff        0.45         78.0       concentrate_here
+    1  procedure        0.35         85.0  keep_up_the_good_work
+    2     access        0.20         90.0      possible_overkill
     """
     imp = importance.table if isinstance(importance, ImportanceResult) else importance
     lacking, absent_all = [], []

@@ -186,6 +186,31 @@ def fit_multilevel(formula: str, data: pd.DataFrame, *, groups: str = "province_
     log_likelihood, reml_criterion (−2 × REML log-likelihood, as lme4 prints) or deviance,
     aic and bic (ML fits only; REML likelihoods are not comparable across fixed parts),
     converged, n_dropped.
+
+    Examples
+    --------
+    Eight provinces whose slope of y on x differs around 0.5:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.models import tidy
+    >>> rng = np.random.default_rng(0)
+    >>> province = np.repeat(np.arange(8), 30)
+    >>> slope = 0.5 + rng.normal(0, 0.3, 8)[province]
+    >>> data = pd.DataFrame({"province_code": [f"{p:02d}" for p in province],
+    ...                      "x": rng.normal(size=240)})
+    >>> data["y"] = 2 + rng.normal(0, 0.5, 8)[province] + slope * data["x"] + rng.normal(size=240)
+    >>> fit = fit_multilevel("y ~ x", data, re_formula="~x")
+    >>> tidy(fit)[["term", "estimate", "std_error"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
+            term  estimate  std_error
+    0  Intercept      1.98       0.16
+    1          x      0.60       0.13
+
+    Each province's own slope (fixed effect plus its BLUP), lowest and highest:
+
+    >>> effects = fit.extra["group_effects"]
+    >>> slopes = effects[effects.term == "x"].set_index("province_code")["estimate"]
+    >>> slopes.idxmin(), slopes.idxmax()
+    ('04', '06')
     """
     _check_inputs(formula, data, groups, re_formula, level)
     re_text = re_formula if re_formula is not None else "~1"
