@@ -4,7 +4,8 @@ with public administrative services.
 ``import sipas_analysis as sa`` gives the whole workflow, in the order of the flow in docs/architecture.md:
 
 - reference data: ``sa.normalise_province``, ``sa.to_2025_units``, ``sa.reference.provinces``
-- the data contract: ``sa.validate_survey``, ``sa.missing_summary``
+- the data contract: ``sa.validate_survey``, ``sa.missing_summary``; a table that lacks
+  columns a function needs raises ``sa.MissingColumnError``
 - real files: ``sa.load_papi``, ``sa.load_pci``, ``sa.load_published_sipas``, ``sa.load_survey``
 - synthetic data with a known truth: ``sa.simulate_survey``, ``sa.demo_survey``
 - design-based estimation: ``sa.SurveyDesign``; proportion intervals as R's ``svyciprop``:
@@ -29,7 +30,8 @@ from .models import (average_marginal_effects, fit_linear, fit_logit, fit_multil
                      fit_ordinal, fit_panel, glance, parallel_lines_test, tidy)
 from .models.importance import ipa_table, relative_importance
 from .reference import normalise_province, normalise_provinces, to_2025_units
-from .schema import SurveyValidationError, missing_summary, validate_survey
+from .schema import (MissingColumnError, SurveyValidationError, missing_summary,
+                     validate_survey)
 from .simulate import Truth, SamplingPlan, demo_survey, simulate_survey
 
 try:
@@ -38,7 +40,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "IndexRule", "SamplingPlan", "SurveyDesign", "SurveyValidationError", "Truth",
+    "IndexRule", "MissingColumnError", "SamplingPlan", "SurveyDesign", "SurveyValidationError",
+    "Truth",
     "average_marginal_effects", "batch", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
     "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",
     "index_rule", "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",

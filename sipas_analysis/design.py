@@ -82,6 +82,7 @@ import scipy.sparse
 from scipy import stats
 
 from .rng import Seed, as_generator
+from .schema import require_columns
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 ESTIMATE_COLUMNS = ["term", "estimate", "std_error", "ci_low", "ci_high", "n"]
@@ -93,6 +94,7 @@ _BLOCK = 65_536  # units per block in the variance sum
 
 
 def _as_list(names: str | Sequence[str] | None) -> list[str]:
+    """A column name, a sequence of names or None (no column) as a list of names."""
     if names is None:
         return []
     if isinstance(names, str):
@@ -186,6 +188,24 @@ class SurveyDesign:
         ``df=True`` on the estimators, per domain with :meth:`domain_df`.
     psu_codes : int array (n,): each row's stage-1 PSU, 0 .. (number of PSUs in the full
         design) - 1; the row of :meth:`bootstrap_factors` that applies to the row.
+
+    Examples
+    --------
+    Two strata of two PSUs (villages) with two respondents each:
+
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+    ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+    ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+    ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0]})
+    >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+    >>> design
+    SurveyDesign(rows=8, in domain=8, strata=2, psu=4, stages=1, fpc=no, lonely_psu='fail')
+    >>> design.df
+    2
+    >>> design.mean("y").round(3)  # doctest: +NORMALIZE_WHITESPACE
+      term  estimate  std_error  ci_low  ci_high  n
+    0    y      0.44      0.179    0.09    0.791  8
     """
 
     def __init__(self, data: pd.DataFrame, *, weights: str | None = None,
@@ -265,9 +285,8 @@ class SurveyDesign:
         roles = ([("weights", weights)] if weights is not None else []) + \
                 ([("strata", strata)] if strata is not None else []) + \
                 [("psu", c) for c in psu_columns] + [("fpc", c) for c in fpc_columns]
-        missing = [f"{role} column {name!r}" for role, name in roles if name not in data.columns]
-        if missing:
-            raise KeyError("design columns not found in data: " + "; ".join(missing))
+        require_columns(data, [name for _, name in roles], "SurveyDesign",
+                        roles={name: role for role, name in reversed(roles)})
         problems = []
         for role, name in roles:
             column = data[name]
@@ -383,6 +402,21 @@ class SurveyDesign:
         For a domain estimate call it on the domain's design (``subset``): the lonely-PSU rules
         "fail", "average" and "adjust" look only at the strata and units holding domain rows,
         as R does after subsetting.
+
+        Examples
+        --------
+        The variance of the weighted total of y, as :meth:`total` reports it squared:
+
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+        ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+        ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+        ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0]})
+        >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+        >>> design.vcov_totals(design.weights * data["y"].to_numpy())
+        array([[821.]])
+        >>> round(float(design.total("y")["std_error"].iloc[0]) ** 2, 6)
+        821.0
         """
         z = np.ascontiguousarray(z, dtype=float)
         if z.ndim == 1:
@@ -576,6 +610,22 @@ class SurveyDesign:
         statistic computed with one column as the weights; the bootstrap variance is the mean
         squared deviation of the replicate estimates from the full-sample estimate.
         Memory is 4 * n * n_reps bytes; for large n, sum per PSU and use the factors instead.
+
+        Examples
+        --------
+        With two PSUs a stratum, each replicate keeps one of them at twice its weight:
+
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+        ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+        ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+        ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0]})
+        >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+        >>> design.bootstrap_weights(n_reps=3, seed=1)[:4]
+        array([[ 0.,  0., 20.],
+               [ 0.,  0., 20.],
+               [24., 24.,  0.],
+               [24., 24.,  0.]], dtype=float32)
         """
         factors = self.bootstrap_factors(n_reps=n_reps, seed=seed)
         return (self.weights[:, None] * factors[self.psu_codes]).astype(np.float32)
@@ -585,6 +635,22 @@ class SurveyDesign:
         """The domain where ``mask`` is True, keeping the full design (zero weights outside).
 
         ``mask``: boolean array-like of length n (a Series must share ``data``'s index).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+        ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+        ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+        ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0],
+        ...                      "sex": ["f", "m", "f", "f", "m", "f", "m", "m"]})
+        >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+        >>> women = design.subset(data["sex"] == "f")
+        >>> women
+        SurveyDesign(rows=8, in domain=4, strata=2, psu=3, stages=1, fpc=no, lonely_psu='fail')
+        >>> women.mean("y").round(3)  # doctest: +NORMALIZE_WHITESPACE
+          term  estimate  std_error  ci_low  ci_high  n
+        0    y      0.63      0.252   0.135    1.124  4
         """
         mask = self._as_mask(mask)
         new = copy.copy(self)
@@ -625,7 +691,7 @@ class SurveyDesign:
           term  estimate  std_error  ci_low  ci_high  n  df    deff   n_eff
         0    y     0.625     0.2394  0.1559   1.0941  8   3  1.7111  4.6753
         """
-        design, y, terms, n = self._prepare(_as_list(var), na_rm)
+        design, y, terms, n = self._prepare(_as_list(var), na_rm, caller="SurveyDesign.mean")
         w = design.weights
         weight_sum = w.sum()
         if weight_sum <= 0:
@@ -645,8 +711,22 @@ class SurveyDesign:
         Returns columns: term, estimate, std_error, ci_low, ci_high, n, then ``df`` and
         ``deff, n_eff`` on request (as :meth:`mean`; the design effect is R's ``svytotal``
         ``deff``).
+
+        Examples
+        --------
+        The estimated number of people who say yes (weights are population counts):
+
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+        ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+        ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+        ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0]})
+        >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+        >>> design.total("y").round(3)  # doctest: +NORMALIZE_WHITESPACE
+          term  estimate  std_error  ci_low  ci_high  n
+        0    y      59.0     28.653   2.841  115.159  8
         """
-        design, y, terms, n = self._prepare(_as_list(var), na_rm)
+        design, y, terms, n = self._prepare(_as_list(var), na_rm, caller="SurveyDesign.total")
         w = design.weights
         u = np.where(np.isnan(y), 0.0, y)
         z = w[:, None] * u
@@ -663,10 +743,23 @@ class SurveyDesign:
         Returns columns: term, estimate, std_error, ci_low, ci_high, n, then ``df`` and
         ``deff, n_eff`` on request (as :meth:`mean`; the design effect is R's
         ``svyratio(..., deff=TRUE)``: that of the total of u).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+        ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+        ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+        ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0],
+        ...                      "x": [2, 3, 4, 4, 1, 2, 5, 3]})
+        >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+        >>> design.ratio("y", "x").round(4)  # doctest: +NORMALIZE_WHITESPACE
+          term  estimate  std_error  ci_low  ci_high  n
+        0  y/x    0.1453     0.0214  0.1035   0.1872  8
         """
         numerators, denominators = _as_list(numerator), _as_list(denominator)
         design, values, names, n = self._prepare(numerators + denominators, na_rm,
-                                                 numeric_only=True)
+                                                 numeric_only=True, caller="SurveyDesign.ratio")
         w = design.weights
         values = np.where(np.isnan(values), 0.0, values)
         y, x = values[:, :len(numerators)], values[:, len(numerators):]
@@ -701,14 +794,25 @@ class SurveyDesign:
         Returns the ``by`` column(s), then term, estimate, std_error, ci_low, ci_high, n, then
         ``df`` (each level's own domain degrees of freedom) and ``deff, n_eff`` on request, as
         :meth:`mean`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2],
+        ...                      "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+        ...                      "weight": [10, 10, 12, 12, 20, 20, 25, 25],
+        ...                      "y": [1, 0, 1, 1, 0, 0, 1, 0]})
+        >>> design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu")
+        >>> design.by("y", "stratum", df=True).round(3)  # doctest: +NORMALIZE_WHITESPACE
+           stratum term  estimate  std_error  ci_low  ci_high  n  df
+        0        1    y     0.773      0.248   0.287    1.259  4   1
+        1        2    y     0.278      0.247  -0.206    0.762  4   1
         """
         if stat not in ("mean", "total"):
             raise ValueError(f"stat must be 'mean' or 'total', got {stat!r}")
         _check_deff(deff)
         by_columns = _as_list(by)
-        absent = [c for c in by_columns if c not in self.data.columns]
-        if absent:
-            raise KeyError(f"by column(s) not found in data: {absent}")
+        require_columns(self.data, by_columns + _as_list(var), "SurveyDesign.by")
         keys = self.data[by_columns]
         missing = keys.isna().to_numpy() & self._domain[:, None]
         domain = self._domain
@@ -887,11 +991,10 @@ class SurveyDesign:
         return n_psu - n_strata
 
     # ------------------------------------------------------------------ helpers
-    def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False):
+    def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False, *,
+                 caller: str = "SurveyDesign"):
         """Design matrix (NaN = missing) and the design restricted to complete domain rows."""
-        absent = [c for c in names if c not in self.data.columns]
-        if absent:
-            raise KeyError(f"variable(s) not found in data: {absent}")
+        require_columns(self.data, names, caller)
         if not names:
             raise ValueError("give at least one variable")
         blocks, terms, missing_by_var = [], [], {}

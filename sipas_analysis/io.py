@@ -102,6 +102,14 @@ def load_papi(level: str = "dimension") -> pd.DataFrame:
     ``level="sub"`` returns the long table: unit_set, province_code, year, dimension (1-8),
     dimension_name, sub_dimension ("SC51"), sub_dimension_name, score; one row per
     province, year and sub-dimension published that year (score NaN where the province lacks it).
+
+    Examples
+    --------
+    >>> papi = load_papi()
+    >>> hanoi = papi[(papi.province_code == "01") & (papi.year == 2020)]
+    >>> hanoi[["year", "d1", "total"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
+       year    d1  total
+    9  2020  5.06  41.63
     """
     if level not in ("dimension", "sub"):
         raise ValueError(f"level must be 'dimension' or 'sub', got {level!r}")
@@ -301,6 +309,14 @@ def load_pci() -> pd.DataFrame:
     Hà Tây (merged into Hà Nội in 2008, scored until 2008) is kept as its own historical unit,
     province_code "28" (reference.HISTORICAL_UNITS), never folded into Hà Nội; it is the one
     code here that is not in reference.provinces("63").
+
+    Examples
+    --------
+    >>> pci = load_pci()
+    >>> pci.groupby("year").size().loc[[2005, 2006, 2016]].to_dict()
+    {2005: 42, 2006: 64, 2016: 63}
+    >>> pci.loc[(pci.province_code == "01") & (pci.year == 2016), "pci"].round(2).item()
+    60.74
     """
     return _pci(str(reference.data_dir())).copy()
 
@@ -322,6 +338,13 @@ def load_published_sipas() -> pd.DataFrame:
     computed from a published value and a published change (say so wherever shown),
     "provincial_survey" is a province's own survey and "agency_component" a department's score:
     neither is the national SIPAS of a province.
+
+    Examples
+    --------
+    >>> published = load_published_sipas()
+    >>> national = published[published.scope == "national"]
+    >>> national.set_index("year")["sipas_pct"].loc[2022:2024].to_dict()
+    {2022: 80.08, 2023: 82.66, 2024: 83.94}
     """
     path = reference.data_dir() / "sipas_published" / "sipas_published_figures.csv"
     raw = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
@@ -456,7 +479,8 @@ def _known_codes(codes: pd.Series, unit_set: str) -> pd.Series:
 
 
 def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
-    """Read a respondent-level survey file into the data contract (DESIGN §4).
+    """Read a respondent-level survey file into the data contract (docs/architecture.md,
+    "The data contract").
 
     Reads CSV, Parquet, Excel (.xlsx, .xlsm; ``sheet`` = name or 0-based index, default the
     first) and SPSS .sav (value labels applied to the categorical columns and province_code;
@@ -471,6 +495,21 @@ def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
     problem; with ``validate=False`` the frame is returned after these conversions only.
 
     Returns the contract's columns (and any others the file has), one row per respondent.
+
+    Examples
+    --------
+    A file whose province codes lost their leading zero (as a spreadsheet saves them):
+
+    >>> import pathlib, tempfile
+    >>> from sipas_analysis.simulate import simulate_survey
+    >>> sample, _ = simulate_survey(n=300, seed=1, years=[2024])
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "survey.csv"
+    >>> sample.assign(province_code=sample["province_code"].astype(int)).to_csv(path, index=False)
+    >>> survey = load_survey(path)
+    >>> survey.shape, survey["province_code"].iloc[0], str(survey["channel"].dtype)
+    ((300, 52), '01', 'category')
+    >>> folder.cleanup()
     """
     path = Path(path)
     if not path.exists():

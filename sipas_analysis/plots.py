@@ -171,8 +171,8 @@ def _require(frame, columns, function: str, name: str = "data") -> pd.DataFrame:
                         f"got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{function}: `{name}` lacks column(s) {missing}; "
-                         f"it has {list(frame.columns)}")
+        raise schema.MissingColumnError(f"{function}: `{name}` lacks column(s) {missing}; "
+                                        f"it has {list(frame.columns)}", missing)
     return frame
 
 

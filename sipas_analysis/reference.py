@@ -83,7 +83,14 @@ class UnknownProvinceError(ValueError):
 
 
 def default_unit_set(year: int) -> str:
-    """The unit set a year means by default: ``"63"`` up to 2024, ``"34"`` from 2025 (docs/architecture.md)."""
+    """The unit set a year means by default: ``"63"`` up to 2024, ``"34"`` from 2025
+    (docs/architecture.md).
+
+    Examples
+    --------
+    >>> default_unit_set(2024), default_unit_set(2025)
+    ('63', '34')
+    """
     return "63" if int(year) <= LAST_YEAR_OF_63 else "34"
 
 
@@ -101,6 +108,11 @@ def name_key(text: str) -> str:
 
     "TP. Hồ Chí Minh", "Thành phố Hồ Chí Minh" and "Ho Chi Minh City" all give "hochiminh";
     "Hòa Bình" and "Hoà Bình" (old and new tone placement) both give "hoabinh".
+
+    Examples
+    --------
+    >>> name_key("TP. Hồ Chí Minh"), name_key("Hoà Bình")
+    ('hochiminh', 'hoabinh')
     """
     key = re.sub(r"[^a-z0-9]", "", _fold(str(text)).lower())
     for prefix in _PREFIXES:
@@ -193,12 +205,36 @@ def provinces(unit_set: str = "63") -> pd.DataFrame:
     The 34-set's name_official adds "Tỉnh " where the GSO list (letter 915/CTK-CSCL) prints a
     province's bare name; its name_ascii is name_vi without diacritics.
     Historical units (Hà Tây) are not listed here: see HISTORICAL_UNITS.
+
+    Examples
+    --------
+    >>> table = provinces("63")
+    >>> len(table), len(provinces("34"))
+    (63, 34)
+    >>> table.loc[table.province_code.isin(["01", "79"]),
+    ...           ["province_code", "name_vi", "region_en", "province_code_34"]]
+    ... # doctest: +NORMALIZE_WHITESPACE
+       province_code      name_vi        region_en province_code_34
+    0             01       Hà Nội  Red River Delta               01
+    49            79  Hồ Chí Minh       South East               79
     """
     return _tables(str(data_dir()))[_check_unit_set(unit_set)].copy()
 
 
 def regions() -> pd.DataFrame:
-    """The 6 socio-economic regions. Returns columns: region_id, region_vi, region_en."""
+    """The 6 socio-economic regions. Returns columns: region_id, region_vi, region_en.
+
+    Examples
+    --------
+    >>> regions()[["region_id", "region_en"]]  # doctest: +NORMALIZE_WHITESPACE
+       region_id                                region_en
+    0          1     Northern Midlands and Mountain Areas
+    1          2                          Red River Delta
+    2          3  North Central and Central Coastal Areas
+    3          4                        Central Highlands
+    4          5                               South East
+    5          6                       Mekong River Delta
+    """
     p63 = provinces("63")
     out = p63[["region_id", "region_vi", "region_en"]].drop_duplicates()
     return out.sort_values("region_id").reset_index(drop=True)
@@ -208,6 +244,17 @@ def crosswalk_2025() -> pd.DataFrame:
     """The 1 July 2025 merger: which 34-set unit each of the 63 provinces became.
 
     Returns 63 rows with columns: province_code_63, name_vi_63, province_code_34, name_vi_34.
+
+    Examples
+    --------
+    The three provinces that became Hồ Chí Minh City:
+
+    >>> table = crosswalk_2025()
+    >>> table[table.province_code_34 == "79"]  # doctest: +NORMALIZE_WHITESPACE
+       province_code_63         name_vi_63 province_code_34   name_vi_34
+    46               74         Bình Dương               79  Hồ Chí Minh
+    48               77  Bà Rịa - Vũng Tàu               79  Hồ Chí Minh
+    49               79        Hồ Chí Minh               79  Hồ Chí Minh
     """
     p63 = provinces("63")
     names34 = provinces("34").set_index("province_code")["name_vi"]
@@ -341,6 +388,11 @@ def normalise_code(value):
         1- or 2-digit string (a name, "123", a bool, None) is returned unchanged, for the
         caller's own check to report with its other problems. Codes are not looked up in a
         unit set: :func:`normalise_province` does that, and also accepts names.
+
+    Examples
+    --------
+    >>> normalise_code(1), normalise_code(1.0), normalise_code(" 79 "), normalise_code("Hà Nội")
+    ('01', '01', '79', 'Hà Nội')
     """
     code = _as_code(value)
     return value if code is None else code
@@ -357,6 +409,18 @@ def normalise_province(name_or_code, *, unit_set: str = "63", historical: bool =
     ``historical=True`` (63-set only) also accepts HISTORICAL_UNITS (Hà Tây -> "28").
 
     Raises UnknownProvinceError (a ValueError) naming close matches for anything else.
+
+    Examples
+    --------
+    >>> normalise_province("TP HCM"), normalise_province("Ha Noi"), normalise_province(1)
+    ('79', '01', '01')
+    >>> normalise_province("Thừa Thiên Huế", unit_set="34")
+    '46'
+    >>> try:
+    ...     normalise_province("Ha Noy")
+    ... except UnknownProvinceError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    Unknown province 'Ha Noy' for unit_set '63': close matches: Hà Nội (01), Thanh Hóa (38), ...
     """
     unit_set = _check_unit_set(unit_set)
     if name_or_code is None or (pd.api.types.is_scalar(name_or_code) and pd.isna(name_or_code)):
@@ -377,6 +441,11 @@ def normalise_provinces(values, *, unit_set: str = "63", historical: bool = Fals
     question, not this function's). Each distinct value is resolved once, so a column of a
     million rows costs as much as its distinct values. Raises one UnknownProvinceError listing
     every distinct unknown value with its row count and close matches.
+
+    Examples
+    --------
+    >>> normalise_provinces(["Hà Nội", "hanoi", None, "Daklak"])
+    ['01', '01', None, '66']
     """
     unit_set = _check_unit_set(unit_set)
     as_series = isinstance(values, pd.Series)
@@ -410,6 +479,16 @@ def to_2025_units(df: pd.DataFrame) -> pd.DataFrame:
     typically) and returns a copy where every row has unit_set "34" and province_code the
     34-set code; the old code is kept in ``province_code_63`` (NA for rows that were already
     "34"). Raises ValueError naming every unknown (unit_set, province_code) pair.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"unit_set": ["63", "63", "34"], "province_code": ["77", "74", "79"]})
+    >>> to_2025_units(table)  # doctest: +NORMALIZE_WHITESPACE
+      unit_set province_code province_code_63
+    0       34            79               77
+    1       34            79               74
+    2       34            79              NaN
     """
     missing = [c for c in ("unit_set", "province_code") if c not in df.columns]
     if missing:

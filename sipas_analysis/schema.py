@@ -149,6 +149,62 @@ class SurveyValidationError(ValueError):
         super().__init__("\n".join(lines))
 
 
+class MissingColumnError(ValueError, KeyError):
+    """A table lacks columns that a function needs; ``columns`` lists every missing one.
+
+    The message starts with what was being checked and names all the missing columns at once
+    (docs/architecture.md, "Errors"). It is a ``ValueError`` (a mistake in the input) and a
+    ``KeyError`` (what pandas raises for an absent column), so either ``except`` catches it;
+    unlike a plain ``KeyError`` its message prints without quotes.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"y": [1, 2]})
+    >>> try:
+    ...     require_columns(table, ["y", "weight", "psu"], "SurveyDesign")
+    ... except MissingColumnError as error:
+    ...     print(error)
+    ...     print(error.columns)
+    SurveyDesign: the data lacks column(s) ['weight', 'psu']
+    ['weight', 'psu']
+    """
+
+    def __init__(self, message: str, columns):
+        super().__init__(message)
+        self.columns = list(columns)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def require_columns(table: pd.DataFrame, columns, context: str, *, table_name: str = "the data",
+                    roles: dict | None = None) -> None:
+    """Raise :class:`MissingColumnError` naming every one of ``columns`` that ``table`` lacks.
+
+    The message reads ``"{context}: {table_name} lacks column(s) [...]"``; ``roles`` maps a
+    column to what it is for (``{"wt": "weights"}``), said after the list.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> try:
+    ...     require_columns(pd.DataFrame({"y": [1]}), ["y", "wt"], "SurveyDesign",
+    ...                     roles={"wt": "weights"})
+    ... except KeyError as error:   # a MissingColumnError is also a KeyError
+    ...     print(error)
+    SurveyDesign: the data lacks column(s) ['wt'] (weights column 'wt')
+    """
+    present = set(table.columns)
+    missing = list(dict.fromkeys(c for c in columns if c not in present))
+    if missing:
+        said = ""
+        if roles:
+            said = " (" + "; ".join(f"{roles[c]} column {c!r}" for c in missing if c in roles) + ")"
+        raise MissingColumnError(f"{context}: {table_name} lacks column(s) {missing}"
+                                 + (said if said != " ()" else ""), missing)
+
+
 class _Problems:
     """Collects every problem so that one error can name them all."""
 
@@ -247,6 +303,25 @@ def validate_survey(df: pd.DataFrame) -> pd.DataFrame:
     Returned types: codes (``respondent_id, province_code, district_code, stratum, psu, ssu``)
     as strings, ``year`` int64, categorical columns as pandas Categorical with the contract's
     categories, ``used_service``/``urban``/``synthetic`` boolean, numbers float64.
+
+    Examples
+    --------
+    Every problem of a frame at once:
+
+    >>> from sipas_analysis.simulate import simulate_survey
+    >>> sample, _ = simulate_survey(n=300, seed=1, years=[2024])
+    >>> validate_survey(sample).shape
+    (300, 52)
+    >>> bad = sample.drop(columns=["weight"])
+    >>> bad.loc[2, "overall_satisfaction"] = 7
+    >>> try:
+    ...     validate_survey(bad)
+    ... except SurveyValidationError as error:
+    ...     print(error)  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    survey data failed validation: 2 problem(s) in 300 rows (rows numbered from 1,
+    the first data row)
+      - weight: required column is missing
+      - overall_satisfaction: rating must be 1, 2, 3, 4 or 5 ... — 1 row(s): 3 (7.0)
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"validate_survey expects a pandas DataFrame, got {type(df).__name__}")
@@ -377,6 +452,18 @@ def missing_summary(df: pd.DataFrame) -> pd.DataFrame:
     share_missing`` — skipped by design = the respondent used no service (2022+ residents).
 
     ``share_missing`` is over the respondents who were asked (used a service).
+
+    Examples
+    --------
+    >>> from sipas_analysis.simulate import simulate_survey
+    >>> sample, _ = simulate_survey(n=300, seed=1, years=[2024])
+    >>> summary = missing_summary(sample)
+    >>> summary[["column", "n_missing", "n_skipped_by_design"]].head(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+                        column  n_missing  n_skipped_by_design
+    0           access_seating          3                  134
+    1         access_equipment          2                  134
+    2  access_modern_equipment          1                  134
     """
     asked = df["used_service"].fillna(True).astype(bool) if "used_service" in df else \
         pd.Series(True, index=df.index)

@@ -865,6 +865,18 @@ def simulate_survey(n: int | None = None, truth: Truth | None = None,
     Returns ``(sample, truth)``. The sample has one row per respondent with the contract's
     columns (``schema.REQUIRED_COLUMNS``), the five factor scores, ``ssu`` (household),
     ``fpc1`` (number of PSUs in the stratum) and ``synthetic`` (True on every row).
+
+    Examples
+    --------
+    >>> sample, truth = simulate_survey(n=300, seed=1, years=[2024])
+    >>> sample.shape, sample["province_code"].nunique(), bool(sample["synthetic"].all())
+    ((300, 52), 63, True)
+    >>> sample[["respondent_id", "province_code", "overall_satisfaction"]].head(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+      respondent_id province_code  overall_satisfaction
+    0      S0000001            01                   5.0
+    1      S0000002            01                   3.0
+    2      S0000003            01                   4.0
     """
     years = _check_years(DEMO_YEARS if years is None else years)
     if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
@@ -885,6 +897,14 @@ def demo_survey() -> pd.DataFrame:
     400-600 respondents a unit-year, seed 0 (a copy; the sample is computed once per process).
 
     Columns as :func:`simulate_survey`; ``synthetic`` is True on every row.
+
+    Examples
+    --------
+    >>> demo = demo_survey()
+    >>> demo.groupby("unit_set", observed=True)["province_code"].nunique().to_dict()
+    {'63': 63, '34': 34}
+    >>> sorted(demo["year"].unique().tolist())
+    [2019, 2020, 2021, 2022, 2023, 2024, 2025]
     """
     return _demo().copy()
 

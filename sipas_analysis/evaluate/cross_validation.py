@@ -15,6 +15,7 @@ from scipy import special
 
 from sipas_analysis.models.regression import _irls_logit
 from sipas_analysis.rng import as_generator  # the models' Newton-Raphson logit
+from sipas_analysis.schema import require_columns
 
 CV_COLUMNS = ["spec", "model", "metric", "estimate", "std_error", "n_folds", "n", "difference",
               "difference_se"]
@@ -30,15 +31,12 @@ def cv_folds(data: pd.DataFrame, *, scheme: str = "province", k: int = 5, cluste
     folds of nearly equal numbers of clusters, so no PSU is split between training and test.
     """
     if scheme == "province":
-        if group not in data:
-            raise ValueError(f"group column {group!r} is not in the data")
+        require_columns(data, [group], "cv_folds", roles={group: "group"})
         return pd.factorize(data[group], sort=True)[0].astype(np.int64)
     if scheme != "kfold":
         raise ValueError(f"scheme must be 'province' or 'kfold', got {scheme!r}")
     columns = [cluster] if isinstance(cluster, str) else list(cluster)
-    missing = [c for c in columns if c not in data]
-    if missing:
-        raise ValueError(f"cluster column(s) {missing} not in the data")
+    require_columns(data, columns, "cv_folds", roles={c: "cluster" for c in columns})
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise ValueError(f"k must be a whole number of at least 2, got {k!r}")
     codes = pd.MultiIndex.from_frame(data[columns].astype(str)).factorize()[0] \
@@ -99,8 +97,8 @@ def cross_validate(data: pd.DataFrame, specs, *, scheme: str = "province", k: in
     """
     table = _spec_table(specs)
     folds = cv_folds(data, scheme=scheme, k=k, cluster=cluster, group=group, seed=seed)
-    if weights is not None and weights not in data:
-        raise ValueError(f"weights column {weights!r} is not in the data")
+    if weights is not None:
+        require_columns(data, [weights], "cross_validate", roles={weights: "weights"})
     w_all = (data[weights].to_numpy(float) if weights is not None else np.ones(len(data)))
     fold_ids = np.unique(folds)
     rows, fold_values = [], {}

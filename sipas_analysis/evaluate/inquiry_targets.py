@@ -48,6 +48,7 @@ from sipas_analysis.evaluate.declaration import Declaration, Estimator, Inquiry
 from sipas_analysis.evaluate.estimators import _Designs, _estimate, _unit_keys
 from sipas_analysis.evaluate.simulation import _Context, _context, _resolve
 from sipas_analysis.models import fit_linear, tidy
+from sipas_analysis.schema import MissingColumnError
 
 TARGET_COLUMNS = ["inquiry", "unit", "target", "target_se", "kind"]
 
@@ -81,8 +82,9 @@ def _superpopulation_target(inquiry: Inquiry, context: _Context, parameters) -> 
         table = context.truth.province_effects
         table = table[table["year"].isin(context.declaration.years)]
         if column not in table:
-            raise ValueError(f"inquiry {inquiry.name!r}: province_effects has no column "
-                             f"{column!r}; columns: {sorted(table.columns)}")
+            raise MissingColumnError(f"inquiry {inquiry.name!r}: province_effects has no "
+                                     f"column {column!r}; columns: {sorted(table.columns)}",
+                                     [column])
         values = table[column].to_numpy(float)
         if inquiry.rank:
             values = _rank_descending(values)

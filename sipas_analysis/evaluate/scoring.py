@@ -26,6 +26,7 @@ import pandas as pd
 
 from sipas_analysis.evaluate.simulation import ESTIMATE_COLUMNS
 from sipas_analysis.rng import as_generator
+from sipas_analysis.schema import MissingColumnError
 
 DIAGNOSANDS = ["bias", "rmse", "sd_estimate", "mean_se", "se_calibration", "coverage",
                "mean_ci_width", "power", "type_s", "type_m", "spearman", "spread_ratio",
@@ -159,7 +160,7 @@ def diagnosands(estimates: pd.DataFrame, *, n_boot: int = 500, alpha: float = 0.
     """
     missing = sorted(set(ESTIMATE_COLUMNS) - {"seconds", "error"} - set(estimates.columns))
     if missing:
-        raise ValueError(f"estimates lack column(s) {missing}")
+        raise MissingColumnError(f"diagnosands: the estimates lack column(s) {missing}", missing)
     rng = as_generator(seed)   # None is refused: the same call must give the same draws
     rows = []
     keys = estimates[["estimator", "inquiry"]].drop_duplicates()

@@ -36,7 +36,8 @@ import scipy.sparse
 from scipy import special, stats
 
 from ..design import SurveyDesign
-from .regression import formula_columns
+from ..schema import MissingColumnError, require_columns
+from .formulas import formula_columns, require_formula_columns
 from ..rng import as_generator
 
 IMPORTANCE_COLUMNS = ["term", "lmg", "share", "ci_low", "ci_high", "rank", "rank_low",
@@ -116,6 +117,22 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
         McFadden's pseudo-R² of weighted logistic fits, every subset refitted).
 
     Returns an :class:`ImportanceResult` (see there for the columns of its tables).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame(rng.normal(size=(300, 3)), columns=["staff", "procedure", "access"])
+    >>> data["overall"] = (0.6 * data["staff"] + 0.3 * data["procedure"] + 0.1 * data["access"]
+    ...                    + rng.normal(size=300))
+    >>> result = relative_importance("overall ~ staff + procedure + access", data)
+    >>> round(result.r_squared, 3)
+    0.341
+    >>> result.table[["term", "lmg", "share", "rank"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+            term    lmg  share  rank
+    0      staff  0.253  0.741     1
+    1  procedure  0.083  0.243     2
+    2     access  0.005  0.015     3
     """
     if method != "lmg":
         raise ValueError(f"method must be 'lmg', got {method!r}")
@@ -193,13 +210,34 @@ def ipa_table(importance, performance: pd.DataFrame, *, importance_column: str =
     "concentrate_here" (high importance, low performance), "keep_up_the_good_work" (high,
     high), "low_priority" (low, low) or "possible_overkill" (low importance, high performance).
     Terms present in only one of the two tables are an error that names them.
+
+    Examples
+    --------
+    Importance shares (e.g. ``relative_importance(...).table``) beside percent satisfied:
+
+    >>> import pandas as pd
+    >>> importance = pd.DataFrame({"term": ["staff", "procedure", "access"],
+    ...                            "share": [0.45, 0.35, 0.20]})
+    >>> performance = pd.DataFrame({"term": ["staff", "procedure", "access"],
+    ...                             "estimate": [78.0, 85.0, 90.0]})
+    >>> table = ipa_table(importance, performance)
+    >>> table[["term", "importance", "performance", "quadrant"]]  # doctest: +NORMALIZE_WHITESPACE
+            term  importance  performance               quadrant
+    0      staff        0.45         78.0       concentrate_here
+    1  procedure        0.35         85.0  keep_up_the_good_work
+    2     access        0.20         90.0      possible_overkill
     """
     imp = importance.table if isinstance(importance, ImportanceResult) else importance
+    lacking, absent_all = [], []
     for label, frame, column in (("importance", imp, importance_column),
                                  ("performance", performance, performance_column)):
         absent = [c for c in ("term", column) if c not in frame.columns]
         if absent:
-            raise KeyError(f"{label} table lacks column(s) {absent}")
+            lacking.append(f"the {label} table lacks column(s) {absent}")
+            absent_all += absent
+    if lacking:
+        raise MissingColumnError("ipa_table: " + "; ".join(lacking),
+                                 list(dict.fromkeys(absent_all)))
     perf = performance
     if "kind" in perf.columns:
         perf = perf[perf["kind"].isin(["criterion", "factor"])]
@@ -250,6 +288,10 @@ def ipa_table(importance, performance: pd.DataFrame, *, importance_column: str =
 def _prepare(formula, design_or_data, *, groups, freq_weights) -> dict:
     """Model matrix of the rows used, their weights, the players, and notes describing them."""
     is_design = isinstance(design_or_data, SurveyDesign)
+    if is_design or isinstance(design_or_data, pd.DataFrame):
+        data = design_or_data.data if is_design else design_or_data
+        named = {} if is_design or freq_weights is None else {"freq_weights": freq_weights}
+        require_formula_columns("relative_importance", data, {"formula": formula}, columns=named)
     data, base_weights, weight_note = _base_weights(design_or_data, freq_weights)
     term_names, z_kept, kept, column_names, term_columns = _model_matrix(formula, data)
     names, player_columns, notes = _players(term_names, term_columns, groups)
@@ -291,8 +333,8 @@ def _base_weights(design_or_data, freq_weights):
     data = design_or_data
     if freq_weights is None:
         return data, np.ones(len(data)), "Weights: none (every row counts once)."
-    if freq_weights not in data.columns:
-        raise KeyError(f"freq_weights column {freq_weights!r} not found in data")
+    require_columns(data, [freq_weights], "relative_importance",
+                    roles={freq_weights: "freq_weights"})
     weights = data[freq_weights].to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():

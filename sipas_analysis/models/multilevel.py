@@ -30,15 +30,16 @@ somewhat too narrow (as those from lme4's ``condVar`` are).
 """
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import sparse, stats
+from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 
+from ..design import _indicator
+from .formulas import formula_columns, require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -51,13 +52,6 @@ COMPARISON_COLUMNS = ["term", "multilevel_estimate", "multilevel_std_error", "de
 _OPTIMISERS = ["lbfgs", "bfgs", "cg", "powell"]
 
 
-def _formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
-    """Data columns that a formula mentions (to drop rows with missing values up front, before
-    patsy evaluates expressions in which NaN could silently become False)."""
-    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
-    return [c for c in data.columns if c in tokens]
-
-
 def _check_inputs(formula, data, groups, re_formula, level):
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -68,43 +62,21 @@ def _check_inputs(formula, data, groups, re_formula, level):
                          f"intercepts only), got {re_formula!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level!r}")
-    problems = []
-    if groups not in data.columns:
-        problems.append(f"groups column {groups!r} is not in the data")
-    for name, text in [("formula", formula), ("re_formula", re_formula or "~1")]:
-        try:
-            desc = patsy.ModelDesc.from_formula(text)
-        except patsy.PatsyError as error:
-            raise ValueError(f"cannot read {name} {text!r}: {error}") from None
-        factors = {f for side in (desc.lhs_termlist, desc.rhs_termlist) for t in side
-                   for f in t.factors}
-        for factor in factors:
-            for variable in _factor_variables(factor.name()):
-                if variable not in data.columns and variable not in {"np", "C", "I", "Q"}:
-                    problems.append(f"{name} names {variable!r}, which is not a column")
-    if problems:
-        raise ValueError("cannot fit the multilevel model: " + "; ".join(sorted(set(problems))))
+    require_formula_columns("fit_multilevel", data,
+                            {"formula": formula, "re_formula": re_formula or "~1"},
+                            columns={"groups": groups})
 
 
-def _factor_variables(code: str) -> list[str]:
-    """Bare names in a patsy factor such as ``C(region)`` or ``np.log(x)``."""
-    code = re.sub(r"'[^']*'|\"[^\"]*\"", "", code)   # quoted levels are not variables
-    names = re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?![\w(])", code)
-    return [n for n in names if n not in {"True", "False", "None"}]
-
-
-def _group_sums(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the rows of ``values`` (n, k) within each group: (n_groups, k)."""
-    indicator = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
-                                  shape=(n_groups, len(codes)))
-    return np.asarray(indicator @ values)
+def _sums_by_code(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the rows of ``values`` (n, k) with the same group code 0..n_groups-1: (n_groups, k)."""
+    return np.asarray(_indicator(codes, n_groups) @ values)
 
 
 def _per_group_crossproducts(codes, A, B, n_groups):
     """Σ_{i in g} A_i' B_i for every group g: array (G, a, b), computed without a row loop."""
     a, b = A.shape[1], B.shape[1]
     outer = (A[:, :, None] * B[:, None, :]).reshape(len(A), a * b)
-    return _group_sums(codes, outer, n_groups).reshape(n_groups, a, b)
+    return _sums_by_code(codes, outer, n_groups).reshape(n_groups, a, b)
 
 
 def _fit_statsmodels(y, X, Z, group_codes, reml):
@@ -128,7 +100,7 @@ def _henderson(y, X, Z, codes, n_groups, beta, psi, sigma2):
     ZtX = _per_group_crossproducts(codes, Z, X, n_groups)          # (G, q, p)
     XtX = X.T @ X
     resid = y - X @ beta
-    Zte = _group_sums(codes, Z * resid[:, None], n_groups)         # (G, q)
+    Zte = _sums_by_code(codes, Z * resid[:, None], n_groups)         # (G, q)
     # Σ_g = Ψ (I + Z_g'Z_g Ψ / σ²)⁻¹: equal to (Ψ⁻¹ + Z_g'Z_g/σ²)⁻¹ but valid when Ψ is singular
     # (a variance component on the boundary).
     inner = np.eye(q)[None] + ZtZ @ psi[None] / sigma2
@@ -214,10 +186,35 @@ def fit_multilevel(formula: str, data: pd.DataFrame, *, groups: str = "province_
     log_likelihood, reml_criterion (−2 × REML log-likelihood, as lme4 prints) or deviance,
     aic and bic (ML fits only; REML likelihoods are not comparable across fixed parts),
     converged, n_dropped.
+
+    Examples
+    --------
+    Eight provinces whose slope of y on x differs around 0.5:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.models import tidy
+    >>> rng = np.random.default_rng(0)
+    >>> province = np.repeat(np.arange(8), 30)
+    >>> slope = 0.5 + rng.normal(0, 0.3, 8)[province]
+    >>> data = pd.DataFrame({"province_code": [f"{p:02d}" for p in province],
+    ...                      "x": rng.normal(size=240)})
+    >>> data["y"] = 2 + rng.normal(0, 0.5, 8)[province] + slope * data["x"] + rng.normal(size=240)
+    >>> fit = fit_multilevel("y ~ x", data, re_formula="~x")
+    >>> tidy(fit)[["term", "estimate", "std_error"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
+            term  estimate  std_error
+    0  Intercept      1.98       0.16
+    1          x      0.60       0.13
+
+    Each province's own slope (fixed effect plus its BLUP), lowest and highest:
+
+    >>> effects = fit.extra["group_effects"]
+    >>> slopes = effects[effects.term == "x"].set_index("province_code")["estimate"]
+    >>> slopes.idxmin(), slopes.idxmax()
+    ('04', '06')
     """
     _check_inputs(formula, data, groups, re_formula, level)
     re_text = re_formula if re_formula is not None else "~1"
-    columns = list(dict.fromkeys(_formula_columns(formula, data) + _formula_columns(re_text, data)
+    columns = list(dict.fromkeys(formula_columns(formula, data) + formula_columns(re_text, data)
                                  + [groups]))
     complete = data[columns].notna().all(axis=1).to_numpy()
     n_dropped = int((~complete).sum())

@@ -21,6 +21,7 @@ import patsy
 from scipy import special, stats
 
 from ..design import SurveyDesign
+from .formulas import formula_columns, require_formula_columns
 from .results import ModelResult
 
 _ENV = patsy.EvalEnvironment([{"np": np}])
@@ -46,11 +47,9 @@ class _Frame:
     lhs: str = ""
 
 
-def formula_columns(formula: str, data: pd.DataFrame) -> list[str]:
-    """Data columns that the formula mentions (to find missing values before patsy evaluates
-    expressions such as ``I(y >= 4)``, where NaN would silently become False)."""
-    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
-    return [c for c in data.columns if c in tokens]
+def _fit_name(binary_outcome: bool, ordinal_outcome: bool) -> str:
+    """The public function that builds a model frame, for its error messages."""
+    return "fit_logit" if binary_outcome else "fit_ordinal" if ordinal_outcome else "fit_linear"
 
 
 def _model_frame(formula: str, design_or_data, freq_weights: str | None,
@@ -67,7 +66,9 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
             weights = np.ones(len(data))
         else:
             if freq_weights not in data:
-                raise ValueError(f"freq_weights column {freq_weights!r} is not in the data")
+                require_formula_columns(_fit_name(binary_outcome, ordinal_outcome), data,
+                                        {"formula": formula},
+                                        columns={"freq_weights": freq_weights})
             weights = pd.to_numeric(data[freq_weights], errors="coerce").to_numpy(dtype=float)
             bad = ~(np.isfinite(weights) & (weights >= 0) & (weights == np.round(weights)))
             if bad.any():
@@ -82,10 +83,8 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
     if "~" not in formula:
         raise ValueError(f"formula must look like 'y ~ x1 + x2', got {formula!r}")
     columns = formula_columns(formula, data)
-    unknown = _unknown_variables(formula, data)
-    if unknown:
-        raise ValueError(f"formula {formula!r} names variables that are not columns of the data: "
-                         f"{', '.join(unknown)}")
+    require_formula_columns(_fit_name(binary_outcome, ordinal_outcome), data,
+                            {"formula": formula})
     complete = data[columns].notna().all(axis=1).to_numpy() if columns else \
         np.ones(len(data), bool)
     in_domain = weights > 0
@@ -121,21 +120,6 @@ def _model_frame(formula: str, design_or_data, freq_weights: str | None,
                   n_missing=n_missing, design=design, outcome=str(y_frame.columns[0]),
                   outcome_levels=outcome_levels, design_info=x_frame.design_info, rows=rows,
                   lhs=formula.split("~", 1)[0].strip())
-
-
-def _unknown_variables(formula: str, data: pd.DataFrame) -> list[str]:
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as error:
-        raise ValueError(f"cannot read formula {formula!r}: {error}") from None
-    names = set()
-    for term in desc.lhs_termlist + desc.rhs_termlist:
-        for factor in term.factors:
-            code = re.sub(r"(\"[^\"]*\"|'[^']*')", "", factor.code)  # not inside strings
-            names |= set(re.findall(r"(?<![.\w])([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()", code))
-    known = set(data.columns) | {"np", "C", "I", "Q", "Treatment", "Sum", "Poly", "True",
-                                 "False", "None", "center", "standardize", "scale", "log", "exp"}
-    return sorted(n for n in names if n not in known and not hasattr(np, n))
 
 
 def _check_rank(frame: _Frame):
@@ -198,6 +182,25 @@ def fit_linear(formula: str, design_or_data, *, freq_weights: str | None = None)
 
     Rows missing any model variable are left out (as a domain, so the design is kept); their
     number is in ``glance()['n_dropped_missing']``.
+
+    Examples
+    --------
+    Respondents in 20 PSUs (no weights: each row weighs 1); t tests on the design's residual
+    df, PSUs minus strata minus the one slope:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> from sipas_analysis.models import tidy
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> data["y"] = 1 + 0.5 * data["x"] + rng.normal(size=200)
+    >>> fit = fit_linear("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> fit.df
+    18.0
+    >>> tidy(fit)[["term", "estimate", "std_error"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+            term  estimate  std_error
+    0  Intercept     0.913      0.080
+    1          x     0.431      0.073
     """
     frame = _model_frame(formula, design_or_data, freq_weights)
     _check_rank(frame)
@@ -470,6 +473,22 @@ def fit_logit(formula: str, design_or_data, *, freq_weights: str | None = None) 
         predictor whose every respondent is satisfied, say). No finite estimate exists then,
         and the numbers an iteration would stop at depend only on its stopping rule, so they are
         refused, the predictors named, as a singular design matrix is.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> from sipas_analysis.models import tidy
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> eta = 0.3 + data["x"]
+    >>> data["y"] = (rng.random(200) < 1 / (1 + np.exp(-eta))).astype(float)
+    >>> fit = fit_logit("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> odds = tidy(fit, exponentiate=True)
+    >>> odds[["term", "estimate", "ci_low", "ci_high"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+            term  estimate  ci_low  ci_high
+    0  Intercept     1.128   0.748    1.702
+    1          x     2.738   1.881    3.985
     """
     frame = _model_frame(formula, design_or_data, freq_weights, binary_outcome=True)
     if not np.isin(frame.y, [0.0, 1.0]).all():
@@ -697,6 +716,24 @@ def fit_ordinal(formula: str, design_or_data, *, link: str = "logit",
     ValueError
         When predictors separate the answers (e.g. everyone with a rare yes/no predictor gives
         the top answer): no finite estimate exists, as for :func:`fit_logit`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> from sipas_analysis.models import tidy
+    >>> rng = np.random.default_rng(1)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> latent = 0.8 * data["x"] + rng.logistic(size=200)
+    >>> data["y"] = np.digitize(latent, [-1.5, -0.5, 0.5, 1.5]) + 1    # answers 1-5
+    >>> fit = fit_ordinal("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> tidy(fit)[["term", "kind", "estimate"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
+      term         kind  estimate
+    0    x  coefficient      0.95
+    1  1|2    cut_point     -1.12
+    2  2|3    cut_point     -0.21
+    3  3|4    cut_point      0.66
+    4  4|5    cut_point      1.70
     """
     frame = _model_frame(formula, design_or_data, freq_weights, ordinal_outcome=True)
     keep = [i for i, name in enumerate(frame.names) if name != "Intercept"]
@@ -762,6 +799,23 @@ def parallel_lines_test(result: ModelResult) -> pd.DataFrame:
     ``df`` (number of restrictions), ``p_value`` (χ² reference), ``f_statistic``, ``df_denominator``,
     ``f_p_value`` (F reference with the design's degrees of freedom, as R's ``regTermTest``;
     NaN without a design).
+
+    Examples
+    --------
+    Answers drawn from a proportional-odds model, so the test should not reject:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> rng = np.random.default_rng(1)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> latent = 0.8 * data["x"] + rng.logistic(size=200)
+    >>> data["y"] = np.digitize(latent, [-1.5, -0.5, 0.5, 1.5]) + 1    # answers 1-5
+    >>> fit = fit_ordinal("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> test = parallel_lines_test(fit)
+    >>> test[["term", "statistic", "df", "p_value"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+      term  statistic  df  p_value
+    0  all      2.147   3    0.542
+    1    x      2.147   3    0.542
     """
     if result.model != "ordinal":
         raise ValueError("parallel_lines_test needs a fit_ordinal result")
@@ -890,6 +944,22 @@ def average_marginal_effects(result: ModelResult, *, at_least=None, level: float
 
     Columns: ``term, kind ("ame"), estimate, std_error, statistic, p_value, ci_low, ci_high, n,
     model``.
+
+    Examples
+    --------
+    A logit's effect of x on the probability of a yes, in probability units:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> eta = 0.3 + data["x"]
+    >>> data["y"] = (rng.random(200) < 1 / (1 + np.exp(-eta))).astype(float)
+    >>> fit = fit_logit("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> ame = average_marginal_effects(fit)
+    >>> ame[["term", "kind", "estimate", "std_error"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+      term kind  estimate  std_error
+    0    x  ame     0.208      0.025
     """
     if result.model not in {"logit", "ordinal"}:
         raise ValueError("average marginal effects are for logit and ordinal results")

@@ -67,6 +67,22 @@ def tidy(result: ModelResult, *, exponentiate: bool = False, level: float = 0.95
     estimate and the interval ends; ``std_error`` then is the delta-method SE of the odds ratio,
     while ``statistic`` and ``p_value`` stay those of the coefficient (the test is on the log
     scale). Cut-points are never exponentiated.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> from sipas_analysis.models import fit_linear
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> data["y"] = 1 + 0.5 * data["x"] + rng.normal(size=200)
+    >>> fit = fit_linear("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> table = tidy(fit)
+    >>> table[["term", "estimate", "statistic", "ci_low", "ci_high"]].round(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+            term  estimate  statistic  ci_low  ci_high
+    0  Intercept     0.913     11.454   0.745    1.080
+    1          x     0.431      5.941   0.278    0.583
     """
     estimate = result.params.to_numpy(dtype=float)
     se = result.std_errors.to_numpy(dtype=float)
@@ -95,7 +111,22 @@ def tidy(result: ModelResult, *, exponentiate: bool = False, level: float = 0.95
 def glance(result: ModelResult) -> pd.DataFrame:
     """One row of fit statistics: ``model, formula, n, df, variance`` and the model's own
     statistics (``r_squared`` or ``pseudo_r_squared``, ``aic`` where defined, ``design_df``,
-    ``n_psu``, ``n_strata`` for design-based fits, …)."""
+    ``n_psu``, ``n_strata`` for design-based fits, …).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> from sipas_analysis.models import fit_linear
+    >>> rng = np.random.default_rng(0)
+    >>> data = pd.DataFrame({"psu": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    >>> data["y"] = 1 + 0.5 * data["x"] + rng.normal(size=200)
+    >>> fit = fit_linear("y ~ x", SurveyDesign(data, psu="psu"))
+    >>> glance(fit)[["model", "n", "df", "r_squared", "n_psu"]].round(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+        model    n    df  r_squared  n_psu
+    0  linear  200  18.0      0.141     20
+    """
     row = {"model": result.model, "formula": result.formula, "n": result.n,
            "df": np.nan if result.df is None else result.df, "variance": result.variance}
     row.update(result.stats)
