@@ -179,3 +179,63 @@ def test_the_simultaneous_adjustment_is_a_report_setting():
         report.ReportSettings(p_adjust="tukey")
     with pytest.raises(ValueError, match="ci_method must be one of"):
         report.ReportSettings(ci_method="wald")
+
+
+def test_headline_sentence_carries_the_units_numbers(shared_and_survey):
+    """The headline's numbers are the unit's row and rank set, formatted as the language
+    writes them (computed here from the shared tables, not from the sentence's code)."""
+    from sipas_analysis.language import format_interval, format_percent
+    shared, _ = shared_and_survey
+    shown = shared.units.query("term == 'overall' and not suppressed")
+    code = str(shown.iloc[0]["province_code"])
+    unit = shown.iloc[0]
+    rank = shared.ranks.set_index("province_code").loc[code]
+    for lang in ("vi", "en"):
+        params = report.ReportParams(province_code=code, year=2024, lang=lang)
+        sentence = report.headline(shared, params)
+        assert format_percent(unit["estimate"], lang) in sentence
+        assert format_interval(unit["ci_low"], unit["ci_high"], lang) in sentence
+        low, high = int(rank["rank_low"]), int(rank["rank_high"])
+        assert (f"{low}–{high}" if lang == "vi" else f"from {low} to {high}") in sentence
+        assert report.unit_name("63", code, lang) in sentence
+
+
+def test_breakdown_is_the_units_domain_of_the_national_design(shared_and_survey):
+    """The breakdown table (from the shared results) shows, level by level, the estimate and
+    interval of sipas_index on the unit's rows of the national design, with the suppression
+    rule applied."""
+    from sipas_analysis import indices
+    from sipas_analysis.language import format_interval, format_number
+    from sipas_analysis.report.shared import survey_design, year_survey
+    shared, survey = shared_and_survey
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    year = year_survey(survey, params)
+    rows = ((year["province_code"] == "79") & year["agency_level"].notna()).to_numpy()
+    expected = indices.sipas_index(survey_design(year).subset(rows), by="agency_level",
+                                   ci_method="beta").query("term == 'overall'")
+    flags = report.suppression_flags(expected, min_n_eff=30)
+    table = report.breakdown(shared, params, by="agency_level")
+    assert len(table) == len(expected)
+    for shown, (_, row), hidden in zip(table.itertuples(index=False), expected.iterrows(), flags):
+        if hidden:
+            assert shown[2] == "—"
+        else:
+            assert shown[1] == format_number(row["estimate"], "en")
+            assert shown[2] == format_interval(row["ci_low"], row["ci_high"], "en")
+
+
+def test_local_regression_follows_the_units_own_design_df(shared_and_survey):
+    """A unit's own regression is shown only with at least 30 design df of its service users
+    (PSUs minus strata, counted here); below, the sentence names the df and the threshold."""
+    shared, survey = shared_and_survey
+    users = survey[survey["used_service"].astype(bool)]
+    unit_df = _unit_df(users)
+    for code in ("01", "79"):
+        df, table = shared.local_models[code]
+        assert df == unit_df.loc[code]
+        params = report.ReportParams(province_code=code, year=2024, lang="en")
+        shown, sentence = report.local_regression(shared, params)
+        if df < 30:
+            assert shown is None and f"are {df}, below the threshold of 30" in sentence
+        else:
+            assert shown is not None

@@ -20,13 +20,15 @@ Computations never round or format; the sections do, at the very end.
 from ..language import (LANGS, TEXT, check_lang, format_count, format_interval,  # noqa: F401
                         format_number, format_percent, term_label, text, tick_formatter)
 from . import display, export, figures, kinds, params, sections, settings, shared  # noqa: F401
-from .display import (HtmlTable, display_index_table, heading, markdown_list,  # noqa: F401
-                      suppress_small, unit_name, unit_region)
+from .display import (HtmlTable, blank_suppressed, display_index_table,  # noqa: F401
+                      heading, markdown_list, suppress_small, suppression_flags, unit_name,
+                      unit_region)
 from .export import index_page, index_table, notebook_to_html, write_tables  # noqa: F401
 from .kinds import (KINDS, PROVINCE_REPORT, show, tables_for_workbook,  # noqa: F401
                     write_workbook)
 from .params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, ReportParams,  # noqa: F401
-                     check_parameters, check_values, national_params)
+                     check_parameters, check_values, load_params_file, national_params,
+                     params_files, stale_params, write_params)
 from .sections import FIGURES, SECTIONS, ReportKind, Section, figure  # noqa: F401
 from .sections.actions import actions  # noqa: F401
 from .sections.breakdowns import BREAKDOWNS, breakdown  # noqa: F401
