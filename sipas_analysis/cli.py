@@ -8,6 +8,7 @@ SIGPIPE), as other command-line tools do.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"answer levels that count as satisfied (default: {satisfied})")
     index.add_argument("--rule", default=rule.aggregation, choices=list(index_rule.AGGREGATIONS),
                        help=f"aggregation rule (default: {rule.aggregation})")
+    index.add_argument("--lonely-psu", default="fail",
+                       choices=["fail", "remove", "adjust", "average", "certainty"],
+                       help="a stratum with a single PSU: fail (default), or treat it as R's "
+                            "survey.lonely.psu option does")
     index.add_argument("--ci-method", default=intervals.DEFAULT_METHOD,
                        choices=[*intervals.METHODS, "normal"],
                        help="interval of a percent satisfied (default: beta, Korn-Graubard with "
@@ -144,9 +149,10 @@ def _load(data: str):
     return io.load_survey(path)
 
 
-def _survey_design(survey):
+def _survey_design(survey, lonely_psu: str = "fail"):
     from .design import SurveyDesign
-    return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu")
+    return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
+                        lonely_psu=lonely_psu)
 
 
 def _cmd_validate(args) -> int:
@@ -157,7 +163,8 @@ def _cmd_validate(args) -> int:
     survey = io.load_survey(path)  # raises SurveyValidationError with the full report
     missing = schema.missing_summary(survey)
     print(f"{path}: valid — {len(survey):,} respondents, "
-          f"{survey['province_code'].nunique()} units, years {sorted(survey['year'].unique())}")
+          f"{survey['province_code'].nunique()} units, years "
+          f"{sorted(int(y) for y in survey['year'].unique())}")
     answered = missing[missing["n_missing"] > 0]
     if len(answered):
         print("missing answers (allowed, counted, never dropped):")
@@ -165,21 +172,41 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _satisfied_levels(text: str) -> tuple[int, ...]:
+    """``--satisfied`` as levels of the rule's scale (a wrong command line, not bad data)."""
+    scale = index_rule.current().n_levels
+    try:
+        levels = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--satisfied must be levels like 4,5, got {text!r}") from None
+    outside = [v for v in levels if not 1 <= v <= scale]
+    if outside:
+        raise UserError(f"--satisfied levels must be between 1 and {scale} (the rating scale), "
+                        f"got {outside}")
+    return levels
+
+
 def _index_table(args):
     from . import indices
+    satisfied = _satisfied_levels(args.satisfied)
+    if args.out:
+        _check_table_path(Path(args.out))       # before the work, not after it
     survey = _load(args.data)
+    years = sorted(int(y) for y in survey["year"].unique())
+    if args.year is None and len(years) > 1:
+        # Years are separate surveys (and the 2025 units differ from the 63 provinces): one
+        # year's index, the latest, unless asked otherwise.
+        args.year = years[-1]
+        print(f"sipas index: the data hold years {years}; showing {args.year} (choose with "
+              "--year)", file=sys.stderr)
     if args.year is not None:
         survey = survey[survey["year"] == args.year]
         if survey.empty:
-            raise UserError(f"no respondents in year {args.year}")
-    try:
-        satisfied = tuple(int(v) for v in args.satisfied.split(","))
-    except ValueError:
-        raise UserError(f"--satisfied must be levels like 4,5, got {args.satisfied!r}") from None
+            raise UserError(f"no respondents in year {args.year}; the data hold years {years}")
     by = None if args.by == "none" else args.by
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
-    design = _survey_design(survey)
+    design = _survey_design(survey, lonely_psu=args.lonely_psu)
     ci_method = None if args.ci_method == "normal" else args.ci_method
     table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
                                 ci_method=ci_method)
@@ -198,14 +225,27 @@ def _concat_national(national, table):
     return pd.concat([national[table.columns], table], ignore_index=True)
 
 
+def _check_table_path(out: Path) -> None:
+    """A table can be written to ``out``: a .csv or .xlsx name in a folder that exists or can
+    be made, and that is not a folder itself."""
+    if out.suffix not in (".csv", ".xlsx"):
+        raise UserError(f"--out must end in .csv or .xlsx, got {out.name}")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name ending in .csv or .xlsx")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UserError(f"--out {out}: cannot write in {parent}")
+
+
 def _write_table(table, out: Path):
+    _check_table_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".xlsx":
         table.to_excel(out, index=False)
-    elif out.suffix == ".csv":
-        table.to_csv(out, index=False)
     else:
-        raise UserError(f"--out must end in .csv or .xlsx, got {out.name}")
+        table.to_csv(out, index=False)
 
 
 def _show(table) -> str:
@@ -301,8 +341,6 @@ def _report_units(args) -> tuple[str, str | None, dict | None]:
 
 
 def _cmd_reports(args) -> int:
-    import os
-
     from . import batch
     units, unit_set, files = _report_units(args)
     previous = _on_sigterm(_terminate)  # a job scheduler's kill ends like Ctrl-C: cleanly
@@ -446,7 +484,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # Python's "Note on SIGPIPE": point stdout at devnull so that the final flush cannot
         # fail again, and end quietly with the status of a process that SIGPIPE ended
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + int(getattr(signal, "SIGPIPE", 13))
     except SurveyValidationError as error:
@@ -455,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, UnknownProvinceError, FileNotFoundError) as error:
         print(f"sipas {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except (ValueError, OSError) as error:
+        # The package's errors say what is wrong with the data or the design (a lonely PSU,
+        # zero weights, ...); a file system refusal names its path. Either is a message.
+        print(f"sipas {args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -149,3 +149,57 @@ def test_evaluate_names_every_unknown_key_of_a_declaration(tmp_path):
     assert "unknown key(s) ['inquirys']" in out.stderr
     missing = run("evaluate", str(tmp_path / "none.yaml"))
     assert missing.returncode == 2 and "no such declaration file" in missing.stderr
+
+
+def _traceback_free(proc):
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_index_mistakes_are_messages_checked_before_the_work(tmp_path):
+    path = tmp_path / "survey.csv"
+    contract_frame(200).to_csv(path, index=False)
+    wrong = _traceback_free(run("index", "--data", str(path), "--satisfied", "9"))
+    assert wrong.returncode == 2 and "between 1 and 5" in wrong.stderr
+    suffix = _traceback_free(run("index", "--data", str(path), "--out",
+                                 str(tmp_path / "a" / "b" / "x.txt")))
+    assert suffix.returncode == 2 and "must end in .csv or .xlsx" in suffix.stderr
+    assert not (tmp_path / "a").exists()
+    folder = _traceback_free(run("index", "--data", str(path), "--out", str(tmp_path)))
+    assert folder.returncode == 2
+
+
+def test_index_of_several_years_shows_the_latest_and_says_so(tmp_path):
+    frame = contract_frame(200)
+    other = contract_frame(200, seed=2).assign(year=2023)
+    other["respondent_id"] = other["respondent_id"] + "b"
+    path = tmp_path / "survey.csv"
+    pd.concat([frame, other]).to_csv(path, index=False)
+    out = tmp_path / "index.csv"
+    proc = _traceback_free(run("index", "--data", str(path), "--by", "none", "--out", str(out)))
+    assert proc.returncode == 0
+    assert "years [2023, 2024]; showing 2024" in proc.stderr
+    assert pd.read_csv(out)["n"].max() <= 200
+
+
+def test_index_lonely_psu_and_zero_weights_are_messages(tmp_path):
+    frame = contract_frame(200)
+    frame.loc[frame["stratum"] == "s2", "psu"] = "p9"      # stratum s2 has a single PSU
+    path = tmp_path / "lonely.csv"
+    frame.to_csv(path, index=False)
+    lonely = _traceback_free(run("index", "--data", str(path)))
+    assert lonely.returncode == 1 and "lonely_psu" in lonely.stderr
+    assert run("index", "--data", str(path), "--lonely-psu", "remove").returncode == 0
+    zero = contract_frame(200).assign(weight=0.0)
+    zero_path = tmp_path / "zero.csv"
+    zero.to_csv(zero_path, index=False)
+    proc = _traceback_free(run("index", "--data", str(zero_path)))
+    assert proc.returncode in (1, 2) and "weight" in proc.stderr
+
+
+def test_validate_into_a_closed_pipe_ends_quietly(tmp_path):
+    path = tmp_path / "survey.csv"
+    contract_frame(200).to_csv(path, index=False)
+    proc = subprocess.run(f"{sys.executable} -m sipas_analysis.cli validate {path} | head -c 1",
+                          shell=True, capture_output=True, text=True)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
