@@ -36,8 +36,7 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
 def test_layers_contract_fails_on_an_import_against_the_flow(tmp_path):
     """The import-linter contract is real: a low module importing a high one breaks it."""
     lint = Path(sys.executable).parent / "lint-imports"
-    if not lint.exists():
-        pytest.skip("import-linter is not installed in this environment")
+    assert lint.exists(), "import-linter is a test dependency: pip install -e '.[test]'"
     copy = tmp_path / "project"
     shutil.copytree(ROOT / "sipas_analysis", copy / "sipas_analysis",
                     ignore=shutil.ignore_patterns("__pycache__"))

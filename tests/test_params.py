@@ -92,8 +92,7 @@ def test_params_check_command_finds_a_stale_file(tmp_path, capsys):
 
 
 def test_every_params_file_passes_papermill_prepare_only(tmp_path, caplog):
-    if not NOTEBOOK.exists():
-        pytest.skip(f"{NOTEBOOK} does not exist yet")
+    assert NOTEBOOK.exists(), f"{NOTEBOOK} is missing"
     import nbformat
     import papermill
     out = tmp_path / "prepared.ipynb"
@@ -130,8 +129,7 @@ def parameters_cell(path: Path) -> dict:
 def test_notebook_parameters_are_the_params_vocabulary(path):
     """The report notebook (and the tiny test notebooks that stand in for it) declare exactly
     the parameters the params files and the batch use, with the pinned defaults."""
-    if not path.exists():
-        pytest.skip(f"{path} does not exist yet")
+    assert path.exists(), f"{path} is missing"
     declared = parameters_cell(path)
     assert set(declared) == set(batch.PARAMETER_TYPES)
     batch.check_parameters(declared, source=str(path))

@@ -139,7 +139,7 @@ def _params_file(code: str, unit_set: str, *, params_files: dict | None,
 
 
 def _synthetic(data: str, shared) -> bool:
-    return data == "demo" or bool(getattr(shared, "synthetic", False))
+    return data == "demo" or bool(shared.synthetic)
 
 
 def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str = "vi",

@@ -47,7 +47,7 @@ def _key(name: str, tables: list[pd.DataFrame], lang: str) -> tuple:
 
 def _draw(figure: Figure, shared, params):
     drawn = figure.build(shared, params)
-    if getattr(shared, "synthetic", False):
+    if shared.synthetic:
         plots.mark_synthetic(drawn, params.lang)
     return plots.render(drawn)
 
@@ -58,7 +58,7 @@ def render(figure: Figure, shared, params) -> plots.SVGFigure:
     if figure.national is None:
         return _draw(figure, shared, params)
     key = _key(figure.name, figure.national(shared), params.lang) \
-        + (bool(getattr(shared, "synthetic", False)),)
+        + (bool(shared.synthetic),)
     if key not in _NATIONAL:
         _NATIONAL[key] = _draw(figure, shared, params)
         while len(_NATIONAL) > _NATIONAL_KEPT:

@@ -103,7 +103,7 @@ class ReportKind:
         sections' sheets in section order, after a first sheet saying so when the data are
         synthetic. Rows flagged ``suppressed`` keep their sizes but not their estimates."""
         tables = {}
-        if getattr(shared, "synthetic", False):
+        if shared.synthetic:
             tables["synthetic_data"] = pd.DataFrame({"note": [text("synthetic_banner",
                                                                    params.lang)]})
         for section in self.sections:
