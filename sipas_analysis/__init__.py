@@ -11,7 +11,8 @@ with public administrative services.
 - design-based estimation: ``sa.SurveyDesign``; proportion intervals as R's ``svyciprop``:
   ``sa.proportion_interval``
 - the index rule (which answers count as satisfied): ``sa.IndexRule``, ``sa.index_rule``
-- the index: ``sa.sipas_index``, ``sa.compare_indices``, ``sa.rank_units``
+- the index: ``sa.sipas_index``, ``sa.compare_indices``, ``sa.rank_units``, ``sa.tau_best``,
+  ``sa.rank_group_probabilities``
 - design diagnosis: ``sa.evaluate.Declaration``, ``sa.evaluate.diagnose``
 - driver models: ``sa.fit_linear``, ``sa.fit_logit``, ``sa.fit_ordinal``,
   ``sa.fit_multilevel``, ``sa.fit_panel``, ``sa.tidy``, ``sa.glance``,
@@ -23,7 +24,8 @@ from . import (batch, design, evaluate, index_rule, indices, intervals, io, lang
                plots, reference, report, schema, simulate)
 from .index_rule import IndexRule
 from .design import SurveyDesign
-from .indices import compare_indices, rank_units, sipas_index
+from .indices import (compare_indices, rank_group_probabilities, rank_units,  # noqa: F401
+                      sipas_index, tau_best)
 from .intervals import proportion_interval
 from .io import load_papi, load_pci, load_published_sipas, load_survey
 from .models import (average_marginal_effects, fit_linear, fit_logit, fit_multilevel,
@@ -46,7 +48,7 @@ __all__ = [
     "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",
     "index_rule", "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",
-    "parallel_lines_test", "plots", "proportion_interval", "rank_units", "reference",
-    "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index",
+    "parallel_lines_test", "plots", "proportion_interval", "rank_group_probabilities", "rank_units", "reference",
+    "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index", "tau_best",
     "tidy", "to_2025_units", "validate_survey",
 ]

@@ -207,7 +207,7 @@ def _index_table(args):
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
     design = _survey_design(survey, lonely_psu=args.lonely_psu)
-    ci_method = None if args.ci_method == "normal" else args.ci_method
+    ci_method = args.ci_method
     table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
                                 ci_method=ci_method)
     national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule,
@@ -296,7 +296,8 @@ def _cmd_demo(args) -> int:
     print("SYNTHETIC DATA (simulated demo sample with a known truth, seed 0; not real SIPAS)")
     n = national.iloc[0]
     print(f"National SIPAS {args.year}: {n.estimate:.2f} % "
-          f"(95 % CI {n.ci_low:.2f}–{n.ci_high:.2f}), {len(year):,} respondents")
+          f"(95 % CI {n.ci_low:.2f}–{n.ci_high:.2f}), {len(year):,} respondents, "
+          f"{int(n.n):,} of whom used a service and rated it (n)")
     print(_show(table[["province_code", "name_vi", "estimate", "ci_low", "ci_high", "n", "rank",
                        "rank_low", "rank_high"]]))
     print(f"written: {target} and {demo_path}")
@@ -495,7 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         # The package's errors say what is wrong with the data or the design (a lonely PSU,
         # zero weights, ...); a file system refusal names its path. Either is a message.
-        print(f"sipas {args.command}: {error}", file=sys.stderr)
+        hint = (" (on the command line: --lonely-psu remove|adjust|average|certainty)"
+                if "lonely_psu" in str(error) and args.command == "index" else "")
+        print(f"sipas {args.command}: {error}{hint}", file=sys.stderr)
         return EXIT_INVALID
 
 

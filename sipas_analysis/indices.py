@@ -446,7 +446,7 @@ def _group_df(design, core: _Core) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
-                level=0.95, min_n_eff=100, ci_method=None) -> pd.DataFrame:
+                level=0.95, min_n_eff=100, ci_method="beta") -> pd.DataFrame:
     """Percent satisfied (0-100) for every criterion, factor and the overall SIPAS index.
 
     Parameters
@@ -471,29 +471,30 @@ def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
     factors : dict, optional
         factor -> list of criterion columns; default ``schema.FACTORS``.
     level : float
-        Confidence level of the intervals. By default they are normal-based (as R's
-        ``confint`` on ``svymean``): estimate ± z·SE, **not** clipped to [0, 100], so near 0 or
-        100 a bound can fall outside; ``ci_method`` gives intervals that stay inside.
+        Confidence level of the intervals.
     min_n_eff : float
         ``small_sample`` flags estimates whose effective sample size is below this (default 100).
-    ci_method : str, optional
-        None (default): the normal intervals above. Otherwise a method of
-        :func:`sipas_analysis.intervals.proportion_interval` (``"beta"``, ``"logit"``,
-        ``"xlogit"``, ``"asin"``, ``"mean"``, ``"wilson"``), applied to every term on the
+    ci_method : str or None
+        ``"beta"`` (default: Korn-Graubard, never outside [0, 100], covering at least its level
+        near 100 % in small clustered samples), or another method of
+        :func:`sipas_analysis.intervals.proportion_interval` (``"logit"``, ``"xlogit"``,
+        ``"asin"``, ``"mean"``, ``"wilson"``), applied to every term on the
         proportion scale with the term's ``n`` and the group's design degrees of freedom (its
         PSUs minus its strata, R's ``degf`` of the group's subset): a criterion is a ratio (a
         proportion of the answers) with effective size ``n_eff``; a factor or the overall index
         is a linear combination of ratios with its linearised SE, whose effective size is the
         binomial-equivalent p (1 - p) / SE² (as R's ``svyciprop``; ``n_eff`` = n / deff would
         treat a mean of 22 answers as noisy as one answer and make the interval far too
-        wide). The table then also has a ``df`` column (after ``n``).
+        wide). The table then also has a ``df`` column (after ``n``). ``"normal"`` (or None):
+        estimate ± z·SE as R's ``confint`` on ``svymean``, **not** clipped to [0, 100], so
+        near 0 or 100 a bound can fall outside (no ``df`` column).
 
     Returns
     -------
     DataFrame with the `by` column(s) first, then ``term, kind, factor, estimate, std_error,
-    ci_low, ci_high, n, n_eff, deff, small_sample``; one row per group and term (criteria in
-    questionnaire order, then factors, then ``"overall"``); with ``ci_method``, ``df`` follows
-    ``n``.
+    ci_low, ci_high, n, df, n_eff, deff, small_sample``; one row per group and term (criteria
+    in questionnaire order, then factors, then ``"overall"``); ``df`` only with a proportion
+    ``ci_method``.
 
     - ``estimate``, ``std_error``, ``ci_*``: percentage points. The SE linearises the whole
       index, covariances between criteria included.
@@ -520,13 +521,14 @@ def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
     >>> village_rate = np.repeat(rng.beta(9, 1, 12), 10)
     >>> data = pd.DataFrame({"psu": np.repeat(np.arange(12), 10),
     ...                      "c1": np.where(rng.random(120) < village_rate, 5, 2)})
-    >>> table = sipas_index(SurveyDesign(data, psu="psu"), factors={"f": ["c1"]},
-    ...                     ci_method="beta")
+    >>> table = sipas_index(SurveyDesign(data, psu="psu"), factors={"f": ["c1"]})
     >>> table.loc[0, ["estimate", "ci_low", "ci_high", "n", "df", "deff"]].round(2).to_dict()
     {'estimate': 89.17, 'ci_low': 71.7, 'ci_high': 97.66, 'n': 120.0, 'df': 11.0, 'deff': 3.45}
     """
+    if ci_method == "normal":
+        ci_method = None
     if ci_method is not None and ci_method not in intervals.METHODS:
-        raise ValueError(f"ci_method must be None or one of {intervals.METHODS}, "
+        raise ValueError(f"ci_method must be 'normal' (or None) or one of {intervals.METHODS}, "
                          f"got {ci_method!r}")
     core = _build_core(design, by, satisfied, rule, factors, level)
     u = core.influence()

@@ -270,11 +270,11 @@ TEXT: dict[str, dict[str, str]] = {
               "when the interval is wider than 5 points and than {relative} % of the estimate."},
     "caveat_intervals.beta": {
         "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng là khoảng Korn–Graubard (beta) với cỡ "
-              "mẫu hiệu dụng và bậc tự do của thiết kế mẫu: luôn nằm trong 0–100 và giữ độ phủ "
-              "gần 100 %.",
+              "mẫu hiệu dụng và bậc tự do của thiết kế mẫu: luôn nằm trong 0–100 và vẫn phủ giá "
+              "trị thật ít nhất 95 % số lần khi tỷ lệ gần 100 %.",
         "en": "The 95 % interval of each percent satisfied is Korn and Graubard's (beta) with "
               "the effective sample size and the design's degrees of freedom: it stays within "
-              "0–100 and keeps its coverage near 100 %."},
+              "0–100 and still covers the true value at least 95 % of the time near 100 %."},
     "caveat_intervals.logit": {
         "vi": "Khoảng tin cậy 95 % của mỗi tỷ lệ hài lòng được tính trên thang logit với bậc tự "
               "do của thiết kế mẫu.",

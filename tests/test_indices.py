@@ -69,7 +69,7 @@ def test_criterion_on_srs_matches_closed_form():
     rng = np.random.default_rng(3)
     n = 500
     frame = pd.DataFrame({"c1": rng.integers(1, 6, n).astype(float)})
-    result = indices.sipas_index(SurveyDesign(frame), factors=ONE)
+    result = indices.sipas_index(SurveyDesign(frame), factors=ONE, ci_method="normal")
     row = result.set_index("term").loc["c1"]
     p = np.mean(frame["c1"] >= 4)
     assert row["estimate"] == pytest.approx(100 * p, rel=1e-12)
@@ -245,7 +245,7 @@ def test_table_columns_and_order():
     frame = survey_frame(seed=12)
     result = indices.sipas_index(stratified_design(frame), by=["year", "province_code"])
     assert list(result.columns) == ["year", "province_code", "term", "kind", "factor", "estimate",
-                                    "std_error", "ci_low", "ci_high", "n", "n_eff", "deff",
+                                    "std_error", "ci_low", "ci_high", "n", "df", "n_eff", "deff",
                                     "small_sample"]
     m = len(schema.RATING_COLUMNS) + len(schema.FACTORS) + 1
     assert len(result) == 2 * 4 * m
@@ -257,12 +257,16 @@ def test_table_columns_and_order():
 # Proportion intervals (ci_method) and the weight-scale invariance of every column
 # ---------------------------------------------------------------------------------------------
 
-def test_ci_method_none_leaves_the_table_unchanged():
+def test_the_default_interval_is_korn_graubard_and_normal_is_on_request():
     frame = survey_frame(n=1200, seed=30)
     design = stratified_design(frame)
-    default = indices.sipas_index(design, by="province_code")
+    pd.testing.assert_frame_equal(indices.sipas_index(design, by="province_code"),
+                                  indices.sipas_index(design, by="province_code",
+                                                      ci_method="beta"))
+    default = indices.sipas_index(design, by="province_code", ci_method="normal")
     explicit = indices.sipas_index(design, by="province_code", ci_method=None)
     pd.testing.assert_frame_equal(default, explicit)
+    assert "df" not in default.columns
     z = stats.norm.ppf(0.975)
     np.testing.assert_allclose(default["ci_high"], default["estimate"] + z * default["std_error"])
 
@@ -312,7 +316,7 @@ def test_ci_method_gives_an_interval_where_everyone_is_satisfied():
     frame = survey_frame(n=800, seed=33, criteria=["c1", "c2", "c3"])
     frame.loc[frame["province_code"] == "01", ["c1", "c2", "c3"]] = 5.0
     design = stratified_design(frame)
-    normal = indices.sipas_index(design, by="province_code", factors=TWO)
+    normal = indices.sipas_index(design, by="province_code", factors=TWO, ci_method="normal")
     beta = indices.sipas_index(design, by="province_code", factors=TWO, ci_method="beta")
     unit = beta[beta["province_code"] == "01"]
     assert (unit["estimate"] == 100).all() and np.isnan(unit["deff"]).all()
@@ -322,7 +326,7 @@ def test_ci_method_gives_an_interval_where_everyone_is_satisfied():
 
 def test_ci_method_is_checked():
     frame = survey_frame(n=300, seed=34, criteria=["c1", "c2", "c3"])
-    with pytest.raises(ValueError, match="ci_method must be None or one of"):
+    with pytest.raises(ValueError, match="ci_method must be .normal. \(or None\) or one of"):
         indices.sipas_index(stratified_design(frame), factors=TWO, ci_method="wald")
 
 

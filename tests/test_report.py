@@ -75,7 +75,7 @@ def _national_tables(estimate=0.425):
                         "performance": [80.0, 70.0],
                         "quadrant": ["keep_up_the_good_work", "low_priority"],
                         "importance_crosshair": 0.45, "performance_crosshair": 75.0})
-    return types.SimpleNamespace(ame=ame, importance=importance, ipa=ipa)
+    return types.SimpleNamespace(ame=ame, importance=importance, ipa=ipa, synthetic=False)
 
 
 def test_national_figures_are_drawn_once_and_equal_a_fresh_drawing():

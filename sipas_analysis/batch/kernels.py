@@ -209,7 +209,9 @@ class WarmKernel:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the kernel did not answer within {timeout:g} s") from None
                 if not self.is_alive():
-                    raise RuntimeError("the kernel died") from None
+                    # a kill from another thread lands while this one waits for a reply
+                    raise RuntimeError("the kernel was killed" if self._killed
+                                       else "the kernel died") from None
                 continue
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 break
