@@ -131,3 +131,158 @@ def test_params_files_still_read():
 
 def test_printable_escapes_controls():
     assert files.printable("a\x1b]0;title\x07b\x9bc\nd\te") == "a\\x1b]0;title\\x07b\\x9bc\nd\te"
+
+
+# ------------------------------------------------------------------------------------------
+# Survey files: repeated headers, garbage, empty files
+# ------------------------------------------------------------------------------------------
+
+from sipas_analysis import io, schema  # noqa: E402
+
+
+def _with_second(frame, name, values):
+    """The frame with a second column whose header is ``name`` (spelt as given)."""
+    out = frame.copy()
+    out.insert(len(out.columns), "__second__", values)
+    return out.rename(columns={"__second__": name})
+
+
+def _write(frame, path):
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix in (".xlsx", ".xlsm"):
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            frame.to_excel(writer, index=False)
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        arrays = [pa.array(frame.iloc[:, i].tolist()) for i in range(frame.shape[1])]
+        pq.write_table(pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns]), path)
+    elif suffix == ".sav":
+        import pyreadstat
+        pyreadstat.write_sav(frame, str(path))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_repeated_contract_headers_refused(valid_frame, tmp_path, suffix):
+    frame = _with_second(valid_frame, "Weight ", 1.0)                 # case and whitespace
+    frame = _with_second(frame, "province_code", "01")
+    frame = _with_second(frame, "note", "a")
+    frame = _with_second(frame, "NOTE", "b")                          # not in the contract
+    path = _write(frame, tmp_path / f"survey{suffix}")
+    with pytest.warns(UserWarning, match="outside the data contract"), \
+            pytest.raises(schema.SurveyValidationError) as error:
+        io.load_survey(path)
+    problems = error.value.problems.set_index("column")
+    assert {"weight", "province_code"} <= set(problems.index)
+    weight_at = list(valid_frame.columns).index("weight") + 1
+    assert f"columns {weight_at} ('weight'), {valid_frame.shape[1] + 1} ('Weight ')" in \
+        problems.loc["weight", "rule"]
+    assert str(path) in str(error.value) and "note" not in problems.index
+
+
+def test_repeated_headers_in_nfc_and_nfd_refused(valid_frame, tmp_path):
+    import unicodedata
+    frame = valid_frame.rename(columns={"sex": "giới_tính"})
+    frame = _with_second(frame, unicodedata.normalize("NFD", "giới_tính"), "x")
+    path = _write(frame, tmp_path / "survey.csv")
+    with pytest.warns(UserWarning, match="giới_tính"), pytest.raises(schema.SurveyValidationError):
+        io.load_survey(path)   # sex is missing; the repeated unused header is only reported
+    frame = _with_second(valid_frame, unicodedata.normalize("NFD", "USED_SERVICE"), True)
+    with pytest.raises(schema.SurveyValidationError, match="used_service: header appears 2"):
+        io.load_survey(_write(frame, tmp_path / "survey2.csv"))
+
+
+def test_repeated_header_in_spss_refused(valid_frame, tmp_path):
+    frame = valid_frame[["respondent_id", "year"]].assign(weight=1.0, WEIGHT=1.0)
+    path = tmp_path / "survey.sav"
+    try:
+        _write(frame, path)
+    except Exception:
+        pytest.skip("pyreadstat does not write case-variant names")
+    with pytest.raises(schema.SurveyValidationError, match="weight: header appears 2 times"):
+        io.load_survey(path)
+
+
+def test_blank_and_unused_repeated_headers_are_ignored(valid_frame, tmp_path):
+    path = tmp_path / "survey.csv"
+    valid_frame.to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    lines = [line + ",,,," for line in lines]           # four blank headers, blank cells
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="ignored"):
+        out = io.load_survey(path)
+    assert len(out) == len(valid_frame)
+
+
+XXE = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+       b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+       b'<!ENTITY xxe SYSTEM "file:///etc/passwd">]>')
+
+
+def _xxe_workbook(valid_frame, path):
+    valid = _write(valid_frame.head(3), path.with_name("plain.xlsx"))
+    with zipfile.ZipFile(valid) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                body = data.split(b"?>", 1)[1] if data.startswith(b"<?xml") else data
+                data = XXE + body
+            target.writestr(item, data)
+    return path
+
+
+def _garbage(tmp_path, valid_frame):
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    cases = {}
+    for name in ["empty.csv", "empty.xlsx", "empty.sav", "empty.parquet"]:
+        (tmp_path / name).write_bytes(b"")
+        cases[name] = "empty"
+    for suffix in [".csv", ".xlsx", ".xlsm", ".sav", ".parquet"]:
+        (tmp_path / f"noise{suffix}").write_bytes(noise)
+        cases[f"noise{suffix}"] = "cannot be read|not an Excel workbook|NUL bytes"
+    (tmp_path / "nul.csv").write_bytes(b"respondent_id,year\x00\n1,2\n")
+    cases["nul.csv"] = "NUL bytes"
+    valid_frame.head(0).to_csv(tmp_path / "header.csv", index=False)
+    cases["header.csv"] = "no data rows"
+    _write(valid_frame.head(0), tmp_path / "header.xlsx")
+    cases["header.xlsx"] = "no data rows"
+    (tmp_path / "blank.csv").write_text("\n\n")
+    cases["blank.csv"] = "no header row"
+    with zipfile.ZipFile(tmp_path / "archive.xlsx", "w") as archive:
+        archive.writestr("readme.txt", "not a workbook")
+    cases["archive.xlsx"] = "zip archive but not an Excel workbook"
+    (tmp_path / "folder.csv").mkdir()
+    cases["folder.csv"] = "is a folder"
+    _xxe_workbook(valid_frame, tmp_path / "xxe.xlsx")
+    cases["xxe.xlsx"] = "document type or entities"
+    _write(valid_frame.assign(weight=0.0), tmp_path / "zero_weights.csv")
+    cases["zero_weights.csv"] = "every weight is 0"
+    return cases
+
+
+def test_garbage_files_get_one_validation_error(valid_frame, tmp_path):
+    cases = _garbage(tmp_path, valid_frame)
+    cases["/dev/null"] = "unknown file extension"
+    for name, expected in cases.items():
+        path = tmp_path / name
+        with pytest.raises(schema.SurveyValidationError, match=expected) as error:
+            io.load_survey(path)
+        message = str(error.value)
+        assert message.startswith(str(path)), (name, message)
+        assert "Traceback" not in message and len(message) < 1000, (name, message)
+
+
+def test_cli_validate_garbage_exits_1_without_traceback(valid_frame, tmp_path):
+    cases = _garbage(tmp_path, valid_frame)
+    for name in ["noise.xlsx", "header.csv", "archive.xlsx", "xxe.xlsx", "noise.sav",
+                 "folder.csv", "empty.parquet", "zero_weights.csv"]:
+        result = subprocess.run([sys.executable, "-m", "sipas_analysis.cli", "validate",
+                                 str(tmp_path / name)], capture_output=True, text=True,
+                                cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        assert result.returncode == 1, (name, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and str(tmp_path / name) in result.stderr, name
+        assert "valid —" not in result.stdout
