@@ -478,7 +478,7 @@ def _check_workbook(path: Path) -> None:
             if sum(m.file_size for m in members) > _ZIP_LIMIT:
                 raise _Unreadable(f"expands to more than {_ZIP_LIMIT // 1024 ** 3} GB; refused")
             for member in members:
-                if not member.filename.endswith((".xml", ".rels", ".vml")):
+                if not member.filename.lower().endswith((".xml", ".rels", ".vml")):
                     continue
                 with archive.open(member) as part:
                     head = part.read(65536)

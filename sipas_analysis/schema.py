@@ -139,7 +139,7 @@ class SurveyValidationError(ValueError):
     def __init__(self, problems: pd.DataFrame, n_rows: int, source: str | None = None):
         self.problems = problems
         self.source = source
-        where = f"{source}: " if source else ""
+        where = f"{files.printable(source)}: " if source else ""
         lines = [f"{where}survey data failed validation: {len(problems)} problem(s) in "
                  f"{n_rows:,} rows (rows numbered from 1, the first data row)"]
         for p in problems.itertuples(index=False):

@@ -286,3 +286,11 @@ def test_cli_validate_garbage_exits_1_without_traceback(valid_frame, tmp_path):
         assert result.returncode == 1, (name, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr and str(tmp_path / name) in result.stderr, name
         assert "valid —" not in result.stdout
+
+
+def test_control_characters_in_a_path_are_escaped(tmp_path):
+    path = tmp_path / "bad\x1b[2Jname.csv"
+    path.write_bytes(b"")
+    with pytest.raises(schema.SurveyValidationError) as error:
+        io.load_survey(path)
+    assert "\x1b" not in str(error.value) and "\\x1b[2Jname.csv" in str(error.value)
