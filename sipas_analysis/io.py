@@ -472,9 +472,9 @@ def _check_workbook(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             names = {m.filename for m in members}
-            if "xl/workbook.xml" not in names or "[Content_Types].xml" not in names:
+            if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
                 raise _Unreadable("is a zip archive but not an Excel workbook (it has no "
-                                  "xl/workbook.xml)")
+                                  "[Content_Types].xml and xl/ parts)")
             if sum(m.file_size for m in members) > _ZIP_LIMIT:
                 raise _Unreadable(f"expands to more than {_ZIP_LIMIT // 1024 ** 3} GB; refused")
             for member in members:
