@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sipas_analysis import reference, schema
+from sipas_analysis import files, reference, schema
 
 __all__ = [
     "PCI_COLUMNS",
@@ -383,6 +383,7 @@ def _read_sav(path: Path) -> pd.DataFrame:
     import pyreadstat
 
     df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False)
+    df.columns = _unique_labels(list(df.columns))
     for column, labels in meta.variable_value_labels.items():
         if column in _LABELLED_COLUMNS and column in df.columns:
             codes = df[column]
@@ -392,26 +393,177 @@ def _read_sav(path: Path) -> pd.DataFrame:
     return df
 
 
-def _read_survey_file(path: Path, sheet) -> pd.DataFrame:
+class _Unreadable(Exception):
+    """The file cannot be read; the message says why (turned into one validation error)."""
+
+
+def _file_problem(rule: str) -> dict:
+    return dict(column="(file)", rule=rule, n_rows=0, rows=[], values=[])
+
+
+def _header_key(name) -> str:
+    """A header as the contract compares it: NFC, stripped, case-folded; blank is ""."""
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return ""
+    return unicodedata.normalize("NFC", str(name)).strip().casefold()
+
+
+_CONTRACT_KEYS = {_header_key(c): c for c in
+                  list(schema.REQUIRED_COLUMNS) + schema.OPTIONAL_DESIGN_COLUMNS
+                  + schema.SCORE_COLUMNS + ["synthetic", "unit_set"]}
+
+
+def _header_problems(path: Path, names: list) -> list[dict]:
+    """Problems of a file's header row (its names as the file holds them, before pandas makes
+    them unique): a header of the data contract that appears more than once, in any Unicode
+    form, case or surrounding whitespace. Other repeated headers (blank ones, columns the
+    contract does not use) are ignored, with a warning naming them."""
+    groups: dict[str, list[tuple[int, object]]] = {}
+    for position, name in enumerate(names, start=1):
+        groups.setdefault(_header_key(name), []).append((position, name))
+    problems, ignored = [], []
+    for key, group in groups.items():
+        if len(group) < 2:
+            continue
+        where = ", ".join(f"{position} ({files.short_repr(name if key else '', 40)})"
+                          for position, name in group)
+        if key in _CONTRACT_KEYS:
+            problems.append(dict(
+                column=_CONTRACT_KEYS[key],
+                rule=f"header appears {len(group)} times, at columns {where} (numbered from 1): "
+                     "a reader would keep one and silently drop or rename the others; keep "
+                     "one column of that name", n_rows=0, rows=[], values=[]))
+        else:
+            ignored.append(where)
+    if ignored:
+        warnings.warn(f"{path}: repeated headers outside the data contract, ignored: "
+                      + "; ".join(ignored), UserWarning, stacklevel=3)
+    return problems
+
+
+def _unique_labels(names: list) -> list:
+    """Column labels made unique the way pandas' CSV reader does it (``x``, ``x.1``, ...)."""
+    seen: dict = {}
+    out = []
+    for name in names:
+        label = name
+        while label in seen:
+            seen[name] += 1
+            label = f"{name}.{seen[name]}"
+        seen.setdefault(label, 0)
+        out.append(label)
+    return out
+
+
+_ZIP_LIMIT = 2 * 1024 ** 3   # uncompressed bytes of a workbook that is refused unread
+_XML_DECLARATIONS = (b"<!doctype", b"<!entity")
+
+
+def _check_workbook(path: Path) -> None:
+    """Refuse, before any XML parser sees it, a file that is not a zip of an Excel workbook,
+    that expands to more than _ZIP_LIMIT bytes, or whose XML parts declare a document type or
+    entities (which an Excel workbook never does; they carry XXE and entity expansion)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise _Unreadable("is not an Excel workbook (an .xlsx/.xlsm file is a zip archive; "
+                          "this one is not)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            names = {m.filename for m in members}
+            if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+                raise _Unreadable("is a zip archive but not an Excel workbook (it has no "
+                                  "[Content_Types].xml and xl/ parts)")
+            if sum(m.file_size for m in members) > _ZIP_LIMIT:
+                raise _Unreadable(f"expands to more than {_ZIP_LIMIT // 1024 ** 3} GB; refused")
+            for member in members:
+                if not member.filename.lower().endswith((".xml", ".rels", ".vml")):
+                    continue
+                with archive.open(member) as part:
+                    head = part.read(65536)
+                if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    head = head.decode("utf-16", errors="ignore").encode()
+                if any(d in head.lower() for d in _XML_DECLARATIONS):
+                    raise _Unreadable(f"part {member.filename} declares an XML document type "
+                                      "or entities, which an Excel workbook never does; refused")
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+        raise _Unreadable(f"is a damaged zip archive ({files.short_repr(str(error), 120)})") \
+            from None
+
+
+def _excel_header(path: Path, sheet) -> tuple[list, object]:
+    """The first row of the sheet as the workbook holds it, and the sheet pandas should read."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheets = book.sheetnames
+        if sheet is None:
+            sheet = 0
+        if isinstance(sheet, int):
+            if not 0 <= sheet < len(sheets):
+                raise _Unreadable(f"has no sheet number {sheet} (0-based); its sheets: {sheets}")
+            name = sheets[sheet]
+        elif sheet in sheets:
+            name = sheet
+        else:
+            raise _Unreadable(f"has no sheet {files.short_repr(sheet)}; its sheets: {sheets}")
+        first = next(book[name].iter_rows(max_row=1, values_only=True), ())
+        return list(first), name
+    finally:
+        book.close()
+
+
+def _read_survey_file(path: Path, sheet) -> tuple[pd.DataFrame, list[dict]]:
+    """The file's table and the problems of its header row; raises _Unreadable."""
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise _Unreadable("is a folder, not a survey file")
     if suffix not in SURVEY_FORMATS:
         listed = ", ".join(f"{ext} ({kind})" for ext, kind in SURVEY_FORMATS.items())
-        raise ValueError(f"cannot read {path.name}: unknown file extension {path.suffix!r}; "
-                         f"supported: {listed}")
+        raise _Unreadable(f"cannot read {path.name}: unknown file extension {path.suffix!r}; "
+                          f"supported: {listed}")
     if sheet is not None and SURVEY_FORMATS[suffix] != "Excel":
         raise ValueError(f"sheet= applies to Excel files only, not to {path.name}")
+    if not path.is_file():
+        raise _Unreadable("is not a regular file (a device or a pipe)")
+    if path.stat().st_size == 0:
+        raise _Unreadable("is empty (0 bytes)")
     if suffix == ".csv":
-        header = pd.read_csv(path, nrows=0).columns
-        text = {c: "str" for c in _TEXT_COLUMNS if c in header}
-        return pd.read_csv(path, dtype=text)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".xlsx", ".xlsm"):
+        import csv
+
+        with open(path, "rb") as handle:
+            if b"\x00" in handle.read(1 << 16):
+                raise _Unreadable("holds NUL bytes: a binary file, not CSV text")
+        # The header as written: pandas would rename a repeated one before we saw it.
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            names = next(csv.reader(handle), [])
+        if not any(_header_key(n) for n in names):
+            raise _Unreadable("has no header row (its first line is blank)")
+        text = {c: "str" for c in _TEXT_COLUMNS if c in names}
+        df = pd.read_csv(path, dtype=text, encoding="utf-8-sig")
+    elif suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        table = pq.ParquetFile(path).read()
+        names = list(table.column_names)
+        if len(set(names)) < len(names):   # pandas cannot read a table with repeated names
+            table = table.rename_columns([str(n) for n in _unique_labels(names)])
+        df = table.to_pandas()
+    elif suffix in (".xlsx", ".xlsm"):
+        _check_workbook(path)
+        names, sheet = _excel_header(path, sheet)
         # Cells typed as text keep their zeros; cells typed as numbers lost them in the file.
         text = {c: "str" for c in _TEXT_COLUMNS}
-        return pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=text,
-                             engine="openpyxl")
-    return _read_sav(path)
+        df = pd.read_excel(path, sheet_name=sheet, dtype=text, engine="openpyxl")
+    else:
+        import pyreadstat
+
+        _, meta = pyreadstat.read_sav(str(path), metadataonly=True)
+        names = list(meta.column_names)
+        df = _read_sav(path)
+    return df, _header_problems(path, names)
 
 
 def _code_text(series: pd.Series) -> pd.Series:
@@ -514,7 +666,25 @@ def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such survey file: {path}")
-    df = _read_survey_file(path, sheet)
+    kind = SURVEY_FORMATS.get(path.suffix.lower(), "survey")
+    try:
+        df, problems = _read_survey_file(path, sheet)
+    except _Unreadable as error:
+        raise schema.SurveyValidationError(pd.DataFrame([_file_problem(str(error))]), 0,
+                                           source=str(path)) from None
+    except UnicodeDecodeError:
+        raise schema.SurveyValidationError(pd.DataFrame([_file_problem(
+            f"cannot be read as {kind} data: it is not UTF-8 text")]), 0,
+            source=str(path)) from None
+    except (ValueError, MemoryError) as error:
+        if isinstance(error, schema.SurveyValidationError) or str(error).startswith("sheet="):
+            raise
+        raise _unreadable(path, kind, error) from None
+    except Exception as error:   # whatever pandas, pyarrow, openpyxl or pyreadstat raise
+        raise _unreadable(path, kind, error) from None
+    if len(df) == 0:
+        problems.append(_file_problem("has a header but no data rows: a survey file needs at "
+                                      "least one respondent"))
     for column in _TEXT_COLUMNS:
         if column in df.columns:
             df[column] = _code_text(df[column])
@@ -523,4 +693,28 @@ def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
             df[column] = _map_labels(df[column], labels)
     if "province_code" in df.columns:
         df["province_code"] = _province_codes(df)
-    return schema.validate_survey(df) if validate else df
+    if not validate:
+        if problems:
+            raise schema.SurveyValidationError(pd.DataFrame(problems), len(df), source=str(path))
+        return df
+    try:
+        out = schema.validate_survey(df)
+    except schema.SurveyValidationError as error:
+        rows = problems + error.problems.to_dict("records")
+        raise schema.SurveyValidationError(pd.DataFrame(rows), len(df), source=str(path)) \
+            from None
+    if len(out) and out["weight"].eq(0).all():
+        problems.append(dict(column="weight", rule="every weight is 0: nothing would be "
+                             "estimated", n_rows=0, rows=[], values=[]))
+    if problems:
+        raise schema.SurveyValidationError(pd.DataFrame(problems), len(df), source=str(path))
+    return out
+
+
+def _unreadable(path: Path, kind: str, error: BaseException) -> "schema.SurveyValidationError":
+    reason = files.printable((str(error).splitlines() or [""])[0])
+    reason = reason if len(reason) <= 160 else reason[:157] + "..."
+    rule = (f"cannot be read as {kind} data "
+            f"({type(error).__name__}{': ' + reason if reason else ''})")
+    return schema.SurveyValidationError(pd.DataFrame([_file_problem(rule)]), 0,
+                                        source=str(path))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import reference
+from . import files, reference
 
 # --- The five SIPAS service factors and their criteria (rating columns, 1-5) -----------------
 # 22 criteria as in the 2017-2021 questionnaire (Decision 2640/QĐ-BNV); the 2022+ questionnaire
@@ -132,16 +132,20 @@ _FALSE = {"false", "no", "0", "0.0", "không", "khong", "n", "f"}
 
 class SurveyValidationError(ValueError):
     """Raised by :func:`validate_survey`; ``problems`` is a DataFrame with one row per problem:
-    ``column, rule, n_rows, rows, values`` (rows numbered from 1 = first data row)."""
+    ``column, rule, n_rows, rows, values`` (rows numbered from 1 = first data row). A problem
+    of the file as a whole (unreadable, no rows) has the column ``"(file)"``; ``source`` (the
+    file's path, when a file was read) starts the message."""
 
-    def __init__(self, problems: pd.DataFrame, n_rows: int):
+    def __init__(self, problems: pd.DataFrame, n_rows: int, source: str | None = None):
         self.problems = problems
-        lines = [f"survey data failed validation: {len(problems)} problem(s) in {n_rows:,} rows "
-                 "(rows numbered from 1, the first data row)"]
+        self.source = source
+        where = f"{files.printable(source)}: " if source else ""
+        lines = [f"{where}survey data failed validation: {len(problems)} problem(s) in "
+                 f"{n_rows:,} rows (rows numbered from 1, the first data row)"]
         for p in problems.itertuples(index=False):
             where = ""
             if p.n_rows:
-                shown = ", ".join(f"{r} ({v!r})" if v is not None else str(r)
+                shown = ", ".join(f"{r} ({files.short_repr(v, 80)})" if v is not None else str(r)
                                   for r, v in zip(p.rows, p.values))
                 more = f" and {p.n_rows - len(p.rows):,} more" if p.n_rows > len(p.rows) else ""
                 where = f" — {p.n_rows:,} row(s): {shown}{more}"

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sipas_analysis import resources, simulate
+from sipas_analysis import files, resources, simulate
 
 TARGET_KINDS = ("superpopulation", "finite_population", "census")
 MODELS = ("linear", "logit", "ordinal", "multilevel", "mean", "index", "rank", "importance")
@@ -292,14 +292,11 @@ class Declaration:
     def from_yaml(cls, path) -> "Declaration":
         """Read a declaration from a YAML file (schema in the module docstring). Every unknown
         key and every invalid value is named in one ValueError."""
-        import yaml
         path = Path(path)
         if not path.exists():
             raise ValueError(f"declaration file {str(path)!r} does not exist")
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ValueError(f"cannot read {str(path)!r} as YAML: {error}") from None
+        # plain data only: anchors, aliases and object tags are refused with the file's path
+        content = files.load_yaml(path)
         return cls.from_dict(content, source=str(path))
 
     @classmethod

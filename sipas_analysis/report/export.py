@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import language, reference
+from .. import files, language, reference
 from .display import unit_name
 from .sections.ranking import index_page_table
 from .shared import SharedResults
@@ -25,19 +25,12 @@ _THREAD = threading.local()
 
 def write_tables(tables: dict[str, pd.DataFrame], path) -> Path:
     """Write a report's tables to one Excel workbook, a sheet per table (names cut to Excel's
-    31 characters); written to a temporary name first, so a failure leaves nothing behind."""
+    31 characters); written to a temporary name first, so a failure leaves nothing behind.
+    Text cells that a spreadsheet would run as formulas are neutralised
+    (``files.neutralise_formulas``); numbers stay numbers."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        # xlsxwriter: half the time of openpyxl for a report's dozen small sheets
-        with pd.ExcelWriter(partial, engine="xlsxwriter") as writer:
-            for name, table in tables.items():
-                table.to_excel(writer, sheet_name=name[:31], index=False)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return files.write_workbook(tables, path)
 
 
 PAGE_CSS = """

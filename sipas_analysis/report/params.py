@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import reference, resources, schema
+from .. import files, reference, resources, schema
 from ..language import LANGS
 
 PARAMS_DIR = resources.params_dir()  # the checkout's params/, or an installed package's copy
@@ -49,9 +49,10 @@ def check_values(values: dict, *, source: str = "parameters", types=None) -> dic
     problems = []
     for key, value in values.items():
         if key not in types:
-            problems.append(f"unknown parameter {key!r}")
+            problems.append(f"unknown parameter {files.short_repr(key)}")
         elif isinstance(value, bool) or not isinstance(value, types[key]):
-            problems.append(f"{key} must be {_type_names(types[key])}, got {value!r} "
+            problems.append(f"{key} must be {_type_names(types[key])}, got "
+                            f"{files.short_repr(value)} "
                             f"({type(value).__name__})")
     if problems:
         raise ValueError(f"{source}: " + "; ".join(problems)
@@ -102,7 +103,8 @@ class ReportParams:
     def __post_init__(self):
         # papermill reads `-p province_code 01` as the int 1: take it as the code "01"
         object.__setattr__(self, "province_code", reference.normalise_code(self.province_code))
-        problems = [f"{name} must be {_type_names(expected)}, got {getattr(self, name)!r} "
+        problems = [f"{name} must be {_type_names(expected)}, got "
+                    f"{files.short_repr(getattr(self, name))} "
                     f"({type(getattr(self, name)).__name__})"
                     for name, expected in self.TYPES.items()
                     if isinstance(getattr(self, name), bool)
@@ -112,7 +114,7 @@ class ReportParams:
         if self.unit_set is None:
             object.__setattr__(self, "unit_set", reference.default_unit_set(self.year))
         if self.unit_set not in schema.UNIT_SETS:
-            problems.append(f"unit_set must be one of {schema.UNIT_SETS}, got {self.unit_set!r}")
+            problems.append(f"unit_set must be one of {schema.UNIT_SETS}, got {files.short_repr(self.unit_set)}")
         elif self.province_code not in set(reference.provinces(self.unit_set)["province_code"]):
             problems.append(f"province_code {self.province_code!r} is not a unit of the "
                             f"{self.unit_set}-unit set (see sa.reference.provinces("
@@ -120,9 +122,9 @@ class ReportParams:
         if not 2017 <= self.year <= 2100:
             problems.append(f"year must be 2017 (the first SIPAS) or later, got {self.year}")
         if self.lang not in LANGS:
-            problems.append(f"lang must be one of {LANGS}, got {self.lang!r}")
+            problems.append(f"lang must be one of {LANGS}, got {files.short_repr(self.lang)}")
         if self.data != "demo" and not Path(self.data).exists():
-            problems.append(f"data must be 'demo' or an existing file, got {self.data!r}")
+            problems.append(f"data must be 'demo' or an existing file, got {files.short_repr(self.data)}")
         if problems:
             raise ValueError("report parameters: " + "; ".join(problems))
 
@@ -145,10 +147,10 @@ def national_params(*, year: int, data: str = "demo", lang: str = "vi") -> Repor
 # Params files
 # --------------------------------------------------------------------------------------------
 def load_params_file(path) -> dict:
-    """Read one flat params YAML file and check it (:func:`check_values`)."""
-    import yaml
+    """Read one flat params YAML file and check it (:func:`check_values`). The file is read by
+    ``files.load_yaml``: anchors, aliases and object tags are refused with the file's path."""
     path = Path(path)
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    values = files.load_yaml(path) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a params file is a flat mapping of parameter: value")
     return check_values(values, source=str(path))
