@@ -157,18 +157,19 @@ def _survey_design(survey, lonely_psu: str = "fail"):
 
 def _cmd_validate(args) -> int:
     from . import io, schema
+    from .files import printable
     path = Path(args.file)
     if not path.exists():
-        raise UserError(f"no such file: {args.file}")
+        raise UserError(f"no such file: {printable(args.file)}")
     survey = io.load_survey(path)  # raises SurveyValidationError with the full report
     missing = schema.missing_summary(survey)
-    print(f"{path}: valid — {len(survey):,} respondents, "
+    print(f"{printable(str(path))}: valid — {len(survey):,} respondents, "
           f"{survey['province_code'].nunique()} units, years "
           f"{sorted(int(y) for y in survey['year'].unique())}")
     answered = missing[missing["n_missing"] > 0]
     if len(answered):
         print("missing answers (allowed, counted, never dropped):")
-        print(answered.to_string(index=False))
+        print(printable(answered.to_string(index=False)))
     return 0
 
 
@@ -240,12 +241,10 @@ def _check_table_path(out: Path) -> None:
 
 
 def _write_table(table, out: Path):
+    from . import files
     _check_table_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".xlsx":
-        table.to_excel(out, index=False)
-    else:
-        table.to_csv(out, index=False)
+    files.write_table(table, out)      # atomic; cells that a spreadsheet would run are text
 
 
 def _show(table) -> str:
@@ -261,7 +260,8 @@ def _cmd_index(args) -> int:
     synthetic = "synthetic" in survey.columns and bool(survey["synthetic"].any())
     if synthetic:
         print("SYNTHETIC DATA (simulated demo sample, not real SIPAS results)")
-    print(_show(table))
+    from .files import printable
+    print(printable(_show(table)))      # a value cannot send escape codes to the terminal
     if args.out:   # a written file says it is synthetic too, in a column of its own
         _write_table(table.assign(synthetic=True) if synthetic else table, Path(args.out))
         print(f"written: {args.out}")

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -203,3 +204,20 @@ def test_validate_into_a_closed_pipe_ends_quietly(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m sipas_analysis.cli validate {path} | head -c 1",
                           shell=True, capture_output=True, text=True)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_index_out_neutralises_formulas_and_escapes_the_terminal(tmp_path):
+    """A text column holding a formula and an escape sequence: the xlsx has no formula cell
+    and the terminal gets no raw ESC."""
+    import openpyxl
+    frame = contract_frame(200)
+    frame["note"] = np.where(np.arange(len(frame)) % 2 == 0, '=HYPERLINK("http://x","y")',
+                             "\x1b[31mred")
+    path = tmp_path / "survey.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "t.xlsx"
+    proc = _traceback_free(run("index", "--data", str(path), "--by", "note", "--out", str(out)))
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout
+    sheet = openpyxl.load_workbook(out).active
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
