@@ -239,3 +239,18 @@ def test_local_regression_follows_the_units_own_design_df(shared_and_survey):
             assert shown is None and f"are {df}, below the threshold of 30" in sentence
         else:
             assert shown is not None
+
+
+def test_provenance_names_the_data_file_not_the_analysts_folders(shared_and_survey,
+                                                                 tmp_path):
+    shared, survey = shared_and_survey
+    folder = tmp_path / "analyst" / "private"
+    folder.mkdir(parents=True)
+    data = folder / "survey_2024.parquet"
+    survey.to_parquet(data)
+    params = report.ReportParams(province_code="01", year=2024, data=str(data))
+    rows = report.provenance(params, shared).set_index("item")["value"]
+    assert rows["param.data"] == "survey_2024.parquet"
+    assert not any(str(folder) in str(v) for v in rows)
+    with pytest.raises(ValueError, match="from 2017 .* to 2100, got 2200"):
+        report.ReportParams(province_code="01", year=2200)

@@ -120,7 +120,7 @@ class ReportParams:
                             f"{self.unit_set}-unit set (see sa.reference.provinces("
                             f"{self.unit_set!r}))")
         if not 2017 <= self.year <= 2100:
-            problems.append(f"year must be 2017 (the first SIPAS) or later, got {self.year}")
+            problems.append(f"year must be from 2017 (the first SIPAS) to 2100, got {self.year}")
         if self.lang not in LANGS:
             problems.append(f"lang must be one of {LANGS}, got {files.short_repr(self.lang)}")
         if self.data != "demo" and not Path(self.data).exists():

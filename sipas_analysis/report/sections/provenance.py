@@ -36,6 +36,9 @@ def provenance(params, shared) -> pd.DataFrame:
     rows += [(f"setting.{k}", str(v)) for k, v in shared.settings.as_dict().items()]
     shown = params.as_dict()
     shown["tables_path"] = Path(shown["tables_path"]).name  # where the batch put it is noise
+    # the data file by its name (its content is the data hash): a shared report must not
+    # show the analyst's folders
+    shown["data"] = Path(str(shown["data"])).name
     rows += [(f"param.{k}", str(v)) for k, v in shown.items()]
     return pd.DataFrame(rows, columns=["item", "value"])
 
