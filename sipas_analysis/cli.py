@@ -468,7 +468,19 @@ def _stdout_closed() -> bool:
     return any(event & select.POLLERR for _, event in poller.poll(0))
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings reach a command-line user as one line, not as a source location."""
+    print(f"sipas: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+    with warnings.catch_warnings():    # restores the caller's warning display afterwards
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -93,6 +93,19 @@ _CERTAINTY_TOLERANCE = 1e-7
 _BLOCK = 65_536  # units per block in the variance sum
 
 
+def _warn_reused_psu_ids(data: pd.DataFrame, strata: str, psu: str) -> None:
+    """R refuses PSU ids repeated across strata unless ``nest=TRUE``; this design always nests
+    them, which is right when ids are numbered within strata and wrong when one PSU really
+    spans strata, so it says so."""
+    pairs = data[[strata, psu]].drop_duplicates()
+    reused = pairs[psu][pairs[psu].duplicated(keep=False)].drop_duplicates()
+    if len(reused):
+        examples = ", ".join(repr(v) for v in reused.head(3).tolist())
+        warnings.warn(f"SurveyDesign: {len(reused)} id(s) of {psu!r} appear in more than one "
+                      f"stratum of {strata!r} (e.g. {examples}); each is taken as a different "
+                      "PSU in each stratum (R's nest=TRUE)", UserWarning, stacklevel=3)
+
+
 def _as_list(names: str | Sequence[str] | None) -> list[str]:
     """A column name, a sequence of names or None (no column) as a list of names."""
     if names is None:
@@ -239,6 +252,8 @@ class SurveyDesign:
                    else np.zeros(n, dtype=np.int64))
         self._stratum = stratum
 
+        if strata is not None and psu_columns:
+            _warn_reused_psu_ids(data, strata, psu_columns[0])
         # Nested unit codes for every stage: stage-1 PSUs within strata, stage-s units within
         # their stage s-1 unit.
         clusters, groups = [], []

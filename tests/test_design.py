@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -859,3 +861,17 @@ def test_domain_df_of_disjoint_domains():
 def test_design_docstring_examples_run():
     import doctest
     assert doctest.testmod(design, raise_on_error=False).failed == 0
+
+
+def test_psu_ids_reused_across_strata_are_nested_and_said():
+    """R's svydesign refuses PSU ids repeated across strata unless nest=TRUE; here they are
+    always nested (different PSUs), and a warning says so."""
+    data = pd.DataFrame({"stratum": [1, 1, 1, 1, 2, 2, 2, 2], "psu": [1, 1, 2, 2, 1, 1, 2, 2],
+                         "y": [1.0, 2, 3, 4, 5, 6, 7, 9]})
+    with pytest.warns(UserWarning, match="appear in more than one stratum.*nest=TRUE"):
+        design = SurveyDesign(data, strata="stratum", psu="psu")
+    assert design.n_psu == 4
+    unique = data.assign(psu=data["stratum"] * 10 + data["psu"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SurveyDesign(unique, strata="stratum", psu="psu")
