@@ -37,6 +37,9 @@ def contract_frame(n: int = 40, seed: int = 1) -> pd.DataFrame:
     })
     for column in schema.RATING_COLUMNS:
         frame[column] = rng.integers(1, 6, n).astype(float)
+    # PSU ids unique across strata, as in a real sample frame (reused ids are nested, with a
+    # warning)
+    frame["psu"] = frame["stratum"] + "-" + frame["psu"]
     return frame
 
 
