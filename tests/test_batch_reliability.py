@@ -187,3 +187,40 @@ def test_a_failing_unit_keeps_its_last_good_report(tmp_path, monkeypatch):
     assert {r.province_code: r.reason for r in result.results}["02"] == "previous failure"
     assert result.exit_status == 0 and not (unit / batch.FAILED_NOTEBOOK).exists()
     assert "<li>" not in result.index_path.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Usage mistakes refused before any folder is made; a wedged cell times out
+# --------------------------------------------------------------------------------------------
+def test_empty_units_are_refused_by_the_command(tmp_path, monkeypatch, capsys):
+    from sipas_analysis import cli
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["reports", "--year", "2024", "--units", "", "--no-progress"]) == 2
+    assert "no units given" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("year", [1999, 2200])
+def test_an_invalid_year_leaves_no_folder(tmp_path, monkeypatch, year):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(batch.BatchError, match="year must be 2017"):
+        batch.run_batch(year, units="01", unit_set="63", out="O", progress=False,
+                        notebook=TINY)
+    assert not (tmp_path / "O").exists()
+
+
+@pytest.mark.parametrize("engine", ["warm", "papermill"])
+def test_a_wedged_cell_times_out_and_the_batch_goes_on(tmp_path, monkeypatch, engine):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIPAS_PROCESSED_DIR", str(tmp_path / "processed"))
+    notebook = notebook_with(tmp_path / "wedged.ipynb",
+                             'import time\nif province_code == "01":\n    time.sleep(600)')
+    started = time.monotonic()
+    result = batch.run_batch(2024, units="01,02", data="demo", jobs=1, out="O",
+                             notebook=notebook, cache_dir=tmp_path / "cache", progress=False,
+                             compute=lambda s, p, **kw: fake_shared(s, p, **kw), timeout=5,
+                             engine=engine)
+    assert time.monotonic() - started < 120
+    assert [r.status for r in result.results] == ["failed", "ok"]
+    assert "Timeout" in result.results[0].error["ename"] + result.results[0].error["evalue"]
+    assert batch.CELL_TIMEOUT > 0  # the command's default limit

@@ -63,8 +63,8 @@ from ..report.shared import (CACHE_DIR_ENV, PACKAGE_DIR, data_path, demo_data_pa
 from .errors import BatchError
 from .executors import SCHEDULER_TIMEOUT
 from .incremental import INPUT_REASONS, notebook_fingerprint, rerun_reason, unit_inputs
-from .kernels import (ENGINES, KERNEL_ARGUMENTS, KERNEL_NAME, POLL_SECONDS, RESET_TIMEOUT,
-                      START_ATTEMPTS, START_TIMEOUT, WARM_ENGINE, KernelStartError, WarmKernel,
+from .kernels import (CELL_TIMEOUT, ENGINES, KERNEL_ARGUMENTS, KERNEL_NAME, POLL_SECONDS,
+                      RESET_TIMEOUT, START_ATTEMPTS, START_TIMEOUT, WARM_ENGINE, KernelStartError, WarmKernel,
                       check_kernel, close_thread_kernel, kernel_reset, kernel_warmup,
                       shutdown_kernels, start_kernel, thread_kernel)
 from .run import BatchResult, resolve_units, run_batch, versions
@@ -84,7 +84,7 @@ __all__ = [
     "UnitResult", "UnitTask", "describe_error", "execute_unit", "failed_result", "finish_unit",
     "read_record", "run_unit",
     # warm kernels
-    "ENGINES", "KERNEL_ARGUMENTS", "KERNEL_NAME", "POLL_SECONDS", "RESET_TIMEOUT",
+    "CELL_TIMEOUT", "ENGINES", "KERNEL_ARGUMENTS", "KERNEL_NAME", "POLL_SECONDS", "RESET_TIMEOUT",
     "START_ATTEMPTS", "START_TIMEOUT", "WARM_ENGINE", "KernelStartError", "WarmKernel",
     "check_kernel", "close_thread_kernel", "kernel_reset", "kernel_warmup", "shutdown_kernels",
     "start_kernel", "thread_kernel",

@@ -30,7 +30,7 @@ from .errors import BatchError
 from .executors import _run_dask, _run_local
 from .incremental import (_digest, _previous_manifest, _result_from_record, notebook_fingerprint,
                           rerun_reason, unit_inputs)
-from .kernels import ENGINES, KERNEL_NAME, check_kernel
+from .kernels import CELL_TIMEOUT, ENGINES, KERNEL_NAME, check_kernel
 from .unit import UnitResult, UnitTask, read_record
 
 
@@ -147,7 +147,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
               kernel_name: str = KERNEL_NAME, cache_dir=None, compute=None,
               progress: bool = True, engine: str = "warm", force: bool = False,
               scheduler: str | None = None, params_files: dict | None = None,
-              params_dir=None, timeout: float | None = None,
+              params_dir=None, timeout: float | None = CELL_TIMEOUT,
               kernel_start=None) -> BatchResult:
     """Build every unit's report for a year; see the docstring of :mod:`sipas_analysis.batch`
     for the steps.
@@ -167,7 +167,8 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
     ``engine``: "warm" (default: one kernel per worker, reset between units) or "papermill" (a
     new kernel per unit). ``scheduler``: run the units on that Dask cluster instead of ``jobs``
     local threads (the cluster's workers must see the same paths). ``timeout``: seconds a cell
-    may run. ``kernel_start`` replaces :func:`start_kernel` (tests).
+    may run (default :data:`~.kernels.CELL_TIMEOUT`; None: no limit): a wedged cell fails its
+    unit, whose kernel is replaced, and the batch goes on. ``kernel_start`` replaces :func:`start_kernel` (tests).
     Raises BatchError or reference.UnknownProvinceError for usage mistakes before any work.
     """
     started = time.perf_counter()
@@ -178,14 +179,19 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
     check_kernel(kernel_name)
     cwd = Path.cwd()
     cache = _cache_dir(cache_dir).resolve()
+    if timeout is not None and not timeout > 0:
+        raise BatchError(f"the cell timeout must be a positive number of seconds, got {timeout}")
+    base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
+    try:  # checked before any folder is made (a wrong year leaves nothing behind)
+        national = report.ReportParams(province_code=codes[0], **base)
+    except ValueError as error:
+        raise BatchError(str(error)) from None
     year_dir = Path(out).absolute() / str(year)
     year_dir.mkdir(parents=True, exist_ok=True)
     with _file_lock(year_dir / ".batch.lock", blocking=False) as locked:
         if not locked:
             raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
-        base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
-        shared = _SharedOnce(report.ReportParams(province_code=codes[0], **base),
-                             cache_dir=cache, compute=compute)
+        shared = _SharedOnce(national, cache_dir=cache, compute=compute)
         data_hash = data_file_hash(data)
         notebook_hash, package = notebook_fingerprint(notebook), package_fingerprint()
         previous = _previous_manifest(year_dir)

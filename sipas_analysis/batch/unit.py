@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import reference
 from ..report.export import notebook_to_html
 from .errors import BatchError
-from .kernels import ENGINES, KERNEL_NAME, _register_warm_engine, thread_kernel
+from .kernels import CELL_TIMEOUT, ENGINES, KERNEL_NAME, _register_warm_engine, thread_kernel
 
 # What every unit folder holds when its report succeeded.
 UNIT_OUTPUTS = ("report.ipynb", "report.html", "tables.xlsx")
@@ -46,7 +46,7 @@ class UnitTask:
     title: str = ""
     engine: str = "warm"            # "warm" (reused kernel) or "papermill" (a new kernel each)
     env: dict = field(default_factory=dict)  # environment of the kernel (cache folder, backend)
-    timeout: float | None = None    # seconds a cell may run (None: no limit)
+    timeout: float | None = CELL_TIMEOUT  # seconds a cell may run (None: no limit)
     reason: str = ""                # why the unit runs (see rerun_reason)
     key: str = ""                   # the unit's input key (see unit_inputs)
     inputs: dict = field(default_factory=dict)
@@ -112,7 +112,7 @@ def _execute(task: UnitTask, executed: Path, parameters: dict, *, kernel_start=N
     if task.engine == "papermill":
         papermill.execute_notebook(
             task.notebook, str(executed), parameters=parameters, kernel_name=task.kernel_name,
-            cwd=task.cwd, progress_bar=False, log_output=False,
+            cwd=task.cwd, progress_bar=False, log_output=False, execution_timeout=task.timeout,
             # the kernel logs a TCP-without-encryption warning per start and an error when
             # shut down after a failure: noise in a batch whose manifest records the failures
             extra_arguments=["--log-level=CRITICAL"])
