@@ -213,12 +213,15 @@ def finish_unit(unit: ExecutedUnit) -> UnitResult:
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, the batch goes on
         error = describe_error(exc)
         error["notebook_cell"] = _source_cell(executed, Path(task.notebook), error["cell_index"])
-    good = read_record(out_dir)
-    if good is not None and good.get("status") == "ok" and \
-            all((out_dir.parent / o).is_file() for o in good.get("outputs") or [None]):
+    good = read_record(out_dir) or {}
+    kept = good.get("outputs") or []
+    if good.get("status") == "ok" and kept and \
+            all((out_dir.parent / output).is_file() for output in kept):
         # the last good report stays; the failed notebook goes beside it (whole or not at all)
         if executed.exists():
             os.replace(executed, out_dir / FAILED_NOTEBOOK)
+        else:  # no notebook today (the kernel did not start): an older failure's goes
+            (out_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
         shown = {k: good.get(k) for k in ("created", "data_hash", "inputs", "reason")}
         outputs = sorted(set(good["outputs"]) | ({f"{out_dir.name}/{FAILED_NOTEBOOK}"} if
