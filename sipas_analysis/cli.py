@@ -322,7 +322,7 @@ def _report_units(args) -> tuple[str, str | None, dict | None]:
     params file of each unit named that way (part of what decides whether it must re-run)."""
     from . import batch
     if args.params is None:
-        return args.units or "all", args.unit_set, None
+        return "all" if args.units is None else args.units, args.unit_set, None
     if args.units is not None:
         raise UserError("give --units or --params, not both")
     codes, sets, files = [], set(), {}

@@ -182,6 +182,13 @@ TEXT: dict[str, dict[str, str]] = {
     "index_open": {"vi": "Xem báo cáo", "en": "Open report"},
     "index_failed": {"vi": "lỗi khi tạo báo cáo", "en": "report failed"},
     "index_not_run": {"vi": "chưa tạo", "en": "not built"},
+    "index_older_link": {"vi": "Xem báo cáo cũ", "en": "Open older report"},
+    "index_older_title": {"vi": "Báo cáo cũ hơn", "en": "Older reports shown"},
+    "index_older": {
+        "vi": "{unit}: hiển thị báo cáo tạo lúc {created} (dữ liệu mã băm {hash}) vì lần chạy "
+              "này bị lỗi: {error}",
+        "en": "{unit}: shows the report built {created} (data hash {hash}) because this "
+              "run failed: {error}"},
     "index_footer": {
         "vi": "Tạo lúc {time}; dữ liệu {data} (mã băm {hash}); sipas_analysis {version}.",
         "en": "Built {time}; data {data} (hash {hash}); sipas_analysis {version}."},

@@ -161,11 +161,14 @@ def test_outputs_of_each_unit(failing_batch):
     year_dir = failing_batch.year_dir
     for code, rank in [("01", 1), ("04", 3)]:
         unit_dir = year_dir / f"63-{code}"
-        assert sorted(p.name for p in unit_dir.iterdir()) == sorted(batch.UNIT_OUTPUTS)
+        assert sorted(p.name for p in unit_dir.iterdir()) == \
+            sorted(batch.UNIT_OUTPUTS + (batch.UNIT_RECORD,))
         tables = pd.read_excel(unit_dir / "tables.xlsx")
         assert tables["Hạng"].tolist() == [rank]
-    # the failed unit keeps only its executed notebook, clearly named; nothing half-made
-    assert [p.name for p in (year_dir / "63-02").iterdir()] == [batch.FAILED_NOTEBOOK]
+    # the failed unit keeps only its executed notebook, clearly named, and the record of the
+    # failure; nothing half-made
+    assert sorted(p.name for p in (year_dir / "63-02").iterdir()) == \
+        sorted([batch.FAILED_NOTEBOOK, batch.UNIT_RECORD])
     leftovers = [p.name for p in year_dir.iterdir()
                  if p.name not in {"63-01", "63-02", "63-04", "index.html", "manifest.json",
                                    ".batch.lock"}]
@@ -236,7 +239,8 @@ def test_rerun_replaces_a_failed_unit(failing_batch, monkeypatch, tmp_path):
                              compute=pytest.fail)  # the cache is warm: compute is not called
     assert result.exit_status == 0 and result.summary() == "1 ok, 0 failed"
     unit_dir = root / "reports" / "2024" / "63-02"
-    assert sorted(p.name for p in unit_dir.iterdir()) == sorted(batch.UNIT_OUTPUTS)
+    assert sorted(p.name for p in unit_dir.iterdir()) == \
+        sorted(batch.UNIT_OUTPUTS + (batch.UNIT_RECORD,))
 
 
 # --------------------------------------------------------------------------------------------

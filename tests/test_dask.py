@@ -54,7 +54,7 @@ def test_units_run_on_a_dask_cluster_with_the_same_outputs(cluster, setting):
     for code in ["01", "04"]:
         unit = f"63-{code}"
         assert sorted(p.name for p in (remote.out_dir / unit).iterdir()) == \
-            sorted(batch.UNIT_OUTPUTS)
+            sorted(batch.UNIT_OUTPUTS + (batch.UNIT_RECORD,))
         assert cell_outputs(remote.out_dir / unit / "report.ipynb") == \
             cell_outputs(local.out_dir / unit / "report.ipynb")
     manifest = json.loads(remote.manifest_path.read_text(encoding="utf-8"))

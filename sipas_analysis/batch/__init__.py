@@ -63,13 +63,14 @@ from ..report.shared import (CACHE_DIR_ENV, PACKAGE_DIR, data_path, demo_data_pa
 from .errors import BatchError
 from .executors import SCHEDULER_TIMEOUT
 from .incremental import INPUT_REASONS, notebook_fingerprint, rerun_reason, unit_inputs
-from .kernels import (ENGINES, KERNEL_ARGUMENTS, KERNEL_NAME, POLL_SECONDS, RESET_TIMEOUT,
-                      START_ATTEMPTS, START_TIMEOUT, WARM_ENGINE, KernelStartError, WarmKernel,
+from .kernels import (CELL_TIMEOUT, ENGINES, KERNEL_ARGUMENTS, KERNEL_NAME, POLL_SECONDS,
+                      RESET_TIMEOUT, START_ATTEMPTS, START_TIMEOUT, WARM_ENGINE, KernelStartError, WarmKernel,
                       check_kernel, close_thread_kernel, kernel_reset, kernel_warmup,
                       shutdown_kernels, start_kernel, thread_kernel)
 from .run import BatchResult, resolve_units, run_batch, versions
-from .unit import (FAILED_NOTEBOOK, TRACEBACK_LINES, UNIT_OUTPUTS, ExecutedUnit, UnitResult,
-                   UnitTask, describe_error, execute_unit, failed_result, finish_unit, run_unit)
+from .unit import (FAILED_NOTEBOOK, TRACEBACK_LINES, UNIT_OUTPUTS, UNIT_RECORD, ExecutedUnit,
+                   UnitResult, UnitTask, describe_error, execute_unit, failed_result, finish_unit,
+                   read_record, run_unit)
 
 __all__ = [
     # the batch
@@ -79,10 +80,11 @@ __all__ = [
     # incremental runs
     "INPUT_REASONS", "notebook_fingerprint", "rerun_reason", "unit_inputs",
     # one unit
-    "FAILED_NOTEBOOK", "TRACEBACK_LINES", "UNIT_OUTPUTS", "ExecutedUnit", "UnitResult",
-    "UnitTask", "describe_error", "execute_unit", "failed_result", "finish_unit", "run_unit",
+    "FAILED_NOTEBOOK", "TRACEBACK_LINES", "UNIT_OUTPUTS", "UNIT_RECORD", "ExecutedUnit",
+    "UnitResult", "UnitTask", "describe_error", "execute_unit", "failed_result", "finish_unit",
+    "read_record", "run_unit",
     # warm kernels
-    "ENGINES", "KERNEL_ARGUMENTS", "KERNEL_NAME", "POLL_SECONDS", "RESET_TIMEOUT",
+    "CELL_TIMEOUT", "ENGINES", "KERNEL_ARGUMENTS", "KERNEL_NAME", "POLL_SECONDS", "RESET_TIMEOUT",
     "START_ATTEMPTS", "START_TIMEOUT", "WARM_ENGINE", "KernelStartError", "WarmKernel",
     "check_kernel", "close_thread_kernel", "kernel_reset", "kernel_warmup", "shutdown_kernels",
     "start_kernel", "thread_kernel",

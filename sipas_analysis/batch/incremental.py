@@ -1,7 +1,8 @@
 """Incremental runs: what each unit's report depends on (:func:`unit_inputs`, from
 :func:`notebook_fingerprint`, the data file's hash, the package source and the unit's
-parameters), why a unit must run again (:func:`rerun_reason`), and the previous manifest that
-holds what the last run recorded (a skipped unit's result is read back from it).
+parameters), why a unit must run again (:func:`rerun_reason`), from the record in the unit's
+folder (what the files there were built from; a skipped unit's result is read back from it) and
+the previous manifest (how the unit's last attempt went).
 """
 from __future__ import annotations
 
@@ -52,22 +53,28 @@ def unit_inputs(parameters: dict, *, params_text: str, data_hash: str, notebook_
             "notebook": notebook_hash, "package": package}
 
 
-def rerun_reason(previous: dict | None, inputs: dict, *, year_dir: Path,
-                 force: bool = False) -> str | None:
-    """Why a unit must run, given its record in the previous manifest, or None when its report
-    is up to date: "forced", "new", "previous failure", "params changed", "data changed",
-    "notebook changed", "package changed" (several joined by ", ") or "outputs missing"."""
+def rerun_reason(record: dict | None, inputs: dict, *, year_dir: Path,
+                 force: bool = False, last: dict | None = None) -> str | None:
+    """Why a unit must run, or None when its report is up to date: "forced", "new", "previous
+    failure", "params changed", "data changed", "notebook changed", "package changed" (several
+    joined by ", "), "no record" or "outputs missing".
+
+    ``record`` is the record in the unit's folder (:data:`~.unit.UNIT_RECORD`: what the files
+    there were built from), ``last`` the unit's entry in the previous manifest (its last
+    attempt, which may have failed while an older report was kept). A unit is up to date only
+    when its folder's record is a success whose inputs are today's and whose outputs are all
+    there, and its last attempt did not fail."""
     if force:
         return "forced"
-    if not previous:
-        return "new"
-    if previous.get("status") != "ok":
+    if record is None:
+        return "new" if last is None else "no record"
+    if record.get("status") != "ok" or (last is not None and last.get("status") != "ok"):
         return "previous failure"
-    old = previous.get("inputs") or {}
+    old = record.get("inputs") or {}
     changed = [label for name, label in INPUT_REASONS if old.get(name) != inputs[name]]
     if changed:
         return ", ".join(changed)
-    outputs = previous.get("outputs") or []
+    outputs = record.get("outputs") or []
     if not outputs or not all((year_dir / output).is_file() for output in outputs):
         return "outputs missing"
     return None
@@ -80,8 +87,9 @@ def _previous_manifest(year_dir: Path) -> dict:
         return {}
 
 
-
-def _result_from_manifest(record: dict) -> UnitResult:
+def _result_from_record(record: dict) -> UnitResult:
+    """The result of a unit that did not run, read back from the record in its folder."""
     names = {f.name for f in dataclasses.fields(UnitResult)}
     values = {k: v for k, v in record.items() if k in names}
-    return UnitResult(**values | {"seconds": 0.0, "skipped": "unchanged", "reason": "unchanged"})
+    return UnitResult(**values | {"seconds": 0.0, "skipped": "unchanged", "reason": "unchanged",
+                                  "shown": None})

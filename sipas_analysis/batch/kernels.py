@@ -32,6 +32,7 @@ ENGINES = ("warm", "papermill")
 START_ATTEMPTS = 3      # a kernel that fails to start (port taken, slow start) is retried
 START_TIMEOUT = 60.0    # seconds a kernel may take to answer its first message
 RESET_TIMEOUT = 60.0
+CELL_TIMEOUT = 1800.0   # seconds a report cell may run before its unit fails (a wedged kernel)
 POLL_SECONDS = 0.2      # how often a wait for a kernel's reply checks that it is still alive
 # Arguments of every kernel we start: no IPython history file (nbclient does the same), and
 # none of the start-up warnings (TCP without encryption) in a batch whose manifest has the errors.

@@ -28,10 +28,10 @@ from ..report.shared import (CACHE_DIR_ENV, data_file_hash, package_fingerprint,
 from ..report.shared import cache_folder as _cache_dir
 from .errors import BatchError
 from .executors import _run_dask, _run_local
-from .incremental import (_digest, _previous_manifest, _result_from_manifest, notebook_fingerprint,
+from .incremental import (_digest, _previous_manifest, _result_from_record, notebook_fingerprint,
                           rerun_reason, unit_inputs)
-from .kernels import ENGINES, KERNEL_NAME, check_kernel
-from .unit import UnitResult, UnitTask
+from .kernels import CELL_TIMEOUT, ENGINES, KERNEL_NAME, check_kernel
+from .unit import UnitResult, UnitTask, read_record
 
 
 def resolve_units(year: int, units="all", *, unit_set: str | None = None) -> tuple[str, list[str]]:
@@ -147,7 +147,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
               kernel_name: str = KERNEL_NAME, cache_dir=None, compute=None,
               progress: bool = True, engine: str = "warm", force: bool = False,
               scheduler: str | None = None, params_files: dict | None = None,
-              params_dir=None, timeout: float | None = None,
+              params_dir=None, timeout: float | None = CELL_TIMEOUT,
               kernel_start=None) -> BatchResult:
     """Build every unit's report for a year; see the docstring of :mod:`sipas_analysis.batch`
     for the steps.
@@ -167,7 +167,8 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
     ``engine``: "warm" (default: one kernel per worker, reset between units) or "papermill" (a
     new kernel per unit). ``scheduler``: run the units on that Dask cluster instead of ``jobs``
     local threads (the cluster's workers must see the same paths). ``timeout``: seconds a cell
-    may run. ``kernel_start`` replaces :func:`start_kernel` (tests).
+    may run (default :data:`~.kernels.CELL_TIMEOUT`; None: no limit): a wedged cell fails its
+    unit, whose kernel is replaced, and the batch goes on. ``kernel_start`` replaces :func:`start_kernel` (tests).
     Raises BatchError or reference.UnknownProvinceError for usage mistakes before any work.
     """
     started = time.perf_counter()
@@ -178,14 +179,19 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
     check_kernel(kernel_name)
     cwd = Path.cwd()
     cache = _cache_dir(cache_dir).resolve()
+    if timeout is not None and not timeout > 0:
+        raise BatchError(f"the cell timeout must be a positive number of seconds, got {timeout}")
+    base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
+    try:  # checked before any folder is made (a wrong year leaves nothing behind)
+        national = report.ReportParams(province_code=codes[0], **base)
+    except ValueError as error:
+        raise BatchError(str(error)) from None
     year_dir = Path(out).absolute() / str(year)
     year_dir.mkdir(parents=True, exist_ok=True)
     with _file_lock(year_dir / ".batch.lock", blocking=False) as locked:
         if not locked:
             raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
-        base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
-        shared = _SharedOnce(report.ReportParams(province_code=codes[0], **base),
-                             cache_dir=cache, compute=compute)
+        shared = _SharedOnce(national, cache_dir=cache, compute=compute)
         data_hash = data_file_hash(data)
         notebook_hash, package = notebook_fingerprint(notebook), package_fingerprint()
         previous = _previous_manifest(year_dir)
@@ -199,18 +205,38 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
             task_fields={"notebook": str(notebook.resolve()), "cwd": str(cwd),
                          "kernel_name": kernel_name, "engine": engine, "env": env,
                          "timeout": timeout})
+        info = versions()
+        manifest_path = year_dir / "manifest.json"
+        fields = {
+            "year": year, "unit_set": unit_set, "lang": lang,
+            "notebook": str(notebook), "notebook_hash": notebook_hash, "package": package,
+            "kernel_name": kernel_name, "engine": engine, "jobs": jobs, "scheduler": scheduler,
+            "data": data, "data_hash": data_hash,
+            "shared_cache": str(shared_cache_path(shared.params, cache_dir=cache)),
+            "versions": info, "git_commit": report.git_commit()}
+
+        def progress_manifest(result: UnitResult) -> None:
+            # after each unit: the manifest says which units are done and which still wait, so
+            # that it agrees with the folder at every instant
+            now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            done = [results[c] for c in codes if c in results]
+            waiting = [{"province_code": t.parameters["province_code"], "reason": t.reason}
+                       for t in tasks if t.parameters["province_code"] not in results]
+            _write_manifest(manifest_path, _manifest(fields | {
+                "created": now, "complete": False, "pending": waiting,
+                "synthetic": bool(previous.get("synthetic", data == "demo"))}, done, info=info))
+
         if tasks:
             _run_units(tasks, results, shared=shared, year=year, env=env, partial=partial,
                        progress=progress, scheduler=scheduler, jobs=jobs,
-                       kernel_start=kernel_start)
+                       kernel_start=kernel_start, after_each=progress_manifest)
         ordered = [results[c] for c in codes]
-        info = versions()
         now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         index_path = year_dir / "index.html"
         # The index shows every unit's status and the national ranking: rebuilt when either
         # may have changed (nothing ran and nothing changed: the page is left as it is).
         index_key = _digest([data_hash, package, year, unit_set, lang,
-                             [(r.province_code, r.status) for r in ordered]])
+                             [(r.province_code, r.status, r.shown) for r in ordered]])
         if previous.get("index_key") != index_key or not index_path.exists():
             _write_index_page(index_path, shared.load(), results, year=year, unit_set=unit_set,
                               lang=lang, data=data, data_hash=data_hash, now=now,
@@ -218,18 +244,11 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
         synthetic = _synthetic(data, shared.value) if shared.value is not None else \
             bool(previous.get("synthetic", data == "demo"))
         seconds = time.perf_counter() - started
-        manifest = _manifest({
-            "year": year, "unit_set": unit_set, "lang": lang, "created": now,
-            "notebook": str(notebook), "notebook_hash": notebook_hash, "package": package,
-            "kernel_name": kernel_name, "engine": engine, "jobs": jobs, "scheduler": scheduler,
-            "data": data, "data_hash": data_hash, "synthetic": synthetic,
-            "shared_cache": str(shared_cache_path(shared.params, cache_dir=cache)),
+        manifest = _manifest(fields | {
+            "created": now, "complete": True, "pending": [], "synthetic": synthetic,
             "shared_seconds": round(shared.seconds, 3), "seconds": round(seconds, 3),
-            "versions": info, "git_commit": report.git_commit(), "index_key": index_key,
-        }, ordered, data_hash=data_hash, info=info)
-        manifest_path = year_dir / "manifest.json"
-        _atomic_write(manifest_path, lambda tmp: Path(tmp).write_text(
-            json.dumps(manifest, indent=1, ensure_ascii=False, default=str), encoding="utf-8"))
+            "index_key": index_key}, ordered, info=info)
+        _write_manifest(manifest_path, manifest)
     return BatchResult(year=year, unit_set=unit_set, results=ordered, out_dir=year_dir,
                        index_path=index_path, manifest_path=manifest_path, seconds=seconds,
                        shared_seconds=shared.seconds)
@@ -303,10 +322,13 @@ def _plan_units(codes: list[str], base: dict, *, year_dir: Path, partial: Path, 
             {"province_code": code, **base}
         inputs = unit_inputs(parameters, params_text=file.read_text(encoding="utf-8")
                              if file is not None else "", **fingerprints)
-        record = previous_units.get((unit_set, code))
-        reason = rerun_reason(record, inputs, year_dir=year_dir, force=force)
+        # the folder's own record says what its files were built from; the manifest only how
+        # the last attempt went (it may be older than the folder, after a kill)
+        record = read_record(year_dir / f"{unit_set}-{code}")
+        reason = rerun_reason(record, inputs, year_dir=year_dir, force=force,
+                              last=previous_units.get((unit_set, code)))
         if reason is None:
-            results[code] = _result_from_manifest(record)
+            results[code] = _result_from_record(record)
             continue
         tasks.append(UnitTask(
             parameters=parameters, out_dir=str((year_dir / f"{unit_set}-{code}").resolve()),
@@ -318,7 +340,7 @@ def _plan_units(codes: list[str], base: dict, *, year_dir: Path, partial: Path, 
 
 def _run_units(tasks: list[UnitTask], results: dict, *, shared: _SharedOnce, year: int,
                env: dict, partial: Path, progress: bool, scheduler: str | None, jobs: int,
-               kernel_start) -> None:
+               kernel_start, after_each=None) -> None:
     """Run ``tasks`` on the Dask cluster at ``scheduler`` or on ``jobs`` local threads, with the
     kernels' environment set and a progress bar, putting each result into ``results`` by code.
     The shared results are loaded first on a cluster; locally, while the kernels start."""
@@ -336,6 +358,8 @@ def _run_units(tasks: list[UnitTask], results: dict, *, shared: _SharedOnce, yea
                 failures += result.status != "ok"
                 bar.update()
                 bar.set_postfix(failed=failures)
+                if after_each is not None:
+                    after_each(result)
 
             if scheduler is not None:
                 shared.load()
@@ -358,14 +382,20 @@ def _write_index_page(path: Path, shared, results: dict, *, year: int, unit_set:
     _atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
 
 
-def _manifest(batch: dict, ordered: list[UnitResult], *, data_hash: str, info: dict) -> dict:
+def _write_manifest(path: Path, manifest: dict) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(
+        json.dumps(manifest, indent=1, ensure_ascii=False, default=str), encoding="utf-8"))
+
+
+def _manifest(batch: dict, ordered: list[UnitResult], *, info: dict) -> dict:
     """The manifest: the batch's own fields, then the counts and every unit's record."""
     return batch | {
         "summary": {"ok": sum(r.status == "ok" for r in ordered),
                     "failed": sum(r.status != "ok" for r in ordered)},
         "work": {"ran": sum(r.skipped is None for r in ordered),
                  "skipped": sum(r.skipped is not None for r in ordered)},
+        # each unit's data hash is the one its report was built from
         "units": [dataclasses.asdict(r) | {"seconds": round(r.seconds, 3),
-                                           "data_hash": data_hash, "versions": info}
+                                           "data_hash": r.inputs.get("data"), "versions": info}
                   for r in ordered],
     }

@@ -2,10 +2,14 @@
 Dask worker) and its result (:class:`UnitResult`), the notebook's run (:func:`execute_unit`)
 and export (:func:`finish_unit`), together :func:`run_unit`, the record of a failure
 (:func:`describe_error`, :func:`failed_result`) and the unit's folder, built aside and moved
-into place only when complete.
+into place only when complete, with its record (:data:`UNIT_RECORD`: the inputs it was built
+from) inside: the folder and its record change in one rename, so whatever is killed when, the
+record describes the files beside it.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import os
 import re
 import shutil
@@ -17,11 +21,14 @@ from pathlib import Path
 from .. import reference
 from ..report.export import notebook_to_html
 from .errors import BatchError
-from .kernels import ENGINES, KERNEL_NAME, _register_warm_engine, thread_kernel
+from .kernels import CELL_TIMEOUT, ENGINES, KERNEL_NAME, _register_warm_engine, thread_kernel
 
 # What every unit folder holds when its report succeeded.
 UNIT_OUTPUTS = ("report.ipynb", "report.html", "tables.xlsx")
 FAILED_NOTEBOOK = "report.failed.ipynb"
+# The unit's record, in its folder: the UnitResult of the run that made the files beside it
+# (status, inputs, outputs, data hash, when). Written before the folder is moved into place.
+UNIT_RECORD = "unit.json"
 TRACEBACK_LINES = 12  # lines of the traceback kept in the manifest and the summary
 
 
@@ -39,7 +46,7 @@ class UnitTask:
     title: str = ""
     engine: str = "warm"            # "warm" (reused kernel) or "papermill" (a new kernel each)
     env: dict = field(default_factory=dict)  # environment of the kernel (cache folder, backend)
-    timeout: float | None = None    # seconds a cell may run (None: no limit)
+    timeout: float | None = CELL_TIMEOUT  # seconds a cell may run (None: no limit)
     reason: str = ""                # why the unit runs (see rerun_reason)
     key: str = ""                   # the unit's input key (see unit_inputs)
     inputs: dict = field(default_factory=dict)
@@ -67,6 +74,9 @@ class UnitResult:
     key: str = ""
     inputs: dict = field(default_factory=dict)
     engine: str = ""
+    # when today's run failed but an older good report was kept in place: that report's record
+    # (its inputs, data hash and when it was made); the index page says so
+    shown: dict | None = None
 
     def short_error(self) -> str:
         if not self.error:
@@ -102,7 +112,7 @@ def _execute(task: UnitTask, executed: Path, parameters: dict, *, kernel_start=N
     if task.engine == "papermill":
         papermill.execute_notebook(
             task.notebook, str(executed), parameters=parameters, kernel_name=task.kernel_name,
-            cwd=task.cwd, progress_bar=False, log_output=False,
+            cwd=task.cwd, progress_bar=False, log_output=False, execution_timeout=task.timeout,
             # the kernel logs a TCP-without-encryption warning per start and an error when
             # shut down after a failure: noise in a batch whose manifest records the failures
             extra_arguments=["--log-level=CRITICAL"])
@@ -132,9 +142,11 @@ def _execute(task: UnitTask, executed: Path, parameters: dict, *, kernel_start=N
 def run_unit(task: UnitTask, *, kernel_start=None) -> UnitResult:
     """Execute the notebook for one unit and export it; never raises for a failing notebook.
 
-    Success: OUT_DIR holds report.ipynb, report.html and tables.xlsx, all complete (built in
-    WORK_DIR, then moved). Failure: OUT_DIR holds only report.failed.ipynb (the executed notebook
-    up to the error, when there is one), so no half-made report is ever linked or mailed.
+    Success: OUT_DIR holds report.ipynb, report.html, tables.xlsx and the unit's record
+    (unit.json), all complete (built in WORK_DIR, then moved). Failure: the last good report,
+    when there is one, stays as it was, with report.failed.ipynb (the executed notebook up to the
+    error) beside it; else OUT_DIR holds only report.failed.ipynb and the record of the failure.
+    No half-made report is ever linked or mailed.
     With the "warm" engine the notebook runs in this thread's warm kernel (:func:`thread_kernel`;
     ``kernel_start`` replaces :func:`start_kernel`, for tests). The two halves,
     :func:`execute_unit` and :func:`finish_unit`, may run in different threads (a local batch
@@ -169,13 +181,23 @@ def execute_unit(task: UnitTask, *, kernel_start=None) -> ExecutedUnit:
 
 
 def finish_unit(unit: ExecutedUnit) -> UnitResult:
-    """The second half of :func:`run_unit`: the HTML page, then the unit's folder moved into
-    place; or, after a failure, only the failed notebook kept."""
+    """The second half of :func:`run_unit`: the HTML page and the unit's record, then the unit's
+    folder moved into place; or, after a failure, the failed notebook kept: beside the last
+    good report when there is one (which stays in place, its record unchanged), else alone."""
     task, parameters = unit.task, unit.parameters
     out_dir, work = Path(task.out_dir), Path(task.work_dir)
     executed = work / "report.ipynb"
     code = parameters["province_code"]
     unit_set = parameters.get("unit_set") or reference.default_unit_set(parameters["year"])
+
+    def result(status, outputs, error=None, shown=None) -> UnitResult:
+        return UnitResult(
+            unit_set=unit_set, province_code=code,
+            parameters=parameters | {"tables_path": "tables.xlsx"}, status=status,
+            seconds=time.perf_counter() - unit.started, outputs=outputs, error=error,
+            reason=task.reason, key=task.key, inputs=task.inputs, engine=task.engine,
+            shown=shown)
+
     try:
         if unit.error is not None:
             raise unit.error
@@ -184,28 +206,64 @@ def finish_unit(unit: ExecutedUnit) -> UnitResult:
         (work / "report.html").write_text(
             notebook_to_html(executed, lang=parameters.get("lang", "vi"), title=task.title),
             encoding="utf-8")
+        done = result("ok", sorted(f"{out_dir.name}/{name}" for name in UNIT_OUTPUTS))
+        write_record(work, done)
         _move_into_place(work, out_dir)
-        status, error = "ok", None
+        return done
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, the batch goes on
-        status, error = "failed", describe_error(exc)
+        error = describe_error(exc)
         error["notebook_cell"] = _source_cell(executed, Path(task.notebook), error["cell_index"])
-        _keep_failed(work, executed, out_dir)
-    outputs = sorted(f"{out_dir.name}/{p.name}" for p in out_dir.iterdir()) \
-        if out_dir.exists() else []
-    return UnitResult(unit_set=unit_set, province_code=code, parameters=parameters | {
-        "tables_path": "tables.xlsx"}, status=status, seconds=time.perf_counter() - unit.started,
-        outputs=outputs, error=error, reason=task.reason, key=task.key, inputs=task.inputs,
-        engine=task.engine)
+    good = read_record(out_dir) or {}
+    kept = good.get("outputs") or []
+    if good.get("status") == "ok" and kept and \
+            all((out_dir.parent / output).is_file() for output in kept):
+        # the last good report stays; the failed notebook goes beside it (whole or not at all)
+        if executed.exists():
+            os.replace(executed, out_dir / FAILED_NOTEBOOK)
+        else:  # no notebook today (the kernel did not start): an older failure's goes
+            (out_dir / FAILED_NOTEBOOK).unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        shown = {k: good.get(k) for k in ("created", "data_hash", "inputs", "reason")}
+        outputs = sorted(set(good["outputs"]) | ({f"{out_dir.name}/{FAILED_NOTEBOOK}"} if
+                                                 (out_dir / FAILED_NOTEBOOK).exists() else set()))
+        return result("failed", outputs, error, shown=shown)
+    failed = result("failed", [f"{out_dir.name}/{FAILED_NOTEBOOK}"] if executed.exists() else
+                    [], error)
+    _keep_failed(work, executed, out_dir, failed)
+    return failed
 
 
-def _keep_failed(work: Path, executed: Path, out_dir: Path) -> None:
-    """Replace the unit's folder by one holding only the failed notebook (if any)."""
+def write_record(folder: Path, result: UnitResult) -> None:
+    """Write the unit's record (:data:`UNIT_RECORD`) into ``folder``, atomically."""
+    from dataclasses import asdict
+
+    from ..files import atomic_write
+    record = asdict(result) | {
+        "seconds": round(result.seconds, 3), "data_hash": result.inputs.get("data"),
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    atomic_write(folder / UNIT_RECORD, lambda tmp: Path(tmp).write_text(
+        json.dumps(record, indent=1, ensure_ascii=False, default=str), encoding="utf-8"))
+
+
+def read_record(folder: Path) -> dict | None:
+    """The record in a unit's folder, or None when there is none (or it cannot be read)."""
+    try:
+        record = json.loads((Path(folder) / UNIT_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _keep_failed(work: Path, executed: Path, out_dir: Path, result: UnitResult) -> None:
+    """Replace the unit's folder by one holding only the failed notebook (if any) and the
+    record of the failure."""
     failed = work.with_name(work.name + ".failed")
     shutil.rmtree(failed, ignore_errors=True)
     failed.mkdir(parents=True)
     if executed.exists():
         shutil.move(executed, failed / FAILED_NOTEBOOK)
     shutil.rmtree(work, ignore_errors=True)
+    write_record(failed, result)
     _move_into_place(failed, out_dir)
 
 

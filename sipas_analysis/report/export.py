@@ -157,7 +157,8 @@ def _code_column(table: pd.DataFrame, codes: set[str]) -> str | None:
 def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
                lang: str, synthetic: bool, footer: str) -> str:
     """The year's index page: the banner when the data are synthetic, the ranking table with a
-    link to each unit's page (or why there is none)."""
+    link to each unit's page (or why there is none) and, after it, one line per unit whose
+    page is an older report kept because today's run failed (``result.shown``), saying why."""
     codes = set(reference.provinces(unit_set)["province_code"])
     code_column = _code_column(table, codes)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
@@ -169,6 +170,11 @@ def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
         if result is not None and result.status == "ok":
             link = (f'<a href="{unit_set}-{code}/report.html">'
                     f"{html.escape(language.text('index_open', lang))}</a>")
+        elif result is not None and getattr(result, "shown", None):
+            link = (f'<a href="{unit_set}-{code}/report.html">'
+                    f"{html.escape(language.text('index_older_link', lang))}</a> "
+                    f'<span class="failed">({html.escape(language.text("index_failed", lang))})'
+                    "</span>")
         elif result is not None:
             failed = html.escape(language.text("index_failed", lang))
             link = f'<span class="failed">{failed}</span>'
@@ -176,11 +182,20 @@ def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
             link = html.escape(language.text("index_not_run", lang))
         cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
         rows.append(f"<tr>{cells}<td>{link}</td></tr>")
+    older = [language.text(
+        "index_older", lang,
+        unit=f"{r.unit_set}-{r.province_code} {unit_name(r.unit_set, r.province_code, lang)}",
+        created=r.shown.get("created") or "?", hash=r.shown.get("data_hash") or "?",
+        error=r.short_error()) for r in results.values() if getattr(r, "shown", None)]
+    notes = (f'<section class="older" role="note"><h2>'
+             f'{html.escape(language.text("index_older_title", lang))}</h2>\n<ul>\n'
+             + "\n".join(f"<li>{html.escape(line)}</li>" for line in older)
+             + "\n</ul>\n</section>\n") if older else ""
     banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
               "</p>\n") if synthetic else ""
     title = language.text("index_title", lang, year=year, n=len(table))
     body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
             f"<p>{html.escape(language.text('index_intro', lang))}</p>\n"
             f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
-            + f"\n</tbody>\n</table>\n</main>\n<footer>{html.escape(footer)}</footer>")
+            + f"\n</tbody>\n</table>\n{notes}</main>\n<footer>{html.escape(footer)}</footer>")
     return _page(body, lang=lang, title=title)
