@@ -221,3 +221,12 @@ def test_index_out_neutralises_formulas_and_escapes_the_terminal(tmp_path):
     assert "\x1b" not in proc.stdout
     sheet = openpyxl.load_workbook(out).active
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+def test_reports_on_a_year_the_data_lack_is_one_message(tmp_path):
+    path = tmp_path / "survey.csv"
+    contract_frame(200).assign(year=2023).to_csv(path, index=False)
+    proc = _traceback_free(run("reports", "--year", "2024", "--units", "01", "--data", str(path),
+                               "--out", str(tmp_path / "out"), "--no-progress", cwd=tmp_path))
+    assert proc.returncode in (1, 2)
+    assert "2024" in proc.stderr and "could not be computed" not in proc.stderr
