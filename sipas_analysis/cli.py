@@ -380,10 +380,16 @@ def _cmd_params(args) -> int:
             return EXIT_INVALID
         print("params files are up to date")
         return 0
+    from .report.params import extra_params
+    from .resources import checkout
     try:
+        # an installed package without --dir is refused by write_params, below
+        removed = extra_params(args.dir) if args.dir or checkout() else []
         written = batch.write_params(args.dir)
     except ValueError as error:   # installed, and no --dir
         raise UserError(str(error)) from None
+    for name in removed:            # deleted files are named, never removed silently
+        print(f"removed {name}: not a unit of the reference tables", file=sys.stderr)
     print(f"{len(written)} params files in {written[0].parent}")
     return 0
 

@@ -89,6 +89,8 @@ def test_params_check_command_finds_a_stale_file(tmp_path, capsys):
     assert "units/63/01.yaml" in err and "units/63/00.yaml" in err
     assert cli.main(["params", "--dir", str(tmp_path)]) == 0  # rewrites and removes the extra
     assert batch.stale_params(tmp_path) == []
+    # the removed file is named
+    assert "removed units/63/00.yaml: not a unit" in capsys.readouterr().err
 
 
 def test_every_params_file_passes_papermill_prepare_only(tmp_path, caplog):

@@ -212,6 +212,16 @@ def write_params(directory=None) -> list[Path]:
     return written
 
 
+def extra_params(directory=None) -> list[str]:
+    """Unit params files under ``directory`` that the reference tables do not name (relative
+    paths): those :func:`write_params` deletes."""
+    directory = Path(directory) if directory is not None else PARAMS_DIR
+    files = params_files()
+    return sorted(path.relative_to(directory).as_posix()
+                  for path in directory.glob("units/*/*.yaml")
+                  if path.relative_to(directory).as_posix() not in files)
+
+
 def stale_params(directory=None) -> list[str]:
     """Params files that differ from the generator, are missing or are extra (relative paths)."""
     directory = Path(directory) if directory is not None else PARAMS_DIR
