@@ -10,6 +10,7 @@ old file or the new one, and a failure leaves the old one in place.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
 import re
@@ -204,6 +205,9 @@ def neutralise_formulas(frame):
 TABLE_SUFFIXES = (".csv", ".xlsx")
 
 
+_FIXED_DATE = datetime.datetime(2000, 1, 1)
+
+
 def write_workbook(tables: dict, path) -> Path:
     """Write ``tables`` (sheet name -> DataFrame) to one Excel workbook, atomically, every text
     cell neutralised (:func:`neutralise_formulas`); sheet names are cut to Excel's 31
@@ -218,6 +222,9 @@ def write_workbook(tables: dict, path) -> Path:
         options = {"strings_to_formulas": False, "strings_to_urls": False}
         with open(tmp, "wb") as handle, pd.ExcelWriter(
                 handle, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
+            # a fixed creation date (it is also each zip entry's date): the same tables give
+            # the same bytes
+            writer.book.set_properties({"created": _FIXED_DATE})
             for name, table in tables.items():
                 neutralise_formulas(table).to_excel(writer, sheet_name=str(name)[:31],
                                                     index=False)

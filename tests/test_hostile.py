@@ -294,3 +294,16 @@ def test_control_characters_in_a_path_are_escaped(tmp_path):
     with pytest.raises(schema.SurveyValidationError) as error:
         io.load_survey(path)
     assert "\x1b" not in str(error.value) and "\\x1b[2Jname.csv" in str(error.value)
+
+
+def test_the_same_tables_give_the_same_workbook_bytes(tmp_path):
+    """No run-time date in a workbook: two writes a few seconds apart are byte-identical."""
+    import hashlib
+    import time
+    from sipas_analysis import files
+    tables = {"index": pd.DataFrame({"estimate": [90.5, 88.0], "note": ["a", "=1+1"]})}
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    files.write_workbook(tables, first)
+    time.sleep(2.1)                        # zip entry times have a 2-second resolution
+    files.write_workbook(tables, second)
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
