@@ -484,3 +484,25 @@ def test_a_failing_page_export_fails_its_unit_and_the_batch_goes_on(tiny_env, mo
     assert units["02"]["outputs"] == ["63-02/report.failed.ipynb"]  # no page, no workbook
     assert all(name.startswith("sipas-export") for name in threads)
     assert result.exit_status == 1
+
+
+def test_the_same_inputs_give_the_same_notebook_and_workbook_bytes(tiny_env):
+    """Run twice with --force, in both engines: every unit's executed notebook is
+    byte-identical (no random cell ids, no run times). (The stand-in notebook writes its
+    workbook with pandas; the report's workbook writer is held to the same in test_hostile.)"""
+    for engine in ("warm", "papermill"):
+        digests = []
+        for _ in range(2):
+            result, _ = tiny_env.run(units="01,02", force=True, engine=engine)
+            assert result.exit_status == 0
+            folder = result.index_path.parent
+            digests.append({path.relative_to(folder).as_posix(): path.read_bytes()
+                            for path in sorted(folder.glob("*/report.ipynb"))})
+        assert digests[0].keys() == digests[1].keys() and digests[0]
+        differ = [name for name in digests[0] if digests[0][name] != digests[1][name]]
+        if differ:
+            import difflib
+            a = digests[0][differ[0]].decode("utf-8", "replace").splitlines()
+            b = digests[1][differ[0]].decode("utf-8", "replace").splitlines()
+            shown = [line for line in difflib.unified_diff(a, b, lineterm="", n=0)][:12]
+            raise AssertionError(f"{engine}: {differ} differ:\n" + "\n".join(shown))

@@ -177,7 +177,32 @@ def execute_unit(task: UnitTask, *, kernel_start=None) -> ExecutedUnit:
         error = None
     except Exception as exc:  # noqa: BLE001 - recorded by finish_unit
         error = exc
+    _without_run_noise(work / "report.ipynb")
     return ExecutedUnit(task=task, parameters=parameters, error=error, started=started)
+
+
+def _without_run_noise(executed: Path) -> None:
+    """The same inputs give the same notebook bytes: papermill gives the cells it adds (the
+    injected parameters, an error marker) random ids and stamps run times on the notebook and
+    every cell; fixed ids replace the first, and the times (which say when, not what) go. A
+    failure's status and exception stay."""
+    import nbformat
+    if not executed.exists():
+        return
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.metadata.get("papermill", {}).pop("start_time", None)
+    notebook.metadata.get("papermill", {}).pop("end_time", None)
+    notebook.metadata.get("papermill", {}).pop("duration", None)
+    for position, cell in enumerate(notebook.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:
+            cell["id"] = "injected-parameters"
+        elif "papermill-error-cell-tag" in tags:
+            cell["id"] = f"papermill-error-cell-{position}"
+        cell.get("metadata", {}).pop("execution", None)
+        for key in ("start_time", "end_time", "duration"):
+            cell.get("metadata", {}).get("papermill", {}).pop(key, None)
+    nbformat.write(notebook, executed)
 
 
 def finish_unit(unit: ExecutedUnit) -> UnitResult:
