@@ -254,3 +254,16 @@ def test_provenance_names_the_data_file_not_the_analysts_folders(shared_and_surv
     assert not any(str(folder) in str(v) for v in rows)
     with pytest.raises(ValueError, match="from 2017 .* to 2100, got 2200"):
         report.ReportParams(province_code="01", year=2200)
+
+
+def test_a_unit_with_only_zero_weights_does_not_stop_the_shared_results():
+    """One respondent with weight 0 in a province: the national results are computed for the
+    other units (that unit has no estimate), instead of one error stopping every report."""
+    survey, _ = simulate.simulate_survey(n=4000, years=[2024], seed=5)
+    tiny = survey.index[survey["province_code"] == TINY]
+    survey = survey.drop(tiny[1:]).reset_index(drop=True)
+    survey.loc[survey["province_code"] == TINY, "weight"] = 0.0
+    params = report.ReportParams(province_code="01", year=2024)
+    shared = report.compute_shared(survey, params, data_hash="test", settings=FAST)
+    assert TINY not in set(shared.units["province_code"])
+    assert len(shared.ranks) == survey["province_code"].nunique() - 1

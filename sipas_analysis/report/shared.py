@@ -263,7 +263,9 @@ def _experience(survey: pd.DataFrame, params: ReportParams) -> pd.DataFrame:
     (province_code "nation" for the national rows)."""
     rows = in_unit_set(survey[survey["used_service"].astype(bool)], params.unit_set)
     rows = rows[rows["year"] <= params.year].reset_index(drop=True)
-    design = survey_design(rows)
+    # a unit whose respondents all have zero weight has no estimate (and no row here), rather
+    # than stopping every unit's report
+    design = survey_design(rows).subset((rows["weight"] > 0).to_numpy())
     terms = ["on_time", "applied_online"]
     by_unit = design.by(terms, ["year", "province_code"], na_rm=True)
     nation = design.by(terms, "year", na_rm=True).assign(province_code="nation")
