@@ -242,6 +242,11 @@ TEXT: dict[str, dict[str, str]] = {
     "section_actions": {"vi": "Ba việc nên ưu tiên", "en": "Three things worth acting on"},
     "section_caveats": {"vi": "Lưu ý khi đọc", "en": "Caveats"},
     "section_provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
+    "unit_without_estimate": {
+        "vi": "Năm {year}, {unit} không có người trả lời nào có trọng số dương trong dữ liệu: "
+              "không thể tính chỉ số SIPAS cho đơn vị này.",
+        "en": "In {year}, {unit} has no respondent with a positive weight in the data: its SIPAS "
+              "index cannot be estimated."},
     "headline_suppressed": {
         "vi": "Năm {year}, mẫu của {unit} không đủ tin cậy để công bố chỉ số SIPAS (cỡ mẫu hiệu "
               "dụng dưới {threshold} người hoặc khoảng tin cậy quá rộng).",

@@ -267,3 +267,8 @@ def test_a_unit_with_only_zero_weights_does_not_stop_the_shared_results():
     shared = report.compute_shared(survey, params, data_hash="test", settings=FAST)
     assert TINY not in set(shared.units["province_code"])
     assert len(shared.ranks) == survey["province_code"].nunique() - 1
+    # that unit's report is one sentence saying so, in every cell and the workbook
+    unit = report.ReportParams(province_code=TINY, year=2024, lang="en")
+    shown = report.PROVINCE_REPORT.render(shared, unit)
+    assert len(shown) == 2 and "has no respondent with a positive weight" in shown[1]
+    assert list(report.tables_for_workbook(shared, unit)) == ["note"]

@@ -14,7 +14,7 @@ from typing import Callable
 import pandas as pd
 
 from ...language import text
-from ..display import blank_suppressed
+from ..display import blank_suppressed, heading, unit_name
 from ..figures import Figure
 
 
@@ -64,6 +64,12 @@ class Section:
         return list(dict(self.cells)[part](shared, params))
 
 
+def has_estimate(shared, params) -> bool:
+    """Whether the unit has an index at all (a unit whose respondents all have zero weight, or
+    none in the year, has none: its report says so instead of failing)."""
+    return params.province_code in set(shared.units["province_code"])
+
+
 @dataclass(frozen=True)
 class ReportKind:
     """A kind of report: an ordered list of sections and the notebook that shows them (one
@@ -91,6 +97,13 @@ class ReportKind:
         if cell not in self._by_cell:
             raise ValueError(f"report kind {self.name!r} has no cell {cell!r}; its cells: "
                              f"{', '.join(self._by_cell)}")
+        if not has_estimate(shared, params):
+            # nothing to show but that: one sentence in the first cell, the others empty
+            if cell != self.cell_names()[0]:
+                return []
+            name = unit_name(params.unit_set, params.province_code, params.lang)
+            return [heading("report_title", params, level=1, year=params.year, unit=name),
+                    text("unit_without_estimate", params.lang, unit=name, year=params.year)]
         section, part = self._by_cell[cell]
         return section.outputs(part, shared, params)
 
@@ -103,6 +116,10 @@ class ReportKind:
         sections' sheets in section order, after a first sheet saying so when the data are
         synthetic. Rows flagged ``suppressed`` keep their sizes but not their estimates."""
         tables = {}
+        if not has_estimate(shared, params):
+            return {"note": pd.DataFrame({"note": [text(
+                "unit_without_estimate", params.lang, year=params.year,
+                unit=unit_name(params.unit_set, params.province_code, params.lang))]})}
         if shared.synthetic:
             tables["synthetic_data"] = pd.DataFrame({"note": [text("synthetic_banner",
                                                                    params.lang)]})
@@ -117,7 +134,7 @@ class ReportKind:
         return {f.name: f for s in self.sections for f in s.figures}
 
     def text_keys(self) -> set[str]:
-        keys = {"section_missing_columns"}
+        keys = {"section_missing_columns", "unit_without_estimate", "report_title"}
         for section in self.sections:
             keys.update(section.text_keys)
             if section.title:
