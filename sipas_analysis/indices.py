@@ -556,6 +556,9 @@ def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff, ci_method=Non
     se[np.isnan(estimate)] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         deff = np.where(vsrs > 0, variance / vsrs, np.nan)
+        # a design variance that is zero to rounding (a group inside one PSU, say) has no
+        # design effect: n / 1e-28 is not an effective sample size
+        deff[deff < 1e-12] = np.nan
         n_eff = n / deff
     deff[np.isnan(estimate)] = np.nan
     n_eff[np.isnan(estimate)] = np.nan

@@ -384,6 +384,11 @@ def _read_sav(path: Path) -> pd.DataFrame:
 
     df, meta = pyreadstat.read_sav(str(path), apply_value_formats=False)
     df.columns = _unique_labels(list(df.columns))
+    # SPSS has no missing value for strings: a skipped answer is stored as blanks
+    for column in df.columns:
+        if df[column].dtype == object or pd.api.types.is_string_dtype(df[column]):
+            blank = df[column].map(lambda v: isinstance(v, str) and not v.strip())
+            df[column] = df[column].mask(blank)
     for column, labels in meta.variable_value_labels.items():
         if column in _LABELLED_COLUMNS and column in df.columns:
             codes = df[column]

@@ -909,3 +909,19 @@ def test_simultaneous_rank_sets_cover_with_standard_errors_estimated_on_15_df():
         sets = indices.rank_units(table.assign(df=15), simultaneous=True, n_draws=2000, seed=r)
         hits += bool(((sets["rank_low"] <= true_rank) & (true_rank <= sets["rank_high"])).all())
     assert hits / reps >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / reps), hits / reps
+
+
+def test_a_group_inside_one_psu_has_no_design_effect():
+    """Three respondents of one PSU: the linearised influence of their ratio sums to zero in
+    that PSU, so the variance is zero to rounding and there is no design effect or effective
+    size (not n / 1e-28); small_sample follows n."""
+    frame = survey_frame(n=600, seed=50, criteria=["c1", "c2", "c3"])
+    frame["group"] = "many"
+    first = frame.iloc[0]
+    one_psu = frame.index[(frame["stratum"] == first["stratum"])
+                          & (frame["psu"] == first["psu"])][:3]
+    frame.loc[one_psu, "group"] = "three"
+    table = indices.sipas_index(stratified_design(frame), by="group", factors=TWO,
+                                ci_method="normal")
+    three = table[(table["group"] == "three") & (table["term"] == "overall")].iloc[0]
+    assert np.isnan(three["deff"]) and np.isnan(three["n_eff"]) and three["small_sample"]

@@ -393,3 +393,25 @@ def test_load_survey_unknown_extension_lists_supported(tmp_path):
         io.load_survey(path)
     with pytest.raises(FileNotFoundError):
         io.load_survey(tmp_path / "nowhere.csv")
+
+
+def test_spss_blank_strings_are_missing_answers(valid_frame, tmp_path):
+    """SPSS stores a skipped string answer as blanks; it is read as missing (and then checked
+    like any missing value), not as a category "" that validation refuses."""
+    import pyreadstat
+
+    frame = _codes_frame(valid_frame)
+    frame["urban"] = frame["urban"].astype(float)
+    frame["used_service"] = 1.0
+    frame["province_code"] = frame["province_code"].astype(float)
+    frame["education"] = frame["education"].astype(str)
+    frame.loc[[0, 3], "education"] = ""
+    frame.loc[5, "education"] = "   "
+    path = tmp_path / "survey.sav"
+    pyreadstat.write_sav(frame, str(path),
+                         variable_value_labels={"province_code": {1.0: "Hà Nội",
+                                                                  79.0: "Thành phố Hồ Chí Minh",
+                                                                  48.0: "Đà Nẵng"}})
+    raw = io.load_survey(path, validate=False)
+    assert raw["education"].isna().tolist()[:6] == [True, False, False, True, False, True]
+    assert raw["education"].notna().sum() == len(frame) - 3
