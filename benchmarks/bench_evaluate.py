@@ -6,7 +6,7 @@ logit unweighted with iid standard errors, and a design-based linear model of ov
 satisfaction on the five factor scores. Prints the cost of one simulated sample alone, seconds
 per simulation and in total with 1 job (SIMS_ONE_JOB simulations, default 100) and 2 jobs (SIMS,
 default 500), and the speed-up. Then the multilevel estimator's cost per simulation (random
-province slopes of staff_score; no target). Target (issue 5, 2 cores): 500 simulations in at
+province slopes of staff_score; no target). Target (2 cores): 500 simulations in at
 most 5 minutes.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Simulates N respondents (default 1,000,000), validates them against the data contract, and
 computes the province-level SIPAS indices with linearised standard errors. Prints seconds per
-step and the process's peak resident memory. Target (issue 2, 2 cores): whole run <= 20 s,
+step and the process's peak resident memory. Target (2 cores): whole run <= 20 s,
 peak memory <= 3 GB.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 N respondents (default 40,000) in a stratified cluster sample (200 strata of 2-8 PSUs), a
 linear model with 8 correlated predictors, exact LMG with 200 Rao–Wu rescaled bootstrap
-replicates. Prints seconds and the process's peak resident memory. Target (issue 3, 2 cores):
+replicates. Prints seconds and the process's peak resident memory. Target (2 cores):
 <= 20 s. Also times the logit version (McFadden pseudo-R², every subset refitted) without
 bootstrap, for information (no target).
 """

@@ -5,7 +5,7 @@ simulator, fits the linear, logit and proportional-odds models with 10 predictor
 linearised (design-based) standard errors, then statsmodels' own OrderedModel (BFGS, run to
 convergence) on the same rows for comparison, and linear relative importance (LMG) for 8
 predictors on 40,000 rows with 200 Rao-Wu bootstrap replicates. Prints seconds and peak memory
-for each. Targets (issue 3, 2 cores): linear <= 3 s, logit <= 6 s, ordinal <= 10 s and >= 4x
+for each. Targets (2 cores): linear <= 3 s, logit <= 6 s, ordinal <= 10 s and >= 4x
 faster than OrderedModel with coefficients within 1e-5; relative importance <= 20 s.
 """
 from __future__ import annotations

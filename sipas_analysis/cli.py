@@ -194,16 +194,17 @@ def _index_table(args):
         _check_table_path(Path(args.out))       # before the work, not after it
     survey = _load(args.data)
     years = sorted(int(y) for y in survey["year"].unique())
-    if args.year is None and len(years) > 1:
+    year = args.year
+    if year is None and len(years) > 1:
         # Years are separate surveys (and the 2025 units differ from the 63 provinces): one
         # year's index, the latest, unless asked otherwise.
-        args.year = years[-1]
-        print(f"sipas index: the data hold years {years}; showing {args.year} (choose with "
-              "--year)", file=sys.stderr)
-    if args.year is not None:
-        survey = survey[survey["year"] == args.year]
+        year = years[-1]
+        print(f"sipas index: the data hold years {years}; showing {year} (choose with --year)",
+              file=sys.stderr)
+    if year is not None:
+        survey = survey[survey["year"] == year]
         if survey.empty:
-            raise UserError(f"no respondents in year {args.year}; the data hold years {years}")
+            raise UserError(f"no respondents in year {year}; the data hold years {years}")
     by = None if args.by == "none" else args.by
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
@@ -229,7 +230,8 @@ def _concat_national(national, table):
 def _check_table_path(out: Path) -> None:
     """A table can be written to ``out``: a .csv or .xlsx name in a folder that exists or can
     be made, and that is not a folder itself."""
-    if out.suffix not in (".csv", ".xlsx"):
+    from .files import TABLE_SUFFIXES
+    if out.suffix.lower() not in TABLE_SUFFIXES:      # what files.write_table can write
         raise UserError(f"--out must end in .csv or .xlsx, got {out.name}")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name ending in .csv or .xlsx")

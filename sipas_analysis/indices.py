@@ -604,15 +604,13 @@ def _index_table(core, variance, vsrs, n, *, by, level, min_n_eff, ci_method=Non
 # Public: full covariance across groups, and comparisons
 # --------------------------------------------------------------------------------------------
 
-def _vcov_of_columns(design, columns, n_rows: int, *, diagonal_only: bool) -> np.ndarray:
-    """Design covariance of the totals of influence columns, built lazily in memory blocks.
-
-    ``columns`` is a list of callables, each returning an (n,) weighted influence vector.
-    With ``diagonal_only`` only variances are computed (blocks are independent); otherwise the
-    full matrix, block pair by block pair.
-    """
+def _vcov_of_columns(design, columns, n_rows: int) -> np.ndarray:
+    """Design covariance of the totals of influence columns, built lazily in memory blocks,
+    block pair by block pair. ``columns`` is a list of callables, each returning an (n,)
+    weighted influence vector (variances alone, with their df:
+    :func:`_variance_and_df_of_columns`)."""
     k = len(columns)
-    block = max(1, int(_BLOCK_BYTES // (8 * max(n_rows, 1) * (1 if diagonal_only else 2))))
+    block = max(1, int(_BLOCK_BYTES // (8 * max(n_rows, 1) * 2)))
     starts = list(range(0, k, block))
 
     def build(start):
@@ -622,12 +620,6 @@ def _vcov_of_columns(design, columns, n_rows: int, *, diagonal_only: bool) -> np
     def vcov(z):
         return np.asarray(design.vcov_totals(z), dtype=float).reshape(z.shape[1], z.shape[1])
 
-    if diagonal_only:
-        out = np.empty(k)
-        for start in starts:
-            idx, z = build(start)
-            out[idx] = np.diag(vcov(z))
-        return out
     if len(starts) <= 1:
         return vcov(build(0)[1]) if k else np.empty((0, 0))
     out = np.empty((k, k))
@@ -692,7 +684,7 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
              if not np.isnan(core.estimate[g, t])]
     columns = [lambda g=g, i=i: core.scatter(v[core.block(g), i], core.block(g))
                for g, i in cells]
-    vcov = _vcov_of_columns(design, columns, core.n_rows, diagonal_only=False)
+    vcov = _vcov_of_columns(design, columns, core.n_rows)
     table = pd.DataFrame({"term": [core.terms[positions[i]] for _, i in cells],
                           "estimate": [100.0 * core.estimate[g, positions[i]] for g, i in cells]})
     by_cols = _as_list(by)
@@ -874,8 +866,7 @@ def _family_adjusted(design, columns, specs, n_rows, statistic, contrast_df, *, 
         members = [i for i in members if np.isfinite(statistic[i])]
         if not members:
             continue
-        vcov = _vcov_of_columns(design, [columns[i] for i in members], n_rows,
-                                diagonal_only=False)
+        vcov = _vcov_of_columns(design, [columns[i] for i in members], n_rows)
         family_df = np.inf if contrast_df is None else float(np.min(contrast_df[members]))
         out[members] = simultaneous_p_values(statistic[members], vcov, df=family_df,
                                              n_draws=n_draws, seed=rng)
@@ -884,7 +875,8 @@ def _family_adjusted(design, columns, specs, n_rows, statistic, contrast_df, *, 
 
 def _variance_and_df_of_columns(design, columns, n_rows: int):
     """Design variances of the totals of influence columns (callables, as for
-    :func:`_vcov_of_columns`) and their Satterthwaite df, from one pass over memory blocks."""
+    :func:`_vcov_of_columns`) and their Satterthwaite df, from one pass over memory blocks
+    (blocks are independent: no covariance between them is formed)."""
     k = len(columns)
     variance, df = np.empty(k), np.empty(k)
     block = max(1, int(_BLOCK_BYTES // (8 * max(n_rows, 1))))
@@ -1044,39 +1036,9 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
     1            02     2         2          3
     2            03     3         2          3
     """
-    problems = []
-    absent = [c for c in ("estimate", "std_error") if c not in estimates.columns]
-    for column in absent:
-        problems.append(f"column {column!r} is missing")
-    unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
-                                                       if c not in _STAT_COLUMNS]
-    absent_units = [c for c in unit if c not in estimates.columns]
-    if absent_units:
-        problems.append(f"unit column(s) {absent_units} are missing")
-    absent += absent_units
-    if not unit:
-        problems.append("no unit id column: name it with `unit=`")
     if not 0 < level < 1:
-        problems.append(f"level must be between 0 and 1, got {level!r}")
-    if problems:
-        if absent:
-            raise schema.MissingColumnError("rank_units: " + "; ".join(problems), absent)
-        raise ValueError("rank_units: " + "; ".join(problems))
-    table = estimates.reset_index(drop=True)
-    duplicated = table.duplicated(unit, keep=False)
-    if duplicated.any():
-        first = table.loc[duplicated, unit].drop_duplicates().head(5).to_dict("records")
-        hint = (" (the table has several terms: keep one, e.g. index[index.term == 'overall'])"
-                if "term" in table.columns and table["term"].nunique() > 1 else "")
-        raise ValueError(f"rank_units: unit column(s) {unit} do not identify rows uniquely; "
-                         f"{int(duplicated.sum())} rows share ids, e.g. {first}{hint}")
-    theta = table["estimate"].to_numpy(dtype=float)
-    se = table["std_error"].to_numpy(dtype=float)
-    bad = ~(np.isfinite(theta) & np.isfinite(se) & (se >= 0))
-    if bad.any():
-        raise ValueError(f"rank_units: {int(bad.sum())} unit(s) have a missing or invalid estimate "
-                         f"or std_error: {table.loc[bad, unit].head(5).to_dict('records')}")
-    p = len(table)
+        raise ValueError(f"rank_units: level must be between 0 and 1, got {level!r}")
+    table, unit, theta, se = _rank_inputs(estimates, unit, "rank_units")
     if vcov is not None and design is not None:
         raise ValueError("rank_units: give `vcov` or `design`, not both")
     if design is not None:
@@ -1091,14 +1053,8 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
             raise ValueError(f"rank_units: the design gives no estimate for unit(s) {lost}")
         order = matched["_position"].to_numpy(dtype=np.int64)
         sigma = full[np.ix_(order, order)]
-    elif vcov is not None:
-        sigma = np.asarray(vcov, dtype=float)
-        if sigma.shape != (p, p):
-            raise ValueError(f"rank_units: vcov has shape {sigma.shape}, expected ({p}, {p})")
-        if not np.allclose(sigma, sigma.T, rtol=1e-8, atol=1e-12):
-            raise ValueError("rank_units: vcov is not symmetric")
     else:
-        sigma = np.diag(se**2)
+        sigma = _covariance(vcov, se, "rank_units")
     signed = theta if higher_is_better else -theta
     low, high = _rank_sets(signed, sigma, level=level, simultaneous=simultaneous,
                            n_draws=int(n_draws), rng=as_generator(seed), stepdown=stepdown,
@@ -1131,20 +1087,52 @@ def _rank_df(table: pd.DataFrame, df) -> np.ndarray | None:
     return values
 
 
-def _estimates_and_covariance(estimates, unit, vcov, df, function):
-    """(table, theta, Σ, df) for the rank functions from an estimates table."""
+def _rank_inputs(estimates: pd.DataFrame, unit, function: str):
+    """(table, unit columns, estimates, SEs) for the rank functions, every problem of the
+    table named at once: missing columns, no or non-unique unit ids, invalid values."""
+    problems = []
+    absent = [c for c in ("estimate", "std_error") if c not in estimates.columns]
+    problems += [f"column {column!r} is missing" for column in absent]
+    unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
+                                                       if c not in _STAT_COLUMNS]
+    absent_units = [c for c in unit if c not in estimates.columns]
+    if absent_units:
+        problems.append(f"unit column(s) {absent_units} are missing")
+    if not unit:
+        problems.append("no unit id column: name it with `unit=`")
+    if problems:
+        message = f"{function}: " + "; ".join(problems)
+        if absent or absent_units:
+            raise schema.MissingColumnError(message, absent + absent_units)
+        raise ValueError(message)
     table = estimates.reset_index(drop=True)
+    duplicated = table.duplicated(unit, keep=False)
+    if duplicated.any():
+        first = table.loc[duplicated, unit].drop_duplicates().head(5).to_dict("records")
+        hint = (" (the table has several terms: keep one, e.g. index[index.term == 'overall'])"
+                if "term" in table.columns and table["term"].nunique() > 1 else "")
+        raise ValueError(f"{function}: unit column(s) {unit} do not identify rows uniquely; "
+                         f"{int(duplicated.sum())} rows share ids, e.g. {first}{hint}")
     theta = table["estimate"].to_numpy(dtype=float)
     se = table["std_error"].to_numpy(dtype=float)
     bad = ~(np.isfinite(theta) & np.isfinite(se) & (se >= 0))
     if bad.any():
         raise ValueError(f"{function}: {int(bad.sum())} unit(s) have a missing or invalid "
                          f"estimate or std_error: {table.loc[bad, unit].head(5).to_dict('records')}")
-    sigma = np.diag(se**2) if vcov is None else np.asarray(vcov, dtype=float)
-    if sigma.shape != (len(table), len(table)):
-        raise ValueError(f"{function}: vcov has shape {sigma.shape}, "
-                         f"expected ({len(table)}, {len(table)})")
-    return table, theta, sigma, _rank_df(table, df)
+    return table, unit, theta, se
+
+
+def _covariance(vcov, se: np.ndarray, function: str) -> np.ndarray:
+    """The estimates' covariance: ``vcov`` checked, or independence, diag(SE²)."""
+    if vcov is None:
+        return np.diag(se**2)
+    p = len(se)
+    sigma = np.asarray(vcov, dtype=float)
+    if sigma.shape != (p, p):
+        raise ValueError(f"{function}: vcov has shape {sigma.shape}, expected ({p}, {p})")
+    if not np.allclose(sigma, sigma.T, rtol=1e-8, atol=1e-12):
+        raise ValueError(f"{function}: vcov is not symmetric")
+    return sigma
 
 
 def tau_best(estimates: pd.DataFrame, *, tau: int, unit=None, vcov=None, level=0.95,
@@ -1213,13 +1201,11 @@ def rank_group_probabilities(estimates: pd.DataFrame, *, unit=None, groups=4, vc
     3            04      70.0      4        0.0       0.00       0.00        1.0
     """
     function = "rank_group_probabilities"
-    unit = _as_list(unit) if unit is not None else [c for c in estimates.columns
-                                                       if c not in _STAT_COLUMNS]
     if not (isinstance(groups, (int, np.integer)) and 1 <= groups <= len(estimates)):
         raise ValueError(f"{function}: groups must be an integer from 1 to {len(estimates)}, "
                          f"got {groups!r}")
-    table, theta, sigma, unit_df = _estimates_and_covariance(estimates, unit, vcov, df,
-                                                             function)
+    table, unit, theta, se = _rank_inputs(estimates, unit, function)
+    sigma, unit_df = _covariance(vcov, se, function), _rank_df(table, df)
     p = len(theta)
     signed = theta if higher_is_better else -theta
     draws = signed + _error_draws(sigma, unit_df, int(n_draws), as_generator(seed))

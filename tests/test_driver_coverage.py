@@ -1,4 +1,4 @@
-"""The mission's drivers on simulated data with a known truth (issue 3, item 5).
+"""The mission's drivers on simulated data with a known truth.
 
 Over many small samples drawn from the declared truth, the 95 % intervals of the on-time,
 online and staff-attitude effects must cover each model's true target at a rate within Monte

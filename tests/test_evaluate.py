@@ -1,4 +1,4 @@
-"""The evaluation workbench (issue 5): declarations, diagnosis, diagnosands, cross-validation.
+"""The evaluation workbench: declarations, diagnosis, diagnosands, cross-validation.
 
 References: closed forms for a mean under simple random sampling (coverage of a correct 95 %
 interval is 0.95 and bias 0, within Monte Carlo error; power, type-S and type-M of a z-test from

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import reference
+from ..intervals import suppressed
 from ..language import check_lang, format_count, format_interval, format_number, term_label, text
 
 
@@ -62,8 +63,6 @@ def suppression_flags(table: pd.DataFrame, *, min_n_eff: float, max_ci_width: fl
     >>> suppression_flags(table, min_n_eff=30)
     array([False,  True,  True])
     """
-    from ..intervals import suppressed
-
     estimate = table["estimate"].to_numpy(dtype=float)
     n_eff = table["n_eff"].to_numpy(dtype=float)
     n = table["n"].to_numpy(dtype=float) if "n" in table else n_eff
