@@ -6,7 +6,9 @@ with public administrative services.
 - reference data: ``sa.normalise_province``, ``sa.to_2025_units``, ``sa.reference.provinces``
 - the data contract: ``sa.validate_survey``, ``sa.missing_summary``; a table that lacks
   columns a function needs raises ``sa.MissingColumnError``
-- real files: ``sa.load_papi``, ``sa.load_pci``, ``sa.load_published_sipas``, ``sa.load_survey``
+- real files: ``sa.load_papi``, ``sa.load_pci``, ``sa.load_published_sipas``, ``sa.load_survey``;
+  a province's own survey through its codebook: ``sa.Codebook``, ``sa.load_survey(path,
+  codebook=...)``
 - synthetic data with a known truth: ``sa.simulate_survey``, ``sa.demo_survey``
 - design-based estimation: ``sa.SurveyDesign``; proportion intervals as R's ``svyciprop``:
   ``sa.proportion_interval``
@@ -20,8 +22,9 @@ with public administrative services.
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from . import (batch, design, evaluate, index_rule, indices, intervals, io, language, models,
+from . import (batch, codebook, design, evaluate, index_rule, indices, intervals, io, language, models,
                plots, reference, report, schema, simulate)
+from .codebook import Codebook, CodebookError
 from .index_rule import IndexRule
 from .design import SurveyDesign
 from .indices import (compare_indices, rank_group_probabilities, rank_units,  # noqa: F401
@@ -42,9 +45,9 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "IndexRule", "MissingColumnError", "SamplingPlan", "SurveyDesign", "SurveyValidationError",
+    "Codebook", "CodebookError", "IndexRule", "MissingColumnError", "SamplingPlan", "SurveyDesign", "SurveyValidationError",
     "Truth",
-    "average_marginal_effects", "batch", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
+    "average_marginal_effects", "batch", "codebook", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
     "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",
     "index_rule", "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",

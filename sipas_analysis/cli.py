@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Read FILE (CSV, Parquet, Excel or SPSS .sav), check every row against the "
                     "data contract and print every problem at once. Exit status 1 if invalid. "
                     "Nothing is written.")
-    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .sav)")
+    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .sav; with "
+                                       "--codebook also .xls, .ods, .dta)")
+    _codebook_option(validate)
 
     index = sub.add_parser(
         "index", help="SIPAS criterion, factor and overall indices with confidence intervals",
@@ -52,14 +54,17 @@ def _parser() -> argparse.ArgumentParser:
                     "design-based (linearised) confidence intervals, and the national figure.")
     index.add_argument("--data", default="demo", help='survey file, or "demo" (default)')
     index.add_argument("--year", type=int, default=None, help="restrict to one year")
-    index.add_argument("--by", default="province_code",
-                       help='grouping column, or "none" for the nation only (default: province_code)')
+    _codebook_option(index)
+    index.add_argument("--by", default=None,
+                       help='grouping column, or "none" for the whole file only (default: '
+                            'province_code; with --codebook its unit column)')
     index.add_argument("--kind", default="overall", choices=["overall", "factor", "criterion", "all"],
                        help="which rows to show (default: overall)")
     rule = index_rule.current()
     satisfied = ",".join(map(str, rule.satisfied))
-    index.add_argument("--satisfied", default=satisfied,
-                       help=f"answer levels that count as satisfied (default: {satisfied})")
+    index.add_argument("--satisfied", default=None,
+                       help=f"answer levels that count as satisfied (default: {satisfied}; "
+                            "with --codebook the codebook's satisfied:)")
     index.add_argument("--rule", default=rule.aggregation, choices=list(index_rule.AGGREGATIONS),
                        help=f"aggregation rule (default: {rule.aggregation})")
     index.add_argument("--lonely-psu", default="fail",
@@ -139,14 +144,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(data: str):
+def _codebook_option(command) -> None:
+    command.add_argument("--codebook", default=None, metavar="FILE",
+                         help="codebook YAML mapping your own survey file to the contract "
+                              "(README: Your own survey)")
+
+
+def _read_codebook(path):
+    """The --codebook file, or None; a missing file is a command-line mistake."""
+    if path is None:
+        return None
+    from .codebook import Codebook
+    if not Path(path).exists():
+        raise UserError(f"no such codebook: {path}")
+    return Codebook.from_yaml(path)
+
+
+def _load(data: str, codebook=None):
     from . import io, simulate
     if data == "demo":
+        if codebook is not None:
+            raise UserError("--codebook applies to a survey file, not to the demo")
         return simulate.demo_survey()
     path = Path(data)
     if not path.exists():
         raise UserError(f"no such file: {data}")
-    return io.load_survey(path)
+    survey = io.load_survey(path, codebook=codebook)
+    for sentence in survey.attrs.get("assumptions", []):
+        print(f"note: {sentence}", file=sys.stderr)
+    return survey
 
 
 def _survey_design(survey, lonely_psu: str = "fail"):
@@ -161,16 +187,30 @@ def _cmd_validate(args) -> int:
     path = Path(args.file)
     if not path.exists():
         raise UserError(f"no such file: {printable(args.file)}")
-    survey = io.load_survey(path)  # raises SurveyValidationError with the full report
-    missing = schema.missing_summary(survey)
+    book = _read_codebook(args.codebook)
+    # raises SurveyValidationError with the full report
+    survey = _load(str(path), book) if book else io.load_survey(path)
+    unit = book.unit_column if book else "province_code"
     print(f"{printable(str(path))}: valid — {len(survey):,} respondents, "
-          f"{survey['province_code'].nunique()} units, years "
+          f"{survey[unit].nunique()} units, years "
           f"{sorted(int(y) for y in survey['year'].unique())}")
+    for sentence in survey.attrs.get("read", []):
+        print(f"read: {printable(sentence)}")
+    missing = _missing_answers(survey, book) if book else schema.missing_summary(survey)
     answered = missing[missing["n_missing"] > 0]
     if len(answered):
         print("missing answers (allowed, counted, never dropped):")
         print(printable(answered.to_string(index=False)))
     return 0
+
+
+def _missing_answers(survey, book):
+    """Missing answers per rating of a codebook's survey ("no opinion" counts as missing)."""
+    import pandas as pd
+    rows = [dict(column=c, factor=f, n_missing=int(survey[c].isna().sum()),
+                 share_missing=float(survey[c].isna().mean()))
+            for f, crits in book.factors.items() for c in crits]
+    return pd.DataFrame(rows)
 
 
 def _satisfied_levels(text: str) -> tuple[int, ...]:
@@ -189,10 +229,15 @@ def _satisfied_levels(text: str) -> tuple[int, ...]:
 
 def _index_table(args):
     from . import indices
-    satisfied = _satisfied_levels(args.satisfied)
+    book = _read_codebook(args.codebook)
+    if args.satisfied is not None:
+        satisfied = _satisfied_levels(args.satisfied)
+    else:
+        satisfied = book.satisfied_levels() if book else index_rule.current().satisfied
     if args.out:
         _check_table_path(Path(args.out))       # before the work, not after it
-    survey = _load(args.data)
+    survey = _load(args.data, book)
+    options = {"factors": book.factors} if book else {}
     years = sorted(int(y) for y in survey["year"].unique())
     year = args.year
     if year is None and len(years) > 1:
@@ -205,17 +250,19 @@ def _index_table(args):
         survey = survey[survey["year"] == year]
         if survey.empty:
             raise UserError(f"no respondents in year {year}; the data hold years {years}")
-    by = None if args.by == "none" else args.by
+    by = args.by or (book.unit_column if book else "province_code")
+    by = None if by == "none" else by
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
     design = _survey_design(survey, lonely_psu=args.lonely_psu)
     ci_method = args.ci_method
     table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
-                                ci_method=ci_method)
+                                ci_method=ci_method, **options)
     national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule,
-                                   ci_method=ci_method)
+                                   ci_method=ci_method, **options)
     if by is not None:
-        national[by] = "national"
+        # the whole file: the nation for the contract's files, the file's units otherwise
+        national[by] = "all units" if book else "national"
         table = _concat_national(national, table)
     if args.kind != "all":
         table = table[table["kind"] == args.kind]

@@ -108,5 +108,7 @@ def resolve(satisfied=None, rule=None) -> tuple[tuple[int, ...], str]:
                              "not both")
         return rule.satisfied, rule.aggregation
     default = current()
+    if isinstance(satisfied, dict):   # levels by criterion (criteria on different scales)
+        return dict(satisfied), rule if rule is not None else default.aggregation
     return (tuple(satisfied) if satisfied is not None else default.satisfied,
             rule if rule is not None else default.aggregation)

@@ -64,11 +64,19 @@ def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: fl
         problems.append(f"`by` columns missing from the data: {missing_by}")
     if rule not in RULES:
         problems.append(f"rule must be one of {RULES}, got {rule!r}")
-    satisfied = tuple(satisfied)
-    bad_levels = [s for s in satisfied if s not in schema.RATING_LEVELS]
-    if not satisfied or bad_levels:
-        problems.append(f"satisfied must be a non-empty subset of the rating levels "
-                        f"{schema.RATING_LEVELS}, got {satisfied!r}")
+    if isinstance(satisfied, dict):
+        # per criterion (a codebook whose criteria use different scales): any finite levels
+        satisfied = {c: tuple(v) for c, v in satisfied.items()}
+        bad = [c for c, v in satisfied.items()
+               if not v or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in v)]
+        if bad:
+            problems.append(f"satisfied levels must be non-empty lists of numbers, not for {bad}")
+    else:
+        satisfied = tuple(satisfied)
+        bad_levels = [s for s in satisfied if s not in schema.RATING_LEVELS]
+        if not satisfied or bad_levels:
+            problems.append(f"satisfied must be a non-empty subset of the rating levels "
+                            f"{schema.RATING_LEVELS}, got {satisfied!r}")
     if not 0 < level < 1:
         problems.append(f"level must be between 0 and 1, got {level!r}")
     factors = dict(schema.FACTORS if factors is None else factors)
@@ -84,6 +92,10 @@ def _check_settings(data: pd.DataFrame, satisfied, rule: str, factors, level: fl
     missing = list(dict.fromkeys(c for c in criteria if c not in data.columns))
     if missing:
         problems.append(f"rating columns missing from the data: {missing}")
+    if isinstance(satisfied, dict):
+        unsaid = [c for c in dict.fromkeys(criteria) if c not in satisfied]
+        if unsaid:
+            problems.append(f"satisfied gives levels by criterion but not for {unsaid}")
     if problems:
         message = "sipas_index settings are invalid: " + "; ".join(problems)
         if missing_by or missing:
@@ -206,8 +218,13 @@ def _ratio_inputs(ratings: np.ndarray, factors, criteria, satisfied, rule):
     """Numerators, denominators, terms and the per-term base for the chosen rule."""
     answered = ~np.isnan(ratings)
     happy = np.zeros_like(answered)
-    for level in satisfied:      # elementwise keeps the memory order (np.isin copies)
-        happy |= ratings == level
+    if isinstance(satisfied, dict):
+        for j, column in enumerate(criteria):
+            for level in satisfied[column]:
+                happy[:, j] |= ratings[:, j] == level
+    else:
+        for level in satisfied:      # elementwise keeps the memory order (np.isin copies)
+            happy |= ratings == level
     factor_names = list(factors)
     index_of = {c: i for i, c in enumerate(criteria)}
     factor_cols = [[index_of[c] for c in factors[f]] for f in factor_names]
@@ -286,7 +303,10 @@ def _build_core(design, by, satisfied, rule, factors, level) -> _Core:
     ratings = np.empty((len(order), len(criteria)), order="F")
     for j, column in enumerate(criteria):
         ratings[:, j] = data[column].to_numpy(dtype=float, na_value=np.nan)[order]
-    off_scale = ~np.isnan(ratings) & ~np.isin(ratings, schema.RATING_LEVELS)
+    # With levels by criterion the ratings are on their own scales, already checked by the
+    # codebook that read them; otherwise they must be on the contract's 1-5 scale.
+    off_scale = ~np.isnan(ratings) & ~np.isin(ratings, schema.RATING_LEVELS) \
+        if not isinstance(satisfied, dict) else np.zeros(ratings.shape, dtype=bool)
     if off_scale.any():
         counts = off_scale.sum(axis=0)
         named = ", ".join(f"{c!r} ({counts[j]} rows)" for j, c in enumerate(criteria) if counts[j])
@@ -457,9 +477,11 @@ def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
     by : str or list of str, optional
         Grouping column(s), e.g. ``"province_code"`` or ``["year", "province_code"]``. Without
         it the national design-based estimate is returned (not a mean of provinces).
-    satisfied : tuple of int, optional
+    satisfied : tuple of int, or dict, optional
         Rating levels counted as satisfied (default: the rule in force,
-        ``sa.index_rule.current()``, levels 4 and 5 of the 1-5 scale).
+        ``sa.index_rule.current()``, levels 4 and 5 of the 1-5 scale); or criterion -> levels
+        when criteria use different scales (``Codebook.index_options()`` gives it; the ratings
+        are then not checked against 1-5).
     rule : {"mean_of_criteria", "composite"} or IndexRule, optional
         How criteria combine (module docstring): ``"mean_of_criteria"`` (default) - criterion
         rate = weighted share satisfied among those who answered it, factor = mean of its

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sipas_analysis import files, reference, schema
+from sipas_analysis import codebook, files, reference, schema
+from sipas_analysis.codebook import Codebook
 
 __all__ = [
     "PCI_COLUMNS",
@@ -635,7 +636,42 @@ def _known_codes(codes: pd.Series, unit_set: str) -> pd.Series:
     return codes.map(mapping)
 
 
-def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
+def _load_with_codebook(path: Path, book, sheet) -> pd.DataFrame:
+    """The file read as the codebook's ``file:`` options say, then mapped by the codebook."""
+    from . import readers
+
+    options = book.file
+    try:
+        raw = readers.read_raw(path, sheet=options["sheet"] if sheet is None else sheet,
+                               header_row=options["header_row"],
+                               separator=options["separator"], encoding=options["encoding"])
+    except readers.UnreadableFile as error:
+        reason = str(error)
+        if reason.startswith(str(path)):
+            reason = reason[len(str(path)):].lstrip(" :")
+        raise schema.SurveyValidationError(pd.DataFrame([_file_problem(reason)]), 0,
+                                           source=str(path)) from None
+    problems = []
+    repeated = {codebook.fold(k): v for k, v in (raw.repeated_headers or {}).items()}
+    for key, header in book.headers().items():
+        positions = repeated.get(codebook.fold(header))
+        if positions:
+            problems.append(dict(
+                column=key, rule=f"header {files.short_repr(header, 80)} appears "
+                f"{len(positions)} times, at columns {positions} (numbered from 1): keep one",
+                n_rows=0, rows=[], values=[]))
+    if len(raw.frame) == 0:
+        problems.append(_file_problem("has a header but no data rows"))
+    if problems:
+        raise schema.SurveyValidationError(pd.DataFrame(problems), len(raw.frame),
+                                           source=str(path))
+    survey = book.apply(raw.frame, file_rows=raw.file_rows, value_labels=raw.value_labels,
+                        source=str(path))
+    survey.attrs["read"] = list(raw.notes)
+    return survey
+
+
+def load_survey(path, *, sheet=None, validate: bool = True, codebook=None) -> pd.DataFrame:
     """Read a respondent-level survey file into the data contract (docs/architecture.md,
     "The data contract").
 
@@ -652,6 +688,14 @@ def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
     problem; with ``validate=False`` the frame is returned after these conversions only.
 
     Returns the contract's columns (and any others the file has), one row per respondent.
+
+    With ``codebook`` (a :class:`sipas_analysis.codebook.Codebook`, or the path of its YAML
+    file) the file is the province's own survey: it is read as the codebook's ``file:``
+    options say (sheet, header row below title rows, separator, encoding; also .xls, .ods,
+    .dta and legacy Vietnamese encodings) and mapped to the minimal contract by
+    :meth:`Codebook.apply`; every problem (a header the file lacks, a label the scale does not
+    know, a province that does not resolve, a date that does not parse) is raised at once with
+    the file's row numbers. ``validate`` does not apply (the codebook validates).
 
     Examples
     --------
@@ -671,6 +715,9 @@ def load_survey(path, *, sheet=None, validate: bool = True) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such survey file: {path}")
+    if codebook is not None:
+        book = codebook if isinstance(codebook, Codebook) else Codebook.from_yaml(codebook)
+        return _load_with_codebook(path, book, sheet)
     kind = SURVEY_FORMATS.get(path.suffix.lower(), "survey")
     try:
         df, problems = _read_survey_file(path, sheet)
