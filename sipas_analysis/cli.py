@@ -262,7 +262,7 @@ def _index_table(args):
                                    ci_method=ci_method, **options)
     if by is not None:
         # the whole file: the nation for the contract's files, the file's units otherwise
-        national[by] = "all units" if book else "national"
+        national[by] = "all respondents" if book else "national"
         table = _concat_national(national, table)
     if args.kind != "all":
         table = table[table["kind"] == args.kind]

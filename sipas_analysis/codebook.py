@@ -344,8 +344,13 @@ class Codebook:
         the file (default 2, 3, ... as below a header in row 1); ``value_labels``: column ->
         {code: label} (SPSS, Stata), applied before the codebook's labels.
         """
+        rows = np.arange(2, len(table) + 2) if file_rows is None else \
+            np.asarray(file_rows, dtype=int)
+        # Rows with no value at all (spreadsheets keep formatted empty rows) are no respondents.
+        empty = _blank_rows(table)
+        if empty.any():
+            table, rows = table.loc[~empty], rows[~empty]
         n = len(table)
-        rows = np.arange(2, n + 2) if file_rows is None else np.asarray(file_rows, dtype=int)
         problems = _RowProblems(rows)
         lookup = {fold(h): h for h in table.columns}
         used: dict[str, str] = {}
@@ -514,6 +519,9 @@ class Codebook:
             present = [c for c in crits if c in survey]
             survey[f"{f}_score"] = survey[present].mean(axis=1, skipna=True)
         survey.attrs["assumptions"] = self.assumptions()
+        if empty.any():
+            survey.attrs["assumptions"].append(f"{int(empty.sum())} empty row(s) of the file "
+                                               "skipped (no value in any cell)")
         survey.attrs["codebook"] = self.source
         return survey
 
@@ -558,8 +566,7 @@ class Codebook:
         by_fold = {fold(a): a for a in allowed} | defaults
         if role == "age_group":
             values = values.map(_age_group)
-        text = values.map(lambda v: by_fold.get(fold(v)) if isinstance(v, str) or
-                          (v is not None and not pd.isna(v)) else None)
+        text = values.map({v: by_fold.get(fold(v)) for v in values.dropna().unique()})
         bad = text.isna() & values.notna()
         problems.add(f"columns.{role}", f"label not known (map it under values.{role} to one "
                      f"of {', '.join(allowed)})", bad, series)
@@ -575,7 +582,7 @@ class Codebook:
                 return np.nan
             key = fold(v)
             return 1.0 if key in truth else 0.0 if key in false else -1.0
-        out = values.map(as_flag).astype(float)
+        out = values.map({v: as_flag(v) for v in values.dropna().unique()}).astype(float)
         problems.add(f"columns.{role}", f"must be yes/no (Có/Không, 1/0; or map it under "
                      f"values.{role})", out == -1, series)
         return out.where(out >= 0)
@@ -585,7 +592,9 @@ class Codebook:
         codes = {}
         for value in series.dropna().unique():
             label = fold(value)
-            if label in scale.labels:
+            if not label:          # a blank cell
+                codes[value] = None
+            elif label in scale.labels:
                 codes[value] = scale.labels[label]
                 continue
             try:   # a file that stores the numbers themselves
@@ -594,8 +603,7 @@ class Codebook:
                 number = None
             codes[value] = number if number in scale.levels else "?"
         mapped = series.map(codes)
-        blank = series.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
-        unknown = (mapped == "?").to_numpy(dtype=bool) & ~blank
+        unknown = (mapped == "?").to_numpy(dtype=bool)
         numbers = pd.to_numeric(mapped.where(~(mapped == "?")), errors="coerce").to_numpy(float)
         problems.add(key, f"answer not on the scale (levels {_show_levels(scale.levels)}; "
                      f"labels: {', '.join(scale.shown.values())})", unknown, series)
@@ -761,6 +769,23 @@ class _RowProblems:
             raise error
 
 
+def _blank_rows(table: pd.DataFrame) -> np.ndarray:
+    if table.shape[1] == 0:
+        return np.zeros(len(table), dtype=bool)
+    blank = np.ones(len(table), dtype=bool)
+    for position in range(table.shape[1]):
+        values = table.iloc[:, position]
+        empty = values.isna().to_numpy()
+        if values.dtype == object:
+            spaces = [v for v in values.dropna().unique() if isinstance(v, str) and not v.strip()]
+            if spaces:
+                empty |= values.isin(spaces).to_numpy()
+        blank &= empty
+        if not blank.any():
+            break
+    return blank
+
+
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
@@ -768,23 +793,22 @@ def _plain(value):
 def _text(series: pd.Series) -> pd.Series:
     """Names and codes as NFC text with single spaces; 12.0 -> "12"; blanks are missing."""
     def one(v):
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         text = " ".join(unicodedata.normalize("NFC", str(v)).split())
         return text or None
-    return series.map(one).astype(object)
+    mapping = {v: one(v) for v in series.dropna().unique()}
+    return series.map(mapping).astype(object).where(series.notna(), None)
 
 
 def _dates(series: pd.Series, key: str, problems: _RowProblems) -> pd.Series:
     """Dates as Excel, Kobo and people write them: datetimes, Excel day numbers, ISO text
     (Kobo's 2024-05-01T09:30:00.000+07:00), or day first (01/05/2024, as Vietnam writes)."""
-    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
-    for position, value in enumerate(series):
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            continue
-        out.iloc[position] = _one_date(value)
+    # a survey has a few hundred distinct days (or times): parse each once
+    parsed = {v: _one_date(v) for v in series.dropna().unique()}
+    out = pd.to_datetime(series.map(parsed), errors="coerce")
+    if out.dt.tz is not None:
+        out = out.dt.tz_localize(None)
     bad = out.isna() & series.notna() & ~series.map(lambda v: isinstance(v, str)
                                                     and not v.strip())
     problems.add(key, "not a date (write day/month/year or year-month-day)", bad, series)
