@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--engine", default="warm", choices=["warm", "papermill"],
                          help="warm: one kernel per worker, reset between units (default); "
                               "papermill: a new kernel for every unit")
+    reports.add_argument("--timeout", type=_timeout_seconds, default=None, metavar="SECONDS",
+                         help="seconds a report cell may run before its unit fails and the "
+                              "batch goes on (default: 1800; 0: no limit)")
 
     params = sub.add_parser(
         "params", help="generate params/defaults.yaml and one params file per unit",
@@ -390,6 +393,24 @@ def _report_units(args) -> tuple[str, str | None, dict | None]:
     return ",".join(codes), sets.pop(), files
 
 
+def _timeout_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a number of seconds > 0, "
+                                         f"got {text!r}")
+    return seconds
+
+
+def _timeout_option(seconds) -> dict:
+    """--timeout as run_batch takes it: absent = its default, 0 = no limit."""
+    if seconds is None:
+        return {}
+    return {"timeout": None if seconds == 0 else seconds}
+
+
 def _cmd_reports(args) -> int:
     from . import batch
     units, unit_set, files = _report_units(args)
@@ -399,7 +420,7 @@ def _cmd_reports(args) -> int:
                                  data=args.data, jobs=args.jobs, out=args.out,
                                  notebook=args.notebook, progress=not args.no_progress,
                                  force=args.force, scheduler=args.scheduler, engine=args.engine,
-                                 params_files=files)
+                                 params_files=files, **_timeout_option(args.timeout))
     except KeyboardInterrupt:
         print("sipas reports: interrupted; every kernel was stopped. Run the same command "
               "again to finish: units already built are skipped.", file=sys.stderr)

@@ -200,6 +200,33 @@ def test_empty_units_are_refused_by_the_command(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.parametrize("given, limit", [(None, batch.CELL_TIMEOUT), ("0", None),
+                                           ("90", 90.0)])
+def test_the_command_passes_its_cell_timeout(tmp_path, monkeypatch, given, limit):
+    from sipas_analysis import cli
+    seen = {}
+
+    def run_batch(year, **options):     # stops after reading the options: nothing runs
+        seen.update(options, timeout=options.get("timeout", batch.CELL_TIMEOUT))
+        raise batch.BatchError("stop here")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(batch, "run_batch", run_batch)
+    argv = ["reports", "--year", "2024", "--units", "01", "--no-progress"]
+    assert cli.main(argv + (["--timeout", given] if given else [])) == 2
+    assert seen["timeout"] == limit
+
+
+@pytest.mark.parametrize("given", ["-1", "soon", "inf"])
+def test_a_wrong_timeout_is_a_command_line_mistake(tmp_path, monkeypatch, capsys, given):
+    from sipas_analysis import cli
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["reports", "--year", "2024", "--timeout", given])
+    assert stop.value.code == 2
+    assert "--timeout" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
 @pytest.mark.parametrize("year", [1999, 2200])
 def test_an_invalid_year_leaves_no_folder(tmp_path, monkeypatch, year):
     monkeypatch.chdir(tmp_path)
@@ -224,3 +251,26 @@ def test_a_wedged_cell_times_out_and_the_batch_goes_on(tmp_path, monkeypatch, en
     assert [r.status for r in result.results] == ["failed", "ok"]
     assert "Timeout" in result.results[0].error["ename"] + result.results[0].error["evalue"]
     assert batch.CELL_TIMEOUT > 0  # the command's default limit
+
+
+def test_a_full_disk_while_writing_a_page_leaves_the_old_page(tmp_path):
+    """A real write failure (the file-size limit, which fails a write with EFBIG as a full disk
+    fails it with ENOSPC) while a page is replaced: the old page stays whole, no temp file is
+    left, and the error reaches the caller."""
+    page = tmp_path / "index.html"
+    page.write_text("<p>last good page</p>", encoding="utf-8")
+    code = (
+        "import pathlib, resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "from sipas_analysis import files\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "try:\n"
+        "    files.atomic_write(sys.argv[1], lambda tmp: pathlib.Path(tmp).write_text("
+        "'x' * 100_000))\n"
+        "except OSError as error:\n"
+        "    print('refused', error.errno)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(page)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == "refused 27", done.stderr      # EFBIG
+    assert page.read_text(encoding="utf-8") == "<p>last good page</p>"
+    assert [p.name for p in tmp_path.iterdir()] == ["index.html"]
