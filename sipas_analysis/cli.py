@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="interval of a percent satisfied (default: beta, Korn-Graubard with "
                             "the design's degrees of freedom, never outside 0-100; normal: "
                             "estimate ± 1.96 SE)")
+    index.add_argument("--par-max", type=float, default=None, metavar="POINTS",
+                       help="also give each unit's index as PAR-index points of this maximum "
+                            "(overrides the codebook's par:; linear unless it gives bands)")
     index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
 
     reports = sub.add_parser(
@@ -263,6 +266,10 @@ def _index_table(args):
                                 ci_method=ci_method, **options)
     national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule,
                                    ci_method=ci_method, **options)
+    if book is not None and by == book.unit_column:
+        table = _with_peer_ranks(table, survey, by)
+    if args.par_max is not None or (book is not None and book.par):
+        table = _with_par_points(table, book, args.par_max, by)
     if by is not None:
         # the whole file: the nation for the contract's files, the file's units otherwise
         national[by] = "all respondents" if book else "national"
@@ -274,7 +281,49 @@ def _index_table(args):
 
 def _concat_national(national, table):
     import pandas as pd
-    return pd.concat([national[table.columns], table], ignore_index=True)
+    return pd.concat([national[[c for c in table.columns if c in national]], table],
+                     ignore_index=True)[table.columns]
+
+
+def _with_peer_ranks(table, survey, unit: str):
+    """Rank sets of the overall index among each unit's peers (departments among departments,
+    districts among districts, as provinces publish them): ``unit_type``, ``rank``,
+    ``rank_low``, ``rank_high`` on the overall rows."""
+    import pandas as pd
+    from . import indices
+    if "unit_type" in survey:
+        types = survey.groupby(unit, observed=True)["unit_type"].unique()
+        mixed = types[types.map(len) > 1]
+        if len(mixed):
+            from .files import short_repr
+            raise ValueError(f"a unit has more than one unit type: "
+                             f"{short_repr(mixed.head(3).map(list).to_dict(), 200)}")
+        table = table.merge(types.map(lambda v: v[0]).rename("unit_type").reset_index(),
+                            on=unit, how="left")
+    else:
+        table = table.assign(unit_type="")
+    overall = table[(table["kind"] == "overall") & table["std_error"].notna()]
+    ranks = [indices.rank_units(rows, unit=unit, seed=0)[[unit, "rank", "rank_low",
+                                                          "rank_high"]]
+             for _, rows in overall.groupby("unit_type", sort=False) if len(rows) > 1]
+    if ranks:
+        found = pd.concat(ranks, ignore_index=True).assign(kind="overall")
+        table = table.merge(found, on=[unit, "kind"], how="left")
+    columns = [unit, "unit_type"] + [c for c in table.columns if c not in (unit, "unit_type")]
+    return table[columns]
+
+
+def _with_par_points(table, book, maximum, unit):
+    """PAR-index points of each unit's overall index (``points``, ``points_low``,
+    ``points_high``; with bands also ``band`` and ``p_band_differs``)."""
+    from .par_points import ParRule, par_table
+    rule = ParRule.from_codebook(book.par if book is not None else {}, maximum=maximum)
+    overall = table[table["kind"] == "overall"]
+    key = unit or "term"
+    points = par_table(overall, rule, unit=key).drop(
+        columns=["index", "index_low", "index_high"]).assign(kind="overall")
+    return table.merge(points, on=[key, "kind"], how="left")
+
 
 
 def _check_table_path(out: Path) -> None:

@@ -79,6 +79,62 @@ def fold(text) -> str:
     return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
 
 
+# Abbreviations of Vietnamese agency names, expanded before units are compared.
+_ABBREVIATIONS = [(re.compile(p, re.IGNORECASE), full) for p, full in (
+    (r"\bUBND\b\.?", "Ủy ban nhân dân"), (r"\bHĐND\b\.?", "Hội đồng nhân dân"),
+    (r"\bTTHC\b", "thủ tục hành chính"), (r"\bBQL\b", "Ban Quản lý"),
+    (r"\bKCN\b", "khu công nghiệp"), (r"\bTTPVHCC\b", "Trung tâm Phục vụ hành chính công"),
+    (r"\bTP\b\.?", "thành phố"), (r"\bTX\b\.?", "thị xã"), (r"\bTT\b\.", "thị trấn"))]
+
+
+def unit_key(name) -> str:
+    """The matching key of an agency's name: abbreviations expanded, diacritics, case, spaces
+    and punctuation dropped; "UBND huyện Phú Lương" and "Ủy ban nhân dân huyện Phú Lương" (and
+    "Uỷ"/"Ủy", NFC/NFD) give the same key.
+
+    Examples
+    --------
+    >>> unit_key("UBND huyện Phú Lương") == unit_key("Ủy ban nhân dân  huyện Phú lương")
+    True
+    >>> unit_key("Sở Văn hóa, Thể thao và Du lịch")
+    'sovanhoathethaovadulich'
+    """
+    text = unicodedata.normalize("NFC", str(name))
+    for pattern, full in _ABBREVIATIONS:
+        text = pattern.sub(full, text)
+    return re.sub(r"[^a-z0-9]", "", reference.name_fold(text).lower())
+
+
+def unit_slug(name) -> str:
+    """A stable folder name for a unit, from its normalised name: ASCII words joined by "-".
+
+    Examples
+    --------
+    >>> unit_slug("UBND huyện Phú Lương")
+    'uy-ban-nhan-dan-huyen-phu-luong'
+    """
+    text = unicodedata.normalize("NFC", str(name))
+    for pattern, full in _ABBREVIATIONS:
+        text = pattern.sub(full, text)
+    words = re.findall(r"[a-z0-9]+", reference.name_fold(text).lower())
+    return "-".join(words)[:80] or "unit"
+
+
+def _same_units(names: pd.Series, aliases: dict) -> pd.Series:
+    """One spelling per unit: names with the same :func:`unit_key` take the file's most common
+    spelling (ties: the first met); ``aliases`` (old key -> new name) rename units first."""
+    keys = names.map({v: unit_key(v) for v in names.dropna().unique()})
+    renamed = keys.map(aliases)
+    names = names.where(renamed.isna(), renamed)
+    keys = keys.where(renamed.isna(), renamed.map(lambda v: unit_key(v)
+                                                  if isinstance(v, str) else v))
+    frame = pd.DataFrame({"name": names, "key": keys}).dropna()
+    counts = frame.groupby(["key", "name"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values("n", ascending=False, kind="stable")
+    shown = counts.drop_duplicates("key").set_index("key")["name"]
+    return keys.map(shown).where(names.notna(), None)
+
+
 def _number(value):
     """A scale value as a float, or None for null; anything else raises ValueError."""
     if value is None:
@@ -157,7 +213,7 @@ class Codebook:
     quality: dict
     weighting: dict
     par: dict
-    unit_aliases: dict       # folded old name -> new name
+    unit_aliases: dict       # unit_key of an old name -> new name
     source: str | None = field(default=None, compare=False)
 
     # --- construction --------------------------------------------------------------------------
@@ -293,7 +349,8 @@ class Codebook:
                    design={k: design.get(k) for k in DESIGN_KEYS}, extra=extra,
                    reverse=tuple(reverse), scales=scales, satisfied_by=satisfied_by,
                    survey_period=period, quality=quality, weighting=weighting, par=par,
-                   unit_aliases={fold(k): v for k, v in aliases.items()}, source=source)
+                   unit_aliases={unit_key(k): v for k, v in aliases.items()},
+                   source=source)
 
     # --- what the codebook says ----------------------------------------------------------------
 
@@ -428,8 +485,7 @@ class Codebook:
                 text = _text(got[role])
                 if role == "unit":
                     problems.add("columns.unit", "missing unit", text.isna())
-                    text = text.map(lambda v: self.unit_aliases.get(fold(v), v)
-                                    if isinstance(v, str) else v)
+                    text = _same_units(text, self.unit_aliases)
                 out[role] = text
             elif role in self.constants:
                 out[role] = pd.Series(str(self.constants[role]), index=range(n), dtype=object)

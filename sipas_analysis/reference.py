@@ -96,11 +96,20 @@ def default_unit_set(year: int) -> str:
 
 # --- name folding ------------------------------------------------------------------------------
 
-def _fold(text: str) -> str:
-    """Lower-case ASCII with diacritics removed and "đ" -> "d"; keeps spaces and punctuation."""
+def name_fold(text: str) -> str:
+    """The text with diacritics removed and "đ" -> "d" (case, spaces and punctuation kept).
+
+    Examples
+    --------
+    >>> name_fold("Đắk Lắk")
+    'Dak Lak'
+    """
     decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", text))
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return stripped.replace("đ", "d").replace("Đ", "D")
+
+
+_fold = name_fold
 
 
 def name_key(text: str) -> str:

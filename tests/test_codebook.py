@@ -227,3 +227,17 @@ def test_numeric_ages_become_the_contract_age_groups():
     book = Codebook.from_dict(BOOK | {"columns": BOOK["columns"] | {"age_group": "Tuổi"}})
     survey = book.apply(_table().assign(Tuổi=[25, "47", 63, 30, None]))
     assert survey["age_group"].astype(str).tolist()[:4] == ["18-29", "45-59", "60+", "30-44"]
+
+
+def test_one_unit_whatever_its_spelling_and_renamed_desks_keep_one_name():
+    book = Codebook.from_dict(BOOK | {"columns": {"unit": "Đơn vị được khảo sát"},
+                                      "overall": None,
+                                      "unit_aliases": {"UBND xã Cũ": "UBND xã Mới"}})
+    names = ["UBND huyện Phú Lương", "Ủy ban nhân dân huyện Phú Lương",
+             unicodedata.normalize("NFD", "UBND  huyện phú lương"), "UBND xã Cũ", "UBND xã Mới"]
+    table = pd.DataFrame({"Đơn vị được khảo sát": names,
+                          "Câu 5: Thái độ giao tiếp của công chức": ["Hài lòng"] * 5,
+                          "Câu 9: Trả kết quả đúng hẹn": ["Hài lòng"] * 5})
+    survey = book.apply(table)
+    assert survey["unit"].tolist() == ["UBND huyện Phú Lương"] * 3 + ["UBND xã Mới"] * 2
+    assert sa.codebook.unit_slug("UBND huyện Phú Lương") == "uy-ban-nhan-dan-huyen-phu-luong"
