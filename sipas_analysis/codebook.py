@@ -23,6 +23,7 @@ import difflib
 import math
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,9 +149,10 @@ def _number(value):
 
 
 def _date(value):
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return pd.Timestamp(value)
-    return pd.Timestamp(pd.to_datetime(str(value), dayfirst=True))
+    stamp = _one_date(value)
+    if pd.isna(stamp):
+        raise ValueError(f"not a date: {value!r}")
+    return stamp
 
 
 @dataclass(frozen=True)
@@ -527,13 +529,7 @@ class Codebook:
         for name, header in self.extra.items():
             series = column(f"extra.{name}", header)
             if series is not None:
-                number = pd.to_numeric(series, errors="coerce")
-                # an extra question on the answer scale becomes its numbers; a number stays one
-                if number.notna().sum() < series.notna().sum() and self.scale is not None:
-                    out[name] = self._rating(name, series, f"extra.{name}", problems)
-                else:
-                    out[name] = series if number.notna().sum() < series.notna().sum() \
-                        else number.astype(float)
+                out[name] = self._extra(name, series, problems)
 
         # design
         weights = self.design.get("weights")
@@ -642,6 +638,20 @@ class Codebook:
         problems.add(f"columns.{role}", f"must be yes/no (Có/Không, 1/0; or map it under "
                      f"values.{role})", out == -1, series)
         return out.where(out >= 0)
+
+    def _extra(self, name, series, problems) -> pd.Series:
+        """An extra question: numbers stay numbers; answers that are all labels of the scale
+        become the scale's numbers; other text (a desk's name) stays text."""
+        number = pd.to_numeric(series, errors="coerce")
+        given = series.notna() & ~series.map(lambda v: isinstance(v, str) and not v.strip())
+        if number[given].notna().all():
+            return number.astype(float)
+        scale = self.scales.get(name, self.scale)
+        if scale is not None:
+            texts = {fold(v) for v in series[given].unique() if isinstance(v, str)}
+            if texts and texts <= set(scale.labels):
+                return self._rating(name, series, f"extra.{name}", problems)
+        return _text(series)
 
     def _rating(self, criterion, series, key, problems) -> pd.Series:
         scale = self.scales.get(criterion, self.scale)
@@ -881,10 +891,12 @@ def _one_date(value):
         return pd.NaT
     text = str(value).strip()
     try:
-        if re.match(r"\d{4}-\d{2}-\d{2}", text):
+        if re.match(r"\d{4}-\d{1,2}-\d{1,2}", text):
             stamp = pd.Timestamp(text)
             return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
-        return pd.Timestamp(pd.to_datetime(text, dayfirst=True))
+        with warnings.catch_warnings():   # pandas warns when a text is not day first
+            warnings.simplefilter("ignore", UserWarning)
+            return pd.Timestamp(pd.to_datetime(text, dayfirst=True))
     except (ValueError, TypeError, OverflowError):
         return pd.NaT
 
