@@ -439,10 +439,12 @@ class Codebook:
         if got.get("respondent_id") is not None:
             ids = _text(got["respondent_id"])
             problems.add("columns.respondent_id", "missing respondent id", ids.isna())
-            dup = ids.duplicated(keep=False) & ids.notna()
-            problems.add("columns.respondent_id", "repeated respondent id", dup, ids)
+            # a repeated id is a data-quality finding (sipas quality lists it), not a reason to
+            # refuse the file: each row stays a respondent of its own
+            repeated_ids = int((ids.duplicated(keep=False) & ids.notna()).sum())
             out["respondent_id"] = ids
         else:
+            repeated_ids = 0
             out["respondent_id"] = pd.Series([str(r) for r in rows], dtype=object)
         dates = None
         if got.get("date") is not None:
@@ -565,12 +567,16 @@ class Codebook:
         unit = self.unit_column
         if "stratum" not in survey:
             survey["stratum"] = survey[unit].astype(str)
-        if "psu" not in survey:
-            survey["psu"] = survey["respondent_id"].astype(str)
+        if "psu" not in survey:      # each row its own PSU (ids may repeat)
+            survey["psu"] = survey["source_row"].astype(str)
         for f, crits in self.ratings.items():
             present = [c for c in crits if c in survey]
             survey[f"{f}_score"] = survey[present].mean(axis=1, skipna=True)
         survey.attrs["assumptions"] = self.assumptions()
+        if repeated_ids:
+            survey.attrs["assumptions"].append(
+                f"{repeated_ids} rows share a respondent id with another row; each is counted "
+                "as a respondent (sipas quality lists them as duplicate_id)")
         if empty.any():
             survey.attrs["assumptions"].append(f"{int(empty.sum())} empty row(s) of the file "
                                                "skipped (no value in any cell)")

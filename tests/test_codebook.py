@@ -66,7 +66,7 @@ def test_applied_table_has_the_contract_vocabulary():
     # no design columns: equal weights, each unit a stratum, each respondent a PSU
     assert (survey["weight"] == 1.0).all()
     assert survey["stratum"].tolist() == survey["unit"].tolist()
-    assert survey["psu"].tolist() == survey["respondent_id"].tolist()
+    assert survey["psu"].tolist() == ["2", "3", "4", "5", "6"]      # each row its own PSU
     assert survey["staff_score"].tolist()[:3] == [5.0, 4.0, 3.0]
     assert survey["source_row"].tolist() == [2, 3, 4, 5, 6]
     said = " | ".join(survey.attrs["assumptions"])
@@ -241,3 +241,12 @@ def test_one_unit_whatever_its_spelling_and_renamed_desks_keep_one_name():
     survey = book.apply(table)
     assert survey["unit"].tolist() == ["UBND huyện Phú Lương"] * 3 + ["UBND xã Mới"] * 2
     assert sa.codebook.unit_slug("UBND huyện Phú Lương") == "uy-ban-nhan-dan-huyen-phu-luong"
+
+
+def test_repeated_ids_are_said_not_refused():
+    table = _table()
+    table.loc[1, "Mã phiếu"] = "P1"
+    survey = Codebook.from_dict(BOOK).apply(table)
+    assert survey["respondent_id"].tolist()[:2] == ["P1", "P1"]
+    assert survey["psu"].nunique() == 5
+    assert any("2 rows share a respondent id" in s for s in survey.attrs["assumptions"])
