@@ -819,7 +819,7 @@ h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 th,td{border:1px solid #d0d0d0;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-p.note{color:#444;font-size:.9rem}
+p.note{color:#444;font-size:.9rem}p.synthetic{background:#fff3cd;padding:.5rem}
 """
 _SHOWN_ROWS = 500
 
@@ -884,7 +884,7 @@ def _flag_sentences(tables, lang, *, k, period, z_limit, min_n) -> list[str]:
 def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_units=None,
                  n_criteria=None, min_items_straight=DEFAULT_MIN_ITEMS_STRAIGHT,
                  survey_period=None, z_limit=DEFAULT_Z_LIMIT,
-                 min_interviewer_n=DEFAULT_MIN_INTERVIEWER_N) -> str:
+                 min_interviewer_n=DEFAULT_MIN_INTERVIEWER_N, synthetic=False) -> str:
     """The quality report as one self-contained HTML page (no external resource): the flags
     with a sentence each on what it means and how many rows carry it, then the tables of
     :func:`quality_summary`. Every value is escaped."""
@@ -892,7 +892,11 @@ def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_u
     n_rows = int(tables["flags"]["n_rows"].iloc[0]) if len(tables["flags"]) else 0
     period = (" – ".join(str(pd.Timestamp(d).date()) for d in survey_period)
               if survey_period is not None else "—")
-    parts = [f"<h1>{html.escape(_t('title', lang))}</h1>",
+    parts = [f"<h1>{html.escape(_t('title', lang))}</h1>"]
+    if synthetic:
+        parts.append(f'<p class="synthetic"><strong>'
+                     f'{html.escape(language.text("synthetic_banner", lang))}</strong></p>')
+    parts += [
              "<p>" + html.escape(_t("intro", lang, source=source or "—",
                                     n=language.format_count(n_rows, lang),
                                     n_units=language.format_count(n_units or 0, lang),
@@ -944,16 +948,19 @@ REPORT_FILES = {"html": "quality.html", "xlsx": "quality.xlsx", "csv": "flagged_
 
 
 def write_quality_report(survey: pd.DataFrame, out_dir, *, criteria, lang="vi", source=None,
-                         **columns) -> dict[str, Path]:
+                         tables=None, **columns) -> dict[str, Path]:
     """Check ``survey`` (:func:`quality_summary` with ``columns``: ``unit``, ``start``,
     ``interviewer``, ...) and write into ``out_dir``: ``quality.html`` (the page, in ``lang``),
     ``quality.xlsx`` (a sheet per table, the last ``flagged_rows``) and ``flagged_rows.csv``.
     ``source`` is the file name the page shows. The three are written to a temporary folder
     inside ``out_dir`` and then renamed into place, so an error leaves ``out_dir`` as it was.
+    ``tables``: what :func:`quality_summary` returned for the same arguments, when the caller
+    has it already. A frame with a true ``synthetic`` column gets the synthetic-data banner.
     Returns ``{"html": path, "xlsx": path, "csv": path}``.
     """
     language.check_lang(lang)
-    tables = quality_summary(survey, criteria=criteria, **columns)
+    if tables is None:
+        tables = quality_summary(survey, criteria=criteria, **columns)
     unit = columns.get("unit", "unit")
     n_units = survey[unit].nunique() if unit is not None else 1
     page = quality_page(tables, lang=lang, source=source, n_units=n_units,
@@ -963,7 +970,9 @@ def write_quality_report(survey: pd.DataFrame, out_dir, *, criteria, lang="vi", 
                         survey_period=columns.get("survey_period"),
                         z_limit=columns.get("z_limit", DEFAULT_Z_LIMIT),
                         min_interviewer_n=columns.get("min_interviewer_n",
-                                                      DEFAULT_MIN_INTERVIEWER_N))
+                                                      DEFAULT_MIN_INTERVIEWER_N),
+                        synthetic="synthetic" in survey.columns
+                        and bool(survey["synthetic"].fillna(False).astype(bool).any()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".quality-"))
