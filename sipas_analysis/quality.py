@@ -38,9 +38,9 @@ The flags (:data:`FLAGS`):
 ``future_date``
     a date after ``today`` (default: the day the check runs).
 ``interviewer_outlier``
-    every row of an interviewer whose respondents' mean rating differs from the other
-    respondents' mean by more than ``z_limit`` standard errors (default 3), for interviewers
-    with at least ``min_interviewer_n`` respondents (default 10). See
+    every row of an interviewer whose respondents' mean rating is an outlier among the
+    interviewers' means: a robust z beyond ``z_limit`` (default 3.5), for interviewers with
+    at least ``min_interviewer_n`` respondents (default 10), among at least 3 such. See
     :func:`interviewer_effects` for the statistics. Desks or officers (``staff``) get the same
     table but no row flag: a desk's low mean is a finding about its service, not a data error.
 
@@ -69,7 +69,7 @@ FLAG_COLUMNS = ["source_row", "respondent_id", "unit", "flag", "detail"]
 
 DEFAULT_MIN_ITEMS_STRAIGHT = 5
 DEFAULT_SPEEDER_SHARE = 0.3
-DEFAULT_Z_LIMIT = 3.0
+DEFAULT_Z_LIMIT = 3.5
 DEFAULT_MIN_INTERVIEWER_N = 10
 ICC_METHOD = ("one-way ANOVA estimator ICC(1) = (MSB - MSW) / (MSB + (n0 - 1) MSW), "
               "n0 = (N - sum(n_i^2) / N) / (k - 1) (Snedecor and Cochran 1989; Donner 1986, "
@@ -339,10 +339,12 @@ def _speeder_threshold(durations, answered, *, min_duration, seconds_per_item, s
             min_duration = min_duration.total_seconds()
         value = float(min_duration)
         rule = f"the stated minimum of {_seconds(value)} s"
+        kind = "stated_minimum"
         per_row = np.full(len(durations), value)
     elif seconds_per_item is not None:
         value = float(seconds_per_item)
         rule = f"{_seconds(value)} s per rating answered"
+        kind = "per_item"
         per_row = value * np.asarray(answered, dtype=float)
     else:
         if not 0 < speeder_share < 1:
@@ -350,7 +352,8 @@ def _speeder_threshold(durations, answered, *, min_duration, seconds_per_item, s
         value = speeder_share * median
         rule = f"{speeder_share:.0%} of the median duration {_seconds(median) if median == median else '—'} s"
         per_row = np.full(len(durations), value)
-    return {"per_row": per_row, "value": value, "rule": rule, "median": median}
+        kind = "share_of_median"
+    return {"per_row": per_row, "value": value, "rule": rule, "median": median, "kind": kind}
 
 
 def _check_dates(survey, date, start, rows):
@@ -422,11 +425,15 @@ def interviewer_effects(survey: pd.DataFrame, *, criteria, by: str, z_limit=DEFA
     answered at least one rating: ``by, group, n, mean_score, sd, mean_others, z,
     beyond_limit``.
 
-    ``mean_score`` is the mean of its respondents' mean ratings; ``z`` compares it with the
-    other respondents' mean, ``(mean_score - mean_others) / sqrt(MSW (1/n + 1/(N - n)))``,
-    MSW the pooled within-group mean square of :func:`anova_icc`; ``beyond_limit`` is
-    ``|z| > z_limit`` for groups of at least ``min_n`` respondents. Interviewers who work in
-    different units carry the units' differences too.
+    ``mean_score`` is the mean of its respondents' mean ratings and ``mean_others`` that of
+    the other respondents. ``z`` is Iglewicz and Hoaglin's (1993) robust ("modified") z of the
+    group's mean among the groups' means, ``0.6745 (mean_score - median) / MAD``, median and
+    MAD (median absolute deviation) over the groups of at least ``min_n`` respondents: one
+    fabricating interviewer cannot make the others look extreme, as a comparison with the
+    pooled mean would. When the MAD is 0 the scale is the group mean's standard error
+    ``sqrt(MSW / n)`` (MSW of :func:`anova_icc`); with fewer than 3 such groups ``z`` is NaN.
+    ``beyond_limit`` is ``|z| > z_limit`` (default 3.5, their recommendation) for groups of at
+    least ``min_n``. Interviewers who work in different units carry the units' differences.
     """
     scores = mean_rating(survey, criteria)
     groups = survey[by].reset_index(drop=True)
@@ -439,8 +446,15 @@ def interviewer_effects(survey: pd.DataFrame, *, criteria, by: str, z_limit=DEFA
     total_n, total_sum = len(frame), float(frame["y"].sum())
     others_n = total_n - stats["size"]
     mean_others = (total_sum - stats["size"] * stats["mean"]) / others_n.where(others_n > 0)
-    se = np.sqrt(msw * (1 / stats["size"] + 1 / others_n.where(others_n > 0)))
-    z = (stats["mean"] - mean_others) / se.where(se > 0)
+    eligible = stats.loc[stats["size"] >= min_n, "mean"]
+    if len(eligible) >= 3:
+        median = float(eligible.median())
+        mad = float((eligible - median).abs().median())
+        scale = (pd.Series(mad / 0.6745, index=stats.index) if mad > 0
+                 else np.sqrt(msw / stats["size"]))
+        z = (stats["mean"] - median) / scale.where(scale > 0)
+    else:
+        z = pd.Series(math.nan, index=stats.index)
     beyond = (z.abs() > z_limit) & (stats["size"] >= min_n)
     return pd.DataFrame({"by": by, "group": stats.index.to_numpy(dtype=object),
                          "n": stats["size"].to_numpy(), "mean_score": stats["mean"].to_numpy(),
@@ -479,7 +493,9 @@ def quality_summary(survey: pd.DataFrame, *, criteria, id_column="respondent_id"
     ``durations``
         one row when ``start``/``end`` are given: ``n, n_missing, n_nonpositive,
         median_seconds, q10_seconds, q25_seconds, q75_seconds, q90_seconds,
-        threshold_seconds, rule, n_speeders`` (quantiles of the positive durations).
+        threshold_seconds, rule, rule_kind, n_speeders`` (quantiles of the positive
+        durations; ``rule_kind`` is ``share_of_median``, ``stated_minimum`` or ``per_item``,
+        and for ``per_item`` the threshold is in seconds per rating answered).
     ``interviewer_icc``
         per grouping column given (``interviewer``, ``staff``): ``by, n, n_groups, n0,
         ms_between, ms_within, f_statistic, p_value, icc, eta_squared, method``
@@ -549,7 +565,8 @@ def quality_summary(survey: pd.DataFrame, *, criteria, id_column="respondent_id"
     }
     durations = pd.DataFrame(columns=["n", "n_missing", "n_nonpositive", "median_seconds",
                                       "q10_seconds", "q25_seconds", "q75_seconds",
-                                      "q90_seconds", "threshold_seconds", "rule", "n_speeders"])
+                                      "q90_seconds", "threshold_seconds", "rule", "rule_kind",
+                                      "n_speeders"])
     if start is not None and end is not None:
         seconds = _durations(survey, start, end, rows)
         threshold = _speeder_threshold(seconds, answered, min_duration=min_duration,
@@ -564,6 +581,7 @@ def quality_summary(survey: pd.DataFrame, *, criteria, id_column="respondent_id"
             q10_seconds=quantiles[0.1], q25_seconds=quantiles[0.25],
             q75_seconds=quantiles[0.75], q90_seconds=quantiles[0.9],
             threshold_seconds=threshold["value"], rule=threshold["rule"],
+            rule_kind=threshold["kind"],
             n_speeders=int((flags["flag"] == "speeder").sum()))], columns=durations.columns)
         checks["nonpositive_duration"] = (True, "the interview ends at or before its start")
         checks["speeder"] = (True, f"a duration below {threshold['rule']}")
@@ -580,7 +598,8 @@ def quality_summary(survey: pd.DataFrame, *, criteria, id_column="respondent_id"
                              else "no date column")
     checks["interviewer_outlier"] = (
         interviewer is not None,
-        f"the interviewer's mean rating beyond {z_limit:g} standard errors of the others', "
+        f"the interviewer's mean rating an outlier among interviewers (robust z beyond "
+        f"{z_limit:g}), "
         f"at least {min_interviewer_n} respondents" if interviewer is not None
         else "no interviewer column")
     counts = flags.groupby("flag").size()
@@ -769,10 +788,12 @@ TEXT: dict[str, dict[str, str]] = {
     "meaning.future_date": {"vi": "Ngày khảo sát sau ngày kiểm tra.",
                             "en": "A survey date after the day of the check."},
     "meaning.interviewer_outlier": {
-        "vi": "Mọi dòng của điều tra viên có điểm trung bình của người trả lời lệch khỏi những "
-              "người còn lại quá {z} sai số chuẩn (ít nhất {n} người trả lời).",
-        "en": "Every row of an interviewer whose respondents' mean rating lies more than {z} "
-              "standard errors from the others' (at least {n} respondents)."},
+        "vi": "Mọi dòng của điều tra viên có điểm trung bình của người trả lời khác thường so "
+              "với các điều tra viên khác: z bền vững (trung vị, độ lệch tuyệt đối trung vị; "
+              "Iglewicz và Hoaglin 1993) vượt quá {z}, với ít nhất {n} người trả lời.",
+        "en": "Every row of an interviewer whose respondents' mean rating is an outlier among "
+              "the interviewers': a robust z (median and median absolute deviation; Iglewicz "
+              "and Hoaglin 1993) beyond {z}, with at least {n} respondents."},
     "icc_sentence": {
         "vi": "Theo {by}: hệ số tương quan nội lớp (ICC) của điểm trung bình mỗi người là "
               "{icc}; {share} tổng biến thiên nằm giữa các nhóm ({k} nhóm, {n} người). Cách "
@@ -786,6 +807,29 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "A desk or officer with a low mean is a finding about the service, not a data "
               "error: only interviewers are flagged."},
     "none": {"vi": "Không có.", "en": "None."},
+    "reason.no_times": {"vi": "tệp không có giờ bắt đầu và kết thúc phỏng vấn",
+                        "en": "the file has no interview start and end times"},
+    "reason.no_date": {"vi": "tệp không có cột ngày", "en": "the file has no date column"},
+    "reason.no_period": {"vi": "chưa khai báo thời gian khảo sát (survey_period)",
+                         "en": "no survey period (survey_period) was given"},
+    "reason.no_id": {"vi": "tệp không có mã phiếu", "en": "the file has no respondent id"},
+    "reason.no_interviewer": {"vi": "tệp không có cột điều tra viên",
+                              "en": "the file has no interviewer column"},
+    "rule.share_of_median": {
+        "vi": "{share} trung vị thời gian phỏng vấn {median} giây, tức {threshold} giây",
+        "en": "{share} of the median duration of {median} s, that is {threshold} s"},
+    "rule.stated_minimum": {"vi": "mức tối thiểu đã khai báo {threshold} giây",
+                            "en": "the stated minimum of {threshold} s"},
+    "rule.per_item": {"vi": "{per_item} giây cho mỗi tiêu chí đã trả lời",
+                      "en": "{per_item} s per rating answered"},
+    "icc_method": {
+        "vi": "ước lượng ANOVA một chiều ICC(1) = (MSB − MSW) / (MSB + (n0 − 1) MSW), với "
+              "n0 = (N − Σ n_i² / N) / (k − 1) (Snedecor và Cochran 1989; Donner 1986), trên "
+              "điểm trung bình các tiêu chí của mỗi người; tỷ lệ biến thiên giữa các nhóm là "
+              "SSB / (SSB + SSW)",
+        "en": "the one-way ANOVA estimator ICC(1) = (MSB − MSW) / (MSB + (n0 − 1) MSW), with "
+              "n0 = (N − Σ n_i² / N) / (k − 1) (Snedecor and Cochran 1989; Donner 1986), on "
+              "each respondent's mean rating; the share between groups is SSB / (SSB + SSW)"},
     "rows_note": {"vi": "Danh sách đầy đủ: flagged_rows.csv và trang flagged_rows của "
                         "quality.xlsx ({n} dòng cờ). Hiển thị {shown} dòng đầu.",
                   "en": "The full list: flagged_rows.csv and the flagged_rows sheet of "
@@ -866,14 +910,42 @@ def _html_table(table: pd.DataFrame, lang, *, limit=None) -> str:
             + "\n</tbody></table>")
 
 
+def _unchecked_reason(flag, checked: dict) -> str:
+    if flag in ("nonpositive_duration", "speeder"):
+        return "reason.no_times"
+    if flag == "outside_period":
+        return "reason.no_period" if checked["future_date"] else "reason.no_date"
+    if flag == "future_date":
+        return "reason.no_date"
+    if flag == "duplicate_id":
+        return "reason.no_id"
+    return "reason.no_interviewer"
+
+
+def _speeder_rule(durations, lang) -> str:
+    if durations.empty:
+        return "—"
+    row = durations.iloc[0]
+    return _t(f"rule.{row.rule_kind}", lang,
+              threshold=language.format_number(row.threshold_seconds, lang, decimals=0),
+              median=language.format_number(row.median_seconds, lang, decimals=0),
+              share=language.format_percent(100 * row.threshold_seconds / row.median_seconds
+                                            if row.median_seconds else math.nan, lang,
+                                            decimals=0),
+              per_item=language.format_number(row.threshold_seconds, lang, decimals=1))
+
+
 def _flag_sentences(tables, lang, *, k, period, z_limit, min_n) -> list[str]:
     out = []
+    checked = dict(zip(tables["flags"]["flag"], tables["flags"]["checked"]))
+    rule = _speeder_rule(tables["durations"], lang)
     for row in tables["flags"].itertuples(index=False):
         label = _t(f"flag.{row.flag}", lang)
         if not row.checked:
-            out.append(_t("flag_unchecked", lang, label=label, reason=row.rule))
+            out.append(_t("flag_unchecked", lang, label=label,
+                          reason=_t(_unchecked_reason(row.flag, checked), lang)))
             continue
-        meaning = _t(f"meaning.{row.flag}", lang, k=k, rule=row.rule, period=period,
+        meaning = _t(f"meaning.{row.flag}", lang, k=k, rule=rule, period=period,
                      z=language.format_number(z_limit, lang, decimals=1), n=min_n)
         out.append(_t("flag_sentence", lang, label=f"{label} ({row.flag})",
                       count=language.format_count(row.n_flagged, lang),
@@ -907,7 +979,7 @@ def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_u
                                     z_limit=z_limit, min_n=min_interviewer_n):
         parts.append(f"<li>{html.escape(sentence)}</li>")
     parts.append("</ul>")
-    parts.append(_html_table(tables["flags"], lang))
+    parts.append(_html_table(tables["flags"].drop(columns="rule"), lang))
     sections = [("section_flags_by_unit", "flags_by_unit", None),
                 ("section_items", "item_nonresponse", "nonresponse_note"),
                 ("section_units", "unit_nonresponse", None),
@@ -925,7 +997,7 @@ def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_u
                                                                         decimals=3),
             share=language.format_percent(100 * row.eta_squared, lang, decimals=1),
             k=language.format_count(row.n_groups, lang), n=language.format_count(row.n, lang),
-            method=row.method)) + "</p>")
+            method=_t("icc_method", lang))) + "</p>")
     if "staff" in set(tables["interviewer_icc"]["by"]):
         parts.append(f'<p class="note">{html.escape(_t("staff_note", lang))}</p>')
     parts.append(_html_table(tables["interviewer_icc"].drop(columns="method"), lang))
