@@ -298,8 +298,9 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
         if len(outliers):
             who = survey[interviewer].reset_index(drop=True)
             for row in outliers.itertuples(index=False):
-                detail = (f"interviewer {row.group}: mean rating {row.mean_score:.2f} against "
-                          f"{row.mean_others:.2f} for the others (z = {row.z:.1f}, n = {row.n})")
+                detail = (f"interviewer {row.group}: mean rating {row.mean_score:.2f}, the "
+                          f"other respondents {row.mean_others:.2f} (robust z = {row.z:.1f}, "
+                          f"n = {row.n})")
                 for i in np.flatnonzero((who == row.group).to_numpy()
                                         & (answered > 0)):
                     found.append((i, "interviewer_outlier", detail))
@@ -747,8 +748,8 @@ TEXT: dict[str, dict[str, str]] = {
               "(used_service false) skips the ratings by design; that is not counted as "
               "missing."},
     "not_checked": {"vi": "không kiểm tra: {reason}", "en": "not checked: {reason}"},
-    "flag_sentence": {"vi": "{label}: {count} dòng ({share}). {meaning}",
-                      "en": "{label}: {count} rows ({share}). {meaning}"},
+    "flag_sentence": {"vi": "{label}: {count}/{n} dòng ({share}). {meaning}",
+                      "en": "{label}: {count} of {n} rows ({share}). {meaning}"},
     "flag_unchecked": {"vi": "{label}: không kiểm tra ({reason}).",
                        "en": "{label}: not checked ({reason})."},
     "flag.straight_lining": {"vi": "Trả lời một mức", "en": "Straight-lining"},
@@ -801,6 +802,11 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "By {by}: the intraclass correlation (ICC) of each respondent's mean rating is "
               "{icc}; {share} of the total variation lies between the groups ({k} groups, {n} "
               "respondents). Method: {method}."},
+    "icc_none": {
+        "vi": "Theo {by}: không tính được ICC ({k} nhóm, {n} người trả lời; cần ít nhất hai "
+              "nhóm và nhiều người hơn số nhóm).",
+        "en": "By {by}: no ICC ({k} groups, {n} respondents; it needs two groups or more, and "
+              "more respondents than groups)."},
     "staff_note": {
         "vi": "Một bàn tiếp nhận hay công chức có điểm thấp là một phát hiện về chất lượng phục "
               "vụ, không phải lỗi dữ liệu: chỉ điều tra viên mới bị gắn cờ.",
@@ -879,7 +885,7 @@ def _cell(value, column, lang) -> tuple[str, bool]:
     if isinstance(value, (int, np.integer)):
         return html.escape(language.format_count(value, lang)), True
     if isinstance(value, (float, np.floating)):
-        if column == "share":
+        if column in ("share", "eta_squared"):
             return html.escape(language.format_percent(100 * value, lang)), True
         if column in ("answer",):
             return html.escape(language.format_number(value, lang, decimals=0)), True
@@ -893,12 +899,50 @@ def _cell(value, column, lang) -> tuple[str, bool]:
     return html.escape(str(value)), False
 
 
-def _html_table(table: pd.DataFrame, lang, *, limit=None) -> str:
+# Columns a page table shows, with the headers that differ from _HEADERS in that table.
+_VIEWS = {
+    "durations": {
+        "n": {"vi": "Số cuộc có giờ", "en": "Timed interviews"},
+        "n_missing": {"vi": "Thiếu giờ", "en": "Times missing"},
+        "n_nonpositive": {"vi": "Không dương", "en": "Non-positive"},
+        "median_seconds": {"vi": "Trung vị (giây)", "en": "Median (s)"},
+        "q10_seconds": {"vi": "Phân vị 10 % (giây)", "en": "10th percentile (s)"},
+        "q25_seconds": {"vi": "Phân vị 25 % (giây)", "en": "25th percentile (s)"},
+        "q75_seconds": {"vi": "Phân vị 75 % (giây)", "en": "75th percentile (s)"},
+        "q90_seconds": {"vi": "Phân vị 90 % (giây)", "en": "90th percentile (s)"},
+        "threshold_seconds": {"vi": "Ngưỡng (giây)", "en": "Threshold (s)"},
+        "n_speeders": {"vi": "Quá nhanh", "en": "Speeders"}},
+    "interviewer_icc": {
+        "by": {}, "n": {"vi": "Số người trả lời", "en": "Respondents"},
+        "n_groups": {"vi": "Số nhóm", "en": "Groups"}, "n0": {},
+        "ms_between": {"vi": "MSB", "en": "MSB"}, "ms_within": {"vi": "MSW", "en": "MSW"},
+        "f_statistic": {"vi": "F", "en": "F"}, "p_value": {"vi": "Giá trị p", "en": "p-value"},
+        "icc": {"vi": "ICC", "en": "ICC"},
+        "eta_squared": {"vi": "Tỷ lệ biến thiên giữa nhóm", "en": "Share between groups"}},
+    "interviewer_effects": {
+        "by": {}, "group": {}, "n": {"vi": "Số người trả lời", "en": "Respondents"},
+        "mean_score": {}, "sd": {"vi": "Độ lệch chuẩn", "en": "SD"}, "mean_others": {},
+        "z": {"vi": "z bền vững", "en": "Robust z"}, "beyond_limit": {}},
+    "straight_lining": {
+        "answer": {}, "n_respondents": {},
+        "share": {"vi": "Tỷ lệ trên số người đủ tiêu chí để xét",
+                  "en": "Share of the rows checked"}},
+    "flags": {"flag": {}, "checked": {}, "n_flagged": {}, "n_rows": {}, "share": {}},
+}
+
+
+def _html_table(table: pd.DataFrame, lang, *, limit=None, view=None) -> str:
     if table.empty:
         return f"<p>{html.escape(_t('none', lang))}</p>"
+    labels = _VIEWS.get(view, {})
     shown = table if limit is None else table.head(limit)
-    head = "".join(f"<th>{html.escape(_HEADERS.get(c, {}).get(lang, str(c)))}</th>"
-                   for c in shown.columns)
+    if labels:
+        shown = shown[[c for c in labels if c in shown.columns]]
+
+    def header(column):
+        label = labels.get(column) or _HEADERS.get(column, {})
+        return label.get(lang, str(column))
+    head = "".join(f"<th>{html.escape(header(c))}</th>" for c in shown.columns)
     body = []
     for record in shown.itertuples(index=False):
         cells = []
@@ -949,6 +993,7 @@ def _flag_sentences(tables, lang, *, k, period, z_limit, min_n) -> list[str]:
                      z=language.format_number(z_limit, lang, decimals=1), n=min_n)
         out.append(_t("flag_sentence", lang, label=f"{label} ({row.flag})",
                       count=language.format_count(row.n_flagged, lang),
+                      n=language.format_count(row.n_rows, lang),
                       share=language.format_percent(100 * row.share, lang), meaning=meaning))
     return out
 
@@ -979,7 +1024,7 @@ def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_u
                                     z_limit=z_limit, min_n=min_interviewer_n):
         parts.append(f"<li>{html.escape(sentence)}</li>")
     parts.append("</ul>")
-    parts.append(_html_table(tables["flags"].drop(columns="rule"), lang))
+    parts.append(_html_table(tables["flags"], lang, view="flags"))
     sections = [("section_flags_by_unit", "flags_by_unit", None),
                 ("section_items", "item_nonresponse", "nonresponse_note"),
                 ("section_units", "unit_nonresponse", None),
@@ -989,9 +1034,16 @@ def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_u
         parts.append(f"<h2>{html.escape(_t(title, lang))}</h2>")
         if note:
             parts.append(f'<p class="note">{html.escape(_t(note, lang))}</p>')
-        parts.append(_html_table(tables[name], lang))
+        parts.append(_html_table(tables[name], lang, view=name))
     parts.append(f"<h2>{html.escape(_t('section_interviewers', lang))}</h2>")
+    if tables["interviewer_icc"].empty:
+        parts.append(f"<p>{html.escape(_t('reason.no_interviewer', lang))}.</p>")
     for row in tables["interviewer_icc"].itertuples(index=False):
+        if not row.icc == row.icc:       # NaN: one group, or no more respondents than groups
+            parts.append("<p>" + html.escape(_t(
+                "icc_none", lang, by=row.by, k=language.format_count(row.n_groups, lang),
+                n=language.format_count(row.n, lang))) + "</p>")
+            continue
         parts.append("<p>" + html.escape(_t(
             "icc_sentence", lang, by=row.by, icc=language.format_number(row.icc, lang,
                                                                         decimals=3),
@@ -1000,8 +1052,10 @@ def quality_page(tables: dict[str, pd.DataFrame], *, lang="vi", source=None, n_u
             method=_t("icc_method", lang))) + "</p>")
     if "staff" in set(tables["interviewer_icc"]["by"]):
         parts.append(f'<p class="note">{html.escape(_t("staff_note", lang))}</p>')
-    parts.append(_html_table(tables["interviewer_icc"].drop(columns="method"), lang))
-    parts.append(_html_table(tables["interviewer_effects"], lang))
+    if not tables["interviewer_icc"].empty:
+        parts.append(_html_table(tables["interviewer_icc"], lang, view="interviewer_icc"))
+        parts.append(_html_table(tables["interviewer_effects"], lang,
+                                 view="interviewer_effects"))
     flagged = tables["flagged_rows"]
     parts.append(f"<h2>{html.escape(_t('section_rows', lang))}</h2>")
     parts.append('<p class="note">' + html.escape(_t(
