@@ -351,7 +351,8 @@ def _speeder_threshold(durations, answered, *, min_duration, seconds_per_item, s
         if not 0 < speeder_share < 1:
             raise ValueError(f"speeder_share must be between 0 and 1, got {speeder_share!r}")
         value = speeder_share * median
-        rule = f"{speeder_share:.0%} of the median duration {_seconds(median) if median == median else '—'} s"
+        shown = _seconds(median) if median == median else "—"
+        rule = f"{speeder_share:.0%} of the median duration {shown} s"
         per_row = np.full(len(durations), value)
         kind = "share_of_median"
     return {"per_row": per_row, "value": value, "rule": rule, "median": median, "kind": kind}
@@ -881,7 +882,8 @@ def _t(key, lang, **values) -> str:
 def _cell(value, column, lang) -> tuple[str, bool]:
     """A table cell as escaped text, and whether it is a number."""
     if isinstance(value, (bool, np.bool_)):
-        return html.escape({"vi": ("có", "không"), "en": ("yes", "no")}[lang][0 if value else 1]), False
+        words = {"vi": ("có", "không"), "en": ("yes", "no")}[lang]
+        return html.escape(words[0] if value else words[1]), False
     if isinstance(value, (int, np.integer)):
         return html.escape(language.format_count(value, lang)), True
     if isinstance(value, (float, np.floating)):
