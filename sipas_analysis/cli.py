@@ -346,7 +346,7 @@ def _cmd_quality(args) -> int:
     if not options["criteria"]:
         raise ValueError(f"{args.file}: no rating column to check (the data contract's "
                          "criteria, or the codebook's ratings)")
-    tables = quality.quality_summary(frame, **options)
+    tables = quality.quality_summary(frame, lang=args.lang, **options)
     paths = quality.write_quality_report(frame, out, lang=args.lang, tables=tables,
                                          source=Path(args.file).name, **options)
     counts = tables["flags"].set_index("flag")

@@ -181,7 +181,7 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
                   seconds_per_item=None, speeder_share=DEFAULT_SPEEDER_SHARE,
                   min_items_straight=DEFAULT_MIN_ITEMS_STRAIGHT, interviewer=None,
                   z_limit=DEFAULT_Z_LIMIT, min_interviewer_n=DEFAULT_MIN_INTERVIEWER_N,
-                  demographics=None, today=None, staff=None) -> pd.DataFrame:
+                  demographics=None, today=None, staff=None, lang="en") -> pd.DataFrame:
     """One row per (respondent row, flag), with columns ``source_row, respondent_id, unit,
     flag, detail``, in file order then :data:`FLAGS` order. The rules are in the module's
     docstring; a check whose columns are not given (``start``/``end``, ``date``,
@@ -189,7 +189,8 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
     ``demographics`` defaults to the contract's respondent columns present
     (``schema.RESPONDENT_COLUMNS``). Every named column must exist (one ValueError names all
     that do not). ``staff`` is accepted so that :func:`quality_inputs`' options fit both
-    functions; desks get no row flag. No row is dropped.
+    functions; desks get no row flag. ``detail`` is written in ``lang`` ("en" or "vi").
+    No row is dropped.
 
     Examples
     --------
@@ -206,6 +207,10 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
                                       "end": end, "date": date, "interviewer": interviewer})
     if (start is None) != (end is None):
         raise ValueError("interview durations need both start and end columns")
+    language.check_lang(lang)
+
+    def say(key, **values):
+        return _DETAILS[key][lang].format(**values)
     rows = _source_rows(survey)
     ratings = _ratings(survey, criteria)
     answered = ratings.notna().sum(axis=1).to_numpy()
@@ -221,8 +226,8 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
     straight = (answered >= k) & (spread.to_numpy() == 0)
     first_answer = ratings.bfill(axis=1).iloc[:, 0].to_numpy()
     for i in np.flatnonzero(straight):
-        found.append((i, "straight_lining", f"all {answered[i]} ratings answered = "
-                                            f"{_number(first_answer[i])}"))
+        found.append((i, "straight_lining", say("straight", n=answered[i],
+                                                value=_number(first_answer[i]))))
 
     # identical answer vectors within a unit (and year)
     vector = list(criteria)
@@ -246,7 +251,7 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
         for position, first_position in zip(positions, first):
             if position != first_position:
                 found.append((position, "duplicate_answers",
-                              f"same answers as row {rows[first_position]}"))
+                              say("duplicate_answers", row=rows[first_position])))
 
     # repeated ids
     if id_column is not None:
@@ -256,7 +261,8 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
         if repeated.any():
             first_row = pd.Series(rows).groupby(id_text.to_numpy()).transform("first").to_numpy()
             for i in np.flatnonzero(repeated):
-                found.append((i, "duplicate_id", f"id {ids.iloc[i]} already on row {first_row[i]}"))
+                found.append((i, "duplicate_id", say("duplicate_id", id=ids.iloc[i],
+                                                     row=first_row[i])))
 
     # durations
     if start is not None:
@@ -267,12 +273,13 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
         seconds = durations.to_numpy()
         for i in np.flatnonzero(seconds <= 0):
             found.append((i, "nonpositive_duration",
-                          f"ends {_seconds(-seconds[i])} s before it starts" if seconds[i] < 0
-                          else "ends when it starts (0 s)"))
+                          say("negative", seconds=_seconds(-seconds[i])) if seconds[i] < 0
+                          else say("zero")))
         limit = threshold["per_row"]
         for i in np.flatnonzero((seconds > 0) & (seconds < limit)):
-            found.append((i, "speeder", f"{_seconds(seconds[i])} s, below {_seconds(limit[i])} s "
-                                        f"({threshold['rule']})"))
+            found.append((i, "speeder", say("speeder", seconds=_seconds(seconds[i]),
+                                            limit=_seconds(limit[i]),
+                                            rule=threshold["rule"])))
 
     # dates
     dates = _check_dates(survey, date, start, rows)
@@ -283,12 +290,13 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
             outside = ((day < first_day) | (day > last_day)).to_numpy()
             for i in np.flatnonzero(outside):
                 found.append((i, "outside_period",
-                              f"{day.iloc[i].date()} is outside {first_day.date()} – "
-                              f"{last_day.date()}"))
+                              say("outside", day=day.iloc[i].date(), first=first_day.date(),
+                                  last=last_day.date())))
         today = pd.Timestamp.now().normalize() if today is None else \
             pd.Timestamp(today).normalize()
         for i in np.flatnonzero((day > today).to_numpy()):
-            found.append((i, "future_date", f"{day.iloc[i].date()} is after {today.date()}"))
+            found.append((i, "future_date", say("future", day=day.iloc[i].date(),
+                                                today=today.date())))
 
     # interviewers whose respondents answer unlike the others'
     if interviewer is not None:
@@ -298,9 +306,10 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
         if len(outliers):
             who = survey[interviewer].reset_index(drop=True)
             for row in outliers.itertuples(index=False):
-                detail = (f"interviewer {row.group}: mean rating {row.mean_score:.2f}, the "
-                          f"other respondents {row.mean_others:.2f} (robust z = {row.z:.1f}, "
-                          f"n = {row.n})")
+                detail = say("interviewer", group=row.group,
+                             mean=language.format_number(row.mean_score, lang),
+                             others=language.format_number(row.mean_others, lang),
+                             z=language.format_number(row.z, lang, decimals=1), n=row.n)
                 for i in np.flatnonzero((who == row.group).to_numpy()
                                         & (answered > 0)):
                     found.append((i, "interviewer_outlier", detail))
@@ -315,6 +324,29 @@ def quality_flags(survey: pd.DataFrame, *, criteria, id_column="respondent_id", 
         "flag": [f[1] for f in found],
         "detail": [f[2] for f in found],
     }, columns=FLAG_COLUMNS)
+
+
+_DETAILS = {
+    "straight": {"en": "all {n} ratings answered = {value}",
+                 "vi": "cả {n} tiêu chí đã trả lời đều = {value}"},
+    "duplicate_answers": {"en": "same answers as row {row}",
+                          "vi": "trùng mọi câu trả lời với dòng {row}"},
+    "duplicate_id": {"en": "id {id} already on row {row}",
+                     "vi": "mã phiếu {id} đã có ở dòng {row}"},
+    "negative": {"en": "ends {seconds} s before it starts",
+                 "vi": "kết thúc trước giờ bắt đầu {seconds} giây"},
+    "zero": {"en": "ends when it starts (0 s)", "vi": "kết thúc ngay lúc bắt đầu (0 giây)"},
+    "speeder": {"en": "{seconds} s, below {limit} s ({rule})",
+                "vi": "{seconds} giây, dưới ngưỡng {limit} giây"},
+    "outside": {"en": "{day} is outside {first} – {last}",
+                "vi": "ngày {day} ngoài thời gian khảo sát {first} – {last}"},
+    "future": {"en": "{day} is after {today}", "vi": "ngày {day} sau ngày kiểm tra {today}"},
+    "interviewer": {
+        "en": "interviewer {group}: mean rating {mean}, the other respondents {others} "
+              "(robust z = {z}, n = {n})",
+        "vi": "điều tra viên {group}: điểm trung bình {mean}, những người trả lời khác "
+              "{others} (z bền vững = {z}, n = {n})"},
+}
 
 
 def _number(value) -> str:
@@ -474,7 +506,7 @@ def quality_summary(survey: pd.DataFrame, *, criteria, id_column="respondent_id"
                     speeder_share=DEFAULT_SPEEDER_SHARE,
                     min_items_straight=DEFAULT_MIN_ITEMS_STRAIGHT, z_limit=DEFAULT_Z_LIMIT,
                     min_interviewer_n=DEFAULT_MIN_INTERVIEWER_N, demographics=None,
-                    today=None, flags=None) -> dict[str, pd.DataFrame]:
+                    today=None, flags=None, lang="en") -> dict[str, pd.DataFrame]:
     """The quality report's tables (tidy DataFrames), by name:
 
     ``flags``
@@ -505,14 +537,15 @@ def quality_summary(survey: pd.DataFrame, *, criteria, id_column="respondent_id"
     ``interviewer_effects``
         :func:`interviewer_effects` for each grouping column given.
     ``flagged_rows``
-        :func:`quality_flags` (pass ``flags`` to reuse a table already computed).
+        :func:`quality_flags` (pass ``flags`` to reuse a table already computed), its
+        ``detail`` in ``lang``.
     """
     options = dict(criteria=criteria, id_column=id_column, unit=unit, start=start, end=end,
                    date=date, survey_period=survey_period, min_duration=min_duration,
                    seconds_per_item=seconds_per_item, speeder_share=speeder_share,
                    min_items_straight=min_items_straight, interviewer=interviewer,
                    z_limit=z_limit, min_interviewer_n=min_interviewer_n,
-                   demographics=demographics, today=today)
+                   demographics=demographics, today=today, lang=lang)
     _check_columns(survey, criteria, {"staff": staff})
     if flags is None:
         flags = quality_flags(survey, **options)
@@ -1088,7 +1121,7 @@ def write_quality_report(survey: pd.DataFrame, out_dir, *, criteria, lang="vi", 
     """
     language.check_lang(lang)
     if tables is None:
-        tables = quality_summary(survey, criteria=criteria, **columns)
+        tables = quality_summary(survey, criteria=criteria, lang=lang, **columns)
     unit = columns.get("unit", "unit")
     n_units = survey[unit].nunique() if unit is not None else 1
     page = quality_page(tables, lang=lang, source=source, n_units=n_units,

@@ -83,6 +83,15 @@ def test_each_flag_marks_the_rows_its_rule_names():
         "straight_lining", "outside_period", "future_date"]
 
 
+def test_details_in_vietnamese():
+    flags = quality.quality_flags(small_frame(), **OPTIONS, lang="vi")
+    details = flags.set_index(["source_row", "flag"])["detail"]
+    assert details[(5, "straight_lining")] == "cả 5 tiêu chí đã trả lời đều = 5"
+    assert details[(7, "duplicate_answers")] == "trùng mọi câu trả lời với dòng 6"
+    assert details[(9, "duplicate_id")] == "mã phiếu r2 đã có ở dòng 6"
+    assert details[(7, "speeder")] == "60 giây, dưới ngưỡng 180 giây"
+
+
 def test_flags_never_drop_rows_and_the_frame_is_left_as_it_was():
     frame = small_frame()
     before = frame.copy()
