@@ -335,13 +335,30 @@ def _cmd_index(args) -> int:
     return 0
 
 
+def _only_repeated_ids(error) -> bool:
+    problems = error.problems
+    return len(problems) > 0 and bool(((problems["column"] == "respondent_id")
+                                        & (problems["rule"] == "must be unique")).all())
+
+
 def _cmd_quality(args) -> int:
     from . import quality
+    from .schema import SurveyValidationError
     from .files import printable
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {printable(args.out)} is a file; give a folder")
-    survey, book = _load_with_codebook(args.file, args.codebook)
+    try:
+        survey, book = _load_with_codebook(args.file, args.codebook)
+    except SurveyValidationError as error:
+        # a repeated respondent id is what this report is for: when it is the file's only
+        # problem, the file is checked as it is, and the repeats are listed as flags
+        if args.codebook is not None or not _only_repeated_ids(error):
+            raise
+        from . import io
+        survey, book = io.load_survey(Path(args.file), validate=False), None
+        print("sipas quality: respondent ids repeat (the data contract refuses that); the "
+              "report lists them as duplicate_id", file=sys.stderr)
     frame, options = quality.quality_inputs(survey, book)
     if not options["criteria"]:
         raise ValueError(f"{args.file}: no rating column to check (the data contract's "

@@ -409,6 +409,22 @@ def test_cli_quality_end_to_end(demo_csv, tmp_path, capsys):
     assert "DỮ LIỆU MÔ PHỎNG" in (out / "quality.html").read_text(encoding="utf-8")
 
 
+def test_cli_quality_reports_repeated_ids_that_validation_refuses(demo_csv, tmp_path, capsys):
+    _, sample = demo_csv
+    path = tmp_path / "repeated.csv"
+    sample.assign(respondent_id=sample["respondent_id"].where(sample.index != 5,
+                                                              sample["respondent_id"][4])
+                  ).to_csv(path, index=False)
+    assert cli.main(["quality", str(path), "--out", str(tmp_path / "q")]) == 0
+    assert "duplicate_id" in capsys.readouterr().err
+    rows = pd.read_csv(tmp_path / "q" / "flagged_rows.csv")
+    assert rows.loc[rows["flag"] == "duplicate_id", "source_row"].tolist() == [7]   # 6th row
+    # any other problem still stops it, with the validation report
+    sample.assign(weight=-1.0).to_csv(path, index=False)
+    assert cli.main(["quality", str(path), "--out", str(tmp_path / "r")]) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def test_cli_index_exclude_flagged_says_what_each_flag_removed(demo_csv, capsys):
     path, sample = demo_csv
     frame, options = quality.quality_inputs(sample)
