@@ -19,6 +19,8 @@ with public administrative services.
 - driver models: ``sa.fit_linear``, ``sa.fit_logit``, ``sa.fit_ordinal``,
   ``sa.fit_multilevel``, ``sa.fit_panel``, ``sa.tidy``, ``sa.glance``,
   ``sa.relative_importance``, ``sa.ipa_table``
+- data quality: ``sa.quality_flags``, ``sa.quality_summary``, ``sa.exclude_flagged``,
+  ``sa.write_quality_report``
 """
 from importlib.metadata import PackageNotFoundError, version
 
@@ -38,6 +40,8 @@ from .reference import normalise_province, normalise_provinces, to_2025_units
 from .schema import (MissingColumnError, SurveyValidationError, missing_summary,
                      validate_survey)
 from .simulate import Truth, SamplingPlan, demo_survey, simulate_survey
+from . import quality
+from .quality import exclude_flagged, quality_flags, quality_summary, write_quality_report
 
 try:
     __version__ = version("sipas-analysis")
@@ -55,3 +59,5 @@ __all__ = [
     "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index", "tau_best",
     "tidy", "to_2025_units", "validate_survey",
 ]
+__all__ += ["exclude_flagged", "quality", "quality_flags", "quality_summary",
+            "write_quality_report"]

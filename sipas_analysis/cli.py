@@ -80,6 +80,25 @@ def _parser() -> argparse.ArgumentParser:
                        help="also give each unit's index as PAR-index points of this maximum "
                             "(overrides the codebook's par:; linear unless it gives bands)")
     index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
+    index.add_argument("--exclude-flagged", default=None, metavar="NAME[,NAME]",
+                       help="drop the rows that carry any of these data-quality flags (as "
+                            "sipas quality lists them: straight_lining, duplicate_answers, "
+                            "duplicate_id, duplicate, speeder, ...); how many each removed is "
+                            "said on stderr")
+
+    quality = sub.add_parser(
+        "quality", help="data-quality report of a survey file (HTML page, Excel workbook)",
+        description="Check a survey file before any index is trusted: item non-response by "
+                    "item and unit, straight-lining, duplicate answers and ids, interview "
+                    "durations (speeders) and dates when the file has them, interviewer "
+                    "effects (ICC) when it has an interviewer column. Writes OUT/quality.html, "
+                    "OUT/quality.xlsx and OUT/flagged_rows.csv. Flags never drop rows "
+                    "(sipas index --exclude-flagged does).")
+    quality.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .sav)")
+    _codebook_option(quality)
+    quality.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    quality.add_argument("--lang", default="vi", choices=["vi", "en"],
+                         help="language of the page (default: vi)")
 
     reports = sub.add_parser(
         "reports", help="build every unit's report for a year (papermill, in parallel)",
@@ -181,6 +200,25 @@ def _load(data: str, codebook=None):
     return survey
 
 
+def _load_with_codebook(file: str, codebook: str | None):
+    """The survey of ``file`` and the codebook it was read with (None without one)."""
+    book = _read_codebook(codebook)
+    return _load(file, book), book
+
+
+def _exclude_flagged(survey, names: list[str], codebook=None):
+    """``survey`` without the rows flagged by ``names``; one line on stderr says how many
+    rows went and how many each flag removed."""
+    from . import quality
+    frame, options = quality.quality_inputs(survey, codebook)
+    flags = quality.quality_flags(frame, **options)
+    kept, removed = quality.exclude_flagged(frame, flags, names)
+    counts = ", ".join(f"{name} {count:,}" for name, count in removed.items())
+    print(f"sipas index: --exclude-flagged removed {len(frame) - len(kept):,} of "
+          f"{len(frame):,} rows ({counts})", file=sys.stderr)
+    return kept
+
+
 def _survey_design(survey, lonely_psu: str = "fail"):
     from .design import SurveyDesign
     return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
@@ -242,7 +280,21 @@ def _index_table(args):
         satisfied = book.satisfied_levels() if book else index_rule.current().satisfied
     if args.out:
         _check_table_path(Path(args.out))       # before the work, not after it
+    excluded = None
+    if args.exclude_flagged is not None:
+        from . import quality
+        try:
+            excluded = quality.flag_names(args.exclude_flagged)
+        except ValueError as error:
+            raise UserError(f"--exclude-flagged: {error}") from None
+        if not excluded:
+            raise UserError("--exclude-flagged needs flag names, e.g. straight_lining,duplicate")
+    elif book is not None:
+        from . import quality
+        excluded = quality.codebook_exclusions(book)
     survey = _load(args.data, book)
+    if excluded:
+        survey = _exclude_flagged(survey, excluded, codebook=book)
     options = {"factors": book.factors} if book else {}
     years = sorted(int(y) for y in survey["year"].unique())
     year = args.year
@@ -366,6 +418,50 @@ def _cmd_index(args) -> int:
     if args.out:   # a written file says it is synthetic too, in a column of its own
         _write_table(table.assign(synthetic=True) if synthetic else table, Path(args.out))
         print(f"written: {args.out}")
+    return 0
+
+
+def _only_repeated_ids(error) -> bool:
+    problems = error.problems
+    return len(problems) > 0 and bool(((problems["column"] == "respondent_id")
+                                        & (problems["rule"] == "must be unique")).all())
+
+
+def _cmd_quality(args) -> int:
+    from . import quality
+    from .schema import SurveyValidationError
+    from .files import printable
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {printable(args.out)} is a file; give a folder")
+    try:
+        survey, book = _load_with_codebook(args.file, args.codebook)
+    except SurveyValidationError as error:
+        # a repeated respondent id is what this report is for: when it is the file's only
+        # problem, the file is checked as it is, and the repeats are listed as flags
+        if args.codebook is not None or not _only_repeated_ids(error):
+            raise
+        from . import io
+        survey, book = io.load_survey(Path(args.file), validate=False), None
+        print("sipas quality: respondent ids repeat (the data contract refuses that); the "
+              "report lists them as duplicate_id", file=sys.stderr)
+    frame, options = quality.quality_inputs(survey, book)
+    if not options["criteria"]:
+        raise ValueError(f"{args.file}: no rating column to check (the data contract's "
+                         "criteria, or the codebook's ratings)")
+    tables = quality.quality_summary(frame, lang=args.lang, **options)
+    paths = quality.write_quality_report(frame, out, lang=args.lang, tables=tables,
+                                         source=Path(args.file).name, **options)
+    counts = tables["flags"].set_index("flag")
+    synthetic = "synthetic" in survey.columns and bool(survey["synthetic"].any())
+    if synthetic:
+        print("SYNTHETIC DATA (simulated sample, not real SIPAS results)")
+    print(f"{printable(args.file)}: {len(frame):,} rows, {len(options['criteria'])} criteria; "
+          "flags (rows are never dropped here):")
+    for row in counts.itertuples():
+        shown = f"{row.n_flagged:,}" if row.checked else f"not checked ({row.rule})"
+        print(f"  {row.Index}: {shown}")
+    print(f"written: {paths['html']}, {paths['xlsx']}, {paths['csv']}")
     return 0
 
 
@@ -574,7 +670,8 @@ def _cmd_evaluate(args) -> int:
 
 
 COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index,
-            "reports": _cmd_reports, "params": _cmd_params, "evaluate": _cmd_evaluate}
+            "reports": _cmd_reports, "params": _cmd_params, "evaluate": _cmd_evaluate,
+            "quality": _cmd_quality}
 
 
 def _stdout_closed() -> bool:

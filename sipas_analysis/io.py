@@ -638,14 +638,14 @@ def _known_codes(codes: pd.Series, unit_set: str) -> pd.Series:
 
 def _load_with_codebook(path: Path, book, sheet) -> pd.DataFrame:
     """The file read as the codebook's ``file:`` options say, then mapped by the codebook."""
-    from . import readers
+    from .readers import UnreadableFile, read_raw
 
     options = book.file
     try:
-        raw = readers.read_raw(path, sheet=options["sheet"] if sheet is None else sheet,
+        raw = read_raw(path, sheet=options["sheet"] if sheet is None else sheet,
                                header_row=options["header_row"],
                                separator=options["separator"], encoding=options["encoding"])
-    except readers.UnreadableFile as error:
+    except UnreadableFile as error:
         reason = str(error)
         if reason.startswith(str(path)):
             reason = reason[len(str(path)):].lstrip(" :")
