@@ -105,7 +105,10 @@ def test_changing_the_index_rule_changes_every_default_and_description(monkeypat
     assert settings.logit_formula.startswith("I(overall_satisfaction >= 5) ~")
     assert settings.as_dict()["satisfied"] == [5] and settings.as_dict()["rule"] == "composite"
     args = cli._parser().parse_args(["index"])
-    assert (args.satisfied, args.rule) == ("5", "composite")
+    # --satisfied is read from the rule in force when the command runs (or from a codebook)
+    assert (args.satisfied, args.rule) == (None, "composite")
+    index_help = cli._parser()._subparsers._group_actions[0].choices["index"].format_help()
+    assert "(default: 5;" in " ".join(index_help.split())
     assert simulate._satisfied_cut() == 3
     monkeypatch.setattr(index_rule, "DEFAULT", sa.IndexRule(satisfied=(2, 4)))
     with pytest.raises(ValueError, match="top of the scale"):
