@@ -141,6 +141,30 @@ TEXT: dict[str, dict[str, str]] = {
     "var_online_share": {"vi": "Tỷ lệ nộp hồ sơ trực tuyến", "en": "Share applied online"},
     "var_asked_extra_payment": {"vi": "Bị đòi thêm tiền", "en": "Asked for extra payment"},
     "var_n_visits": {"vi": "Số lần đi lại", "en": "Number of visits"},
+    # --- the province map (plots.plot_province_map) ---
+    "map_value_title": {"vi": "{label} theo tỉnh", "en": "{label} by province"},
+    "map_group_title": {"vi": "Nhóm xếp hạng theo tỉnh (bốn nhóm, như PAPI)",
+                        "en": "Rank groups by province (quarters, as in PAPI)"},
+    "map_group_1": {"vi": "Nhóm cao nhất", "en": "Best performing"},
+    "map_group_2": {"vi": "Nhóm trung bình cao", "en": "High average"},
+    "map_group_3": {"vi": "Nhóm trung bình thấp", "en": "Low average"},
+    "map_group_4": {"vi": "Nhóm thấp nhất", "en": "Poor performing"},
+    "map_no_data": {"vi": "Không có số liệu", "en": "No data"},
+    "map_uncertain_probability": {
+        "vi": "Gạch chéo: không nhóm nào có xác suất\ntừ {threshold} trở lên (xấp xỉ)",
+        "en": "Hatched: no group has a probability\nof {threshold} or more (approximate)"},
+    "map_uncertain_rank_set": {
+        "vi": "Gạch chéo: tập xếp hạng tin cậy 95 %\ntrải trên hơn một nhóm",
+        "en": "Hatched: the 95 % rank set spans\nmore than one group"},
+    "map_hoang_sa": {"vi": "Quần đảo Hoàng Sa ({province})",
+                     "en": "Hoang Sa (Paracel) Islands ({province})"},
+    "map_truong_sa": {"vi": "Quần đảo Trường Sa ({province})",
+                      "en": "Truong Sa (Spratly) Islands ({province})"},
+    "map_attribution": {
+        "vi": "Ranh giới: geoBoundaries (VNM ADM1, CC BY-SA 4.0), nguồn Open Development Mekong",
+        "en": "Boundaries: geoBoundaries (VNM ADM1, CC BY-SA 4.0), from Open Development Mekong"},
+    "map_attribution_34": {"vi": "; gộp thành 34 đơn vị theo sắp xếp năm 2025",
+                           "en": "; dissolved into the 34 units of 2025"},
     # --- report sections and sentences ---
     "unit": {"vi": "Đơn vị", "en": "Unit"},
     "by_agency_level": {"vi": "Cấp cơ quan", "en": "Agency level"},

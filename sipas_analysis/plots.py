@@ -19,25 +19,31 @@ from __future__ import annotations
 
 import io
 import textwrap
+from functools import lru_cache
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import shapely
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import PathPatch, Patch, Rectangle
+from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FuncFormatter, Formatter, MaxNLocator
 from matplotlib.transforms import ScaledTranslation
 
-from . import reference, schema
+from . import boundaries, reference, schema
 from .evaluate import DIAGNOSANDS
 from .language import TEXT, check_lang, format_number, format_percent, term_label, text
 
 __all__ = ["plot_unit_ranking", "plot_rank_sets", "plot_factor_comparison", "plot_coefficients",
            "plot_importance", "plot_ipa", "plot_group_effects", "plot_papi_trajectory",
-           "plot_experience", "plot_diagnosand", "plot_recovery", "LangFormatter", "new_figure",
-           "render", "SVGFigure", "mark_synthetic"]
+           "plot_experience", "plot_province_map", "plot_diagnosand", "plot_recovery",
+           "LangFormatter", "new_figure", "render", "SVGFigure", "mark_synthetic"]
 
 # One focus colour (the unit the report is about, or what needs acting on) against calm others.
 HIGHLIGHT = "#c0392b"
@@ -749,6 +755,287 @@ def plot_experience(table: pd.DataFrame, *, lang: str = "vi", ax=None,
     ax.set_title(text("plot_experience_title", lang))
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# 10. The province map
+# --------------------------------------------------------------------------------------------
+# Rank groups from the best (1) to the poorest (4): a diverging blue-to-red scheme that reads
+# in colour-blind vision and in a greyscale print (ColorBrewer RdYlBu, four classes).
+MAP_GROUP_COLOURS = ("#2c7bb6", "#abd9e9", "#fdae61", "#d7191c")
+MAP_NO_DATA = "#e0e0e0"
+MAP_CMAP = "YlGnBu"
+# Below this largest group probability a unit's group is called uncertain and hatched.
+GROUP_CERTAINTY = 0.8
+MAP_HATCH = "////"
+MAP_UNIT_GID = "province-"          # + code: the gid of each unit's shape (one per unit)
+MAP_HIGHLIGHT_GID = "highlight"     # the bold outline of the highlighted unit
+MAP_LABEL_GID = "archipelago"       # the archipelago labels
+MAP_ATTRIBUTION_GID = "attribution"
+# The whole of Vietnam's territory, the East Sea archipelagos included (longitude, latitude).
+_MAP_EXTENT = ((102.0, 117.4), (6.5, 23.6))
+
+
+def _as_path(geometry) -> MplPath:
+    """A (Multi)Polygon as one matplotlib Path, holes wound against their ring so that a fill
+    leaves them open."""
+    vertices, codes = [], []
+    for polygon in shapely.get_parts(shapely.orient_polygons(geometry)):
+        for ring in (polygon.exterior, *polygon.interiors):
+            xy = np.asarray(ring.coords)
+            vertices.append(xy)
+            codes.append(np.r_[MplPath.MOVETO, np.full(len(xy) - 2, MplPath.LINETO),
+                               MplPath.CLOSEPOLY])
+    return MplPath(np.concatenate(vertices), np.concatenate(codes))
+
+
+@lru_cache(maxsize=4)
+def _map_paths(folder: str, unit_set: str) -> tuple:
+    """Each unit's simplified shape as a Path, in code order, made once per process."""
+    del folder  # the cache key: another SIPAS_DATA_DIR is another map
+    return tuple((code, _as_path(geometry))
+                 for code, geometry in boundaries.province_shapes(unit_set).items())
+
+
+@lru_cache(maxsize=4)
+def _archipelago_paths(folder: str, unit_set: str) -> tuple:
+    del folder
+    return tuple((archipelago, _as_path(archipelago.geometry))
+                 for archipelago in boundaries.archipelagos(unit_set))
+
+
+def _map_rows(data: pd.DataFrame, column: str, unit_set: str, term: str,
+              function: str) -> pd.DataFrame:
+    """The rows of ``data`` for the map: one per unit of ``unit_set``, codes checked."""
+    rows = data
+    if "unit_set" in rows.columns:
+        rows = rows[rows["unit_set"].astype(str) == unit_set]
+        if rows.empty:
+            raise ValueError(f"{function}: `data` has no rows of unit_set {unit_set!r}; "
+                             f"unit sets present: {sorted(data['unit_set'].astype(str).unique())}")
+    if "term" in rows.columns:
+        rows = rows[rows["term"].astype(str) == term]
+        if rows.empty:
+            raise ValueError(f"{function}: no rows with term {term!r}; terms present: "
+                             f"{sorted(data['term'].astype(str).unique())}")
+    rows = rows.assign(province_code=rows["province_code"].map(reference.normalise_code)
+                       .astype(str))
+    known = set(reference.provinces(unit_set)["province_code"])
+    unknown = sorted(set(rows["province_code"]) - known)
+    if unknown:
+        raise ValueError(f"{function}: `data` has province codes {unknown} that are not units "
+                         f"of unit_set {unit_set!r} (GSO 2-digit codes; see "
+                         f"sipas_analysis.reference.provinces({unit_set!r}))")
+    _one_row_each(rows, "province_code", function)
+    values = pd.to_numeric(rows[column], errors="coerce")
+    bad = rows.loc[values.isna() & rows[column].notna(), "province_code"].tolist()
+    if bad:
+        raise ValueError(f"{function}: column {column!r} is not a number for province(s) {bad}")
+    return rows.assign(**{column: values.astype(float)}).set_index("province_code")
+
+
+def _uncertain(rows: pd.DataFrame, groups: int = 4):
+    """Which units' rank group is uncertain, and the rule that said so (None: no columns).
+
+    With ``p_group_1..4`` (:func:`sipas_analysis.indices.rank_group_probabilities`): the
+    largest probability is below :data:`GROUP_CERTAINTY`. Otherwise, with ``rank_low`` and
+    ``rank_high`` (:func:`sipas_analysis.indices.rank_units`): the rank set spans more than one
+    group, rank r of p ranked units being in group ceil(r * 4 / p)."""
+    probability = [f"p_group_{g}" for g in range(1, groups + 1)]
+    if set(probability) <= set(rows.columns):
+        largest = rows[probability].apply(pd.to_numeric, errors="coerce").max(axis=1)
+        return (largest < GROUP_CERTAINTY).to_numpy(), "probability"
+    if {"rank_low", "rank_high"} <= set(rows.columns):
+        low = pd.to_numeric(rows["rank_low"], errors="coerce").to_numpy(dtype=float)
+        high = pd.to_numeric(rows["rank_high"], errors="coerce").to_numpy(dtype=float)
+        ranked = np.isfinite(low) & np.isfinite(high)
+        p = int(ranked.sum())
+        if p == 0:
+            return np.zeros(len(rows), dtype=bool), None
+        with np.errstate(invalid="ignore"):
+            spans = np.ceil(low * groups / p) != np.ceil(high * groups / p)
+        return spans & ranked, "rank_set"
+    return np.zeros(len(rows), dtype=bool), None
+
+
+def plot_province_map(data: pd.DataFrame, *, value: str = "estimate", unit_set: str = "63",
+                      groups: str | None = None, highlight=None, lang: str = "vi", ax=None,
+                      term: str = "overall", label: str | None = None):
+    """A map of the provinces coloured by a value or by rank group (a choropleth).
+
+    data : one row per unit, with ``province_code`` (GSO code; rows of another ``unit_set`` or
+        ``term``, when those columns are present, are left out) and the column to colour by:
+        e.g. the ``sipas_index`` table, or the ranks of the shared results, which also carry
+        ``quartile_group`` and ``p_group_1..4``. A unit without a row or a value is drawn grey
+        ("no data").
+    value : the column coloured on a sequential scale ("YlGnBu", darker = higher), with a
+        colorbar named ``label`` (default: the column's name in the language; "estimate" is the
+        percent satisfied) and ticks written the language's way. Not read when ``groups`` is
+        given.
+    unit_set : "63" (the provinces before 1 July 2025) or "34" (the units after the merger,
+        each drawn as the union of its former provinces).
+    groups : a column of rank groups 1-4 (1 = the best quarter, as PAPI colours provinces),
+        coloured with a legend "Nhóm cao nhất" ... "Nhóm thấp nhất" ("Best performing" ...
+        "Poor performing").
+    highlight : a province code whose outline is drawn bold (the report's own unit).
+    term : with a ``term`` column (an index table), the rows of this term (default the overall
+        index).
+
+    Uncertainty: a unit is hatched when its group is uncertain, by this rule (said in the
+    legend): with columns ``p_group_1..4`` (the approximate group-membership probabilities of
+    :func:`sipas_analysis.indices.rank_group_probabilities`), when the largest of them is below
+    :data:`GROUP_CERTAINTY` (0.8); else with ``rank_low`` and ``rank_high``, when the 95 % rank
+    set spans more than one group (rank r of p in group ceil(4r/p)); else nothing is hatched.
+    Hatching keeps the colour readable, and shows in a greyscale print.
+
+    The map shows the whole territory: the Hoàng Sa (Paracel) and Trường Sa (Spratly)
+    archipelagos, part of Đà Nẵng's and Khánh Hòa's shapes, are drawn in place, framed and
+    labelled "Quần đảo Hoàng Sa (Đà Nẵng)" and "Quần đảo Trường Sa (Khánh Hòa)". The boundary
+    attribution (geoBoundaries, CC BY-SA 4.0) is written under every map. Each unit is one
+    patch with gid ``"province-<code>"``. Returns the Axes.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"province_code": ["01", "79"], "estimate": [82.0, 85.5]})
+    >>> figure, ax = new_figure((6, 6.6))
+    >>> ax = plot_province_map(table, highlight="01", lang="en", ax=ax)
+    >>> sum(str(p.get_gid()).startswith(MAP_UNIT_GID) for p in ax.patches)
+    63
+    """
+    function = "plot_province_map"
+    check_lang(lang)
+    unit_set = str(unit_set)
+    if unit_set not in reference.UNIT_SETS:
+        raise ValueError(f"{function}: unit_set must be one of {reference.UNIT_SETS}, "
+                         f"got {unit_set!r}")
+    column = value if groups is None else groups
+    _require(data, ["province_code", column], function)
+    rows = _map_rows(data, column, unit_set, term, function)
+    places = reference.provinces(unit_set).set_index("province_code")
+    if highlight is not None:
+        highlight = reference.normalise_code(highlight)
+        if highlight not in places.index:
+            raise ValueError(f"{function}: highlight {highlight!r} is not a unit of unit_set "
+                             f"{unit_set!r}")
+    if groups is not None:
+        shown = rows[column].dropna()
+        bad = shown[~shown.isin([1, 2, 3, 4])].index.tolist()
+        if bad:
+            raise ValueError(f"{function}: column {groups!r} must hold rank groups 1-4; "
+                             f"province(s) {bad} have {shown[bad].tolist()}")
+    hatched, rule = _uncertain(rows)
+    hatched = pd.Series(hatched, index=rows.index)
+
+    ax = _axes(ax)
+    numbers = rows[column]
+    if groups is None:
+        finite = numbers[np.isfinite(numbers)]
+        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        # the palest end of the scale is left out: it would read as "no data"
+        cmap = ListedColormap(matplotlib.colormaps[MAP_CMAP](np.linspace(0.15, 1.0, 256)))
+        norm = Normalize(low, high)
+
+    def colour_of(code):
+        number = numbers.get(code, np.nan)
+        if not np.isfinite(number):
+            return MAP_NO_DATA
+        return MAP_GROUP_COLOURS[int(number) - 1] if groups is not None else cmap(norm(number))
+
+    no_data = False
+    for code, path in _map_paths(str(reference.data_dir()), unit_set):
+        face = colour_of(code)
+        no_data |= isinstance(face, str) and face == MAP_NO_DATA
+        patch = PathPatch(path, facecolor=face, edgecolor="white", linewidth=0.3,
+                          gid=f"{MAP_UNIT_GID}{code}", zorder=1)
+        if bool(hatched.get(code, False)):
+            patch.set_hatch(MAP_HATCH)
+            _hatch_style(patch)
+        # add_artist, not add_patch: the limits are set below, and add_patch's updating of
+        # the data limits from every segment of the shapes took 3/4 of the drawing time
+        ax.add_artist(patch)
+    if highlight is not None:
+        (path,) = [p for c, p in _map_paths(str(reference.data_dir()), unit_set)
+                   if c == highlight]
+        ax.add_artist(PathPatch(path, facecolor="none", edgecolor="black", linewidth=1.6,
+                                gid=MAP_HIGHLIGHT_GID, zorder=3))
+
+    for archipelago, island_path in _archipelago_paths(str(reference.data_dir()), unit_set):
+        x0, y0, x1, y1 = archipelago.bounds
+        pad = 0.25
+        ax.add_patch(Rectangle((x0 - pad, y0 - pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad,
+                               facecolor="none", edgecolor="0.55", linewidth=0.6,
+                               linestyle=(0, (3, 2)), zorder=2,
+                               gid=f"{MAP_LABEL_GID}-frame-{archipelago.key}"))
+        # The islands are specks at this scale: outlined in their unit's colour (over the
+        # white borders of the unit's own patch) so that they show.
+        face = colour_of(archipelago.province_code)
+        ax.add_artist(PathPatch(island_path, facecolor=face, edgecolor=face, linewidth=0.4,
+                                gid=f"{MAP_LABEL_GID}-{archipelago.key}", zorder=2))
+        name = places.loc[archipelago.province_code, "name_vi"]
+        ax.text((x0 + x1) / 2, y1 + pad + 0.15, text(f"map_{archipelago.key}", lang,
+                                                     province=name),
+                ha="center", va="bottom", fontsize=7, color="0.25", gid=MAP_LABEL_GID)
+
+    handles = []
+    if groups is not None:
+        handles += [Patch(facecolor=MAP_GROUP_COLOURS[g - 1], edgecolor="0.6", linewidth=0.4,
+                          label=text(f"map_group_{g}", lang)) for g in range(1, 5)]
+    else:
+        cax = ax.inset_axes([0.55, 0.955, 0.42, 0.022])
+        bar = ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax,
+                                 orientation="horizontal")
+        bar.outline.set_linewidth(0.4)
+        cax.xaxis.set_major_formatter(LangFormatter(lang))
+        cax.xaxis.set_major_locator(MaxNLocator(5))
+        cax.tick_params(labelsize=7, length=2, pad=1.5)
+        cax.xaxis.set_label_position("top")
+        words = label if label is not None else (
+            text("estimate", lang) if value == "estimate" else _predictor_label(value, lang))
+        cax.set_xlabel(words, fontsize=8, labelpad=2)
+    if rule is not None and hatched.any():
+        swatch = Patch(facecolor="white", edgecolor="0.3", linewidth=0.4, hatch=MAP_HATCH,
+                       label=text(f"map_uncertain_{rule}", lang,
+                                  threshold=format_percent(100 * GROUP_CERTAINTY, lang,
+                                                           decimals=0)))
+        _hatch_style(swatch)
+        handles.append(swatch)
+    if no_data:
+        handles.append(Patch(facecolor=MAP_NO_DATA, edgecolor="0.6", linewidth=0.4,
+                             label=text("map_no_data", lang)))
+    if handles:
+        ax.legend(handles=handles, loc="upper right",
+                  bbox_to_anchor=(1.0, 0.97 if groups is not None else 0.87),
+                  fontsize=7, frameon=False, handlelength=1.6, handleheight=1.1)
+
+    attribution = text("map_attribution", lang)
+    if unit_set == "34":
+        attribution += text("map_attribution_34", lang)
+    ax.text(0.0, -0.005, attribution, transform=ax.transAxes, ha="left", va="top", fontsize=6,
+            color="0.35", gid=MAP_ATTRIBUTION_GID)
+    (x_low, x_high), (y_low, y_high) = _MAP_EXTENT
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(y_low, y_high)
+    # degrees of longitude are shorter than degrees of latitude by cos(latitude)
+    ax.set_aspect(1 / np.cos(np.radians((y_low + y_high) / 2)))
+    ax.set_axis_off()
+    if groups is not None:
+        ax.set_title(text("map_group_title", lang))
+    else:
+        words = label if label is not None else (
+            text("sipas", lang) if value == "estimate" else _predictor_label(value, lang))
+        ax.set_title(text("map_value_title", lang, label=words))
+    return ax
+
+
+def _hatch_style(patch) -> None:
+    """Thin dark hatching (matplotlib 3.10+ sets its colour and width per patch; older ones
+    draw it in the edge colour at the rcParams width)."""
+    if hasattr(patch, "set_hatchcolor"):
+        patch.set_hatchcolor("0.25")
+    if hasattr(patch, "set_hatch_linewidth"):
+        patch.set_hatch_linewidth(0.5)
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ PACKAGED: dict[str, tuple[str, ...]] = {
         "papi/LICENSE", "papi/codebook/*.csv", "papi/csv/*.csv",
         "pci/DESCRIPTION_CC0.txt", "pci/PCI/PCI_2*.xls*",
         "sipas_published/*.csv",
+        "boundaries/*.geojson", "boundaries/*.json", "boundaries/SOURCES.md",
     ),
     "notebooks": ("province_report.ipynb",),
     "params": ("defaults.yaml", "units/*/*.yaml", "evaluation/*.yaml"),
