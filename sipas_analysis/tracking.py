@@ -128,9 +128,9 @@ TEXT = {
               "{n} answers."},
     "last_year": {
         "vi": "{latest} so với {previous} ({before}): {change} điểm phần trăm (khoảng tin cậy "
-              "{interval}; t = {t}, bậc tự do {df}, p = {p}).",
+              "{interval}; t = {t}, bậc tự do {df}, p {p}).",
         "en": "{latest} against {previous} ({before}): {change} points (interval {interval}; "
-              "t = {t}, df {df}, p = {p})."},
+              "t = {t}, df {df}, p {p})."},
     "no_last_year": {
         "vi": "Không có câu trả lời trong {previous}: chưa so được với cùng kỳ năm trước.",
         "en": "No answers in {previous}: no comparison with the same period last year."},
@@ -274,11 +274,13 @@ def control_limits(centre: float, n, deff: float) -> tuple[np.ndarray, np.ndarra
     return m, low, high
 
 
-def _period_label(label: str, by: str, lang: str) -> str:
+def _period_label(label: str, by: str, lang: str, *, short: bool = False) -> str:
     period = pd.Period(label, freq=PERIODS[by])
     if by == "month":
-        return (f"tháng {period.month}/{period.year}" if lang == "vi"
-                else period.strftime("%b %Y"))
+        if lang == "vi":
+            return f"{period.month}/{period.year}" if short else \
+                f"tháng {period.month}/{period.year}"
+        return period.strftime("%b %Y")
     return f"quý {period.quarter}/{period.year}" if lang == "vi" else \
         f"{period.year} Q{period.quarter}"
 
@@ -407,8 +409,11 @@ def track_unit(survey: pd.DataFrame, unit_name, *, codebook=None, factors=None,
     previous = str(latest_p - year_back)
     terms = list(dict.fromkeys(series["term"]))
     if previous in labels:
+        # the two periods' rows as a design of their own: the contrast's df are those of
+        # its rows (respondents - 1 under SRS), not of the desk's whole file
         both = usable & np.isin(period_of_row, [previous, latest])
-        last_year = compare_indices(design.subset(both), between="period",
+        pair = _design(data.loc[both].reset_index(drop=True), lonely_psu)
+        last_year = compare_indices(pair, between="period",
                                     values=(previous, latest), term=terms,
                                     factors=factors, satisfied=satisfied, level=level)
     else:
@@ -480,7 +485,7 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
         said.append(_text("last_year", lang, latest=label(t.latest), previous=label(previous),
                           before=pct(r["estimate_versus"]),
                           change=_signed(r["estimate"], lang),
-                          interval=f"{_signed(r['ci_low'], lang)} – {_signed(r['ci_high'], lang)}",
+                          interval=_span(r["ci_low"], r["ci_high"], lang),
                           t=format_number(r["statistic"], lang), df=format_number(r["df"], lang, decimals=0),
                           p=_p_value(r["p_value"], lang)))
     else:
@@ -497,7 +502,8 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
         if key == "not_yet":
             values = {"current": label(values["current"]), "latest": label(values["latest"])}
         said.append(_text(key, lang, **values))
-    return said
+    # "tháng 12/2024: ..." begins a sentence
+    return [s[:1].upper() + s[1:] for s in said]
 
 
 def format_interval_pct(low, high, lang: str) -> str:
@@ -509,11 +515,17 @@ def _signed(value, lang: str) -> str:
     return text if text == "—" or value < 0 else f"+{text}"
 
 
+def _span(low, high, lang: str) -> str:
+    """An interval of a change, whose bounds may be negative: "-26.32 to -10.70"."""
+    word = "đến" if lang == "vi" else "to"
+    return f"{_signed(low, lang)} {word} {_signed(high, lang)}"
+
+
 def _p_value(p, lang: str) -> str:
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "—"
     return ("< " + format_number(0.001, lang, decimals=3)) if p < 0.001 else \
-        format_number(p, lang, decimals=3)
+        "= " + format_number(p, lang, decimals=3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,7 +560,7 @@ def plot_tracking(tracking: Tracking, *, lang: str = "vi", ax=None):
     ax.axhline(float(tracking.centre["estimate"].iloc[0]), color="#333333", linewidth=0.9,
                label=_text("centre", lang))
     ax.set_xticks(x)
-    ax.set_xticklabels([_period_label(p, tracking.by, lang) for p in rows["period"]],
+    ax.set_xticklabels([_period_label(p, tracking.by, lang, short=True) for p in rows["period"]],
                        rotation=60, ha="right", fontsize=7)
     ax.set_ylabel(_text("overall", lang))
     ax.set_ylim(max(0.0, float(np.nanmin(np.r_[lo, rows["lower_limit"].fillna(100)])) - 5),
@@ -599,7 +611,7 @@ def render_html(tracking: Tracking, *, lang: str = "vi") -> str:
                  format_interval_pct(r.ci_low, r.ci_high, lang), format_count(r.n, lang)]
                 for r in t.year_to_date.itertuples(index=False)]
     ly_rows = [[term_label(r.term, lang), _signed(r.estimate, lang),
-                f"{_signed(r.ci_low, lang)} – {_signed(r.ci_high, lang)}", _p_value(r.p_value, lang)]
+                _span(r.ci_low, r.ci_high, lang), _p_value(r.p_value, lang)]
                for r in t.same_period_last_year.itertuples(index=False)]
     staff_rows = [[r.staff, pct(r.estimate), format_interval_pct(r.ci_low, r.ci_high, lang),
                    format_count(r.n, lang), format_number(r.n_eff, lang, decimals=0)]
