@@ -98,7 +98,7 @@ def test_the_dropped_month_is_flagged_below_and_the_others_mostly_not(desk):
     overall = result.overall
     assert overall.set_index("period").loc[str(DROP), "signal"] == "below"
     # each in-control month falls outside 3-sigma limits about 3 times in 1,000: among 17
-    # months, a single false alarm has probability about 4.5 %, two about 0.1 %
+    # months, at least one false alarm has probability about 4.5 %, two or more about 0.1 %
     others = overall[overall["period"] != str(DROP)]
     assert (others["signal"] != "").sum() <= 1
     assert any("below" in s for s in result.sentences["en"])
@@ -221,6 +221,7 @@ def test_the_same_month_last_year_test_matches_a_hand_computation_for_srs():
     assert test["p_value"] == pytest.approx(p_hand, rel=0.05, abs=0.005)
     assert 0.01 < p_hand < 0.5                      # a p-value the check can tell apart
     assert test["contrast"] == "2024-12 - 2023-12"
+    assert test["df"] == pytest.approx(len(a) + len(b) - 1)     # the two months' rows
 
 
 def test_no_same_month_last_year_is_said(desk):
@@ -355,3 +356,18 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
                        "--unit", "Sở Tư pháp", "--out", str(tmp_path / "x")])
     assert status == cli.EXIT_USAGE
     assert "no unit" in capsys.readouterr().err
+
+
+def test_undated_and_future_answers_are_left_out_and_said():
+    survey, book = desk_survey()
+    mine = survey.index[survey["unit"] == DESK]
+    survey.loc[mine[:3], "date"] = pd.NaT
+    result = track_unit(survey, DESK, codebook=book, today="2024-11-20")
+    assert result.latest == "2024-11"
+    counted = survey.loc[mine, "date"]
+    late = int((counted > "2024-11-20").sum())
+    assert f"{late} answer(s) dated after 2024-11-20" in " ".join(result.sentences["en"])
+    assert "3 answer(s) of the unit without a date" in " ".join(result.sentences["en"])
+    assert result.overall["n"].sum() == len(mine) - 3 - late
+    later = track_unit(survey, DESK, codebook=book, today="2025-02-03")
+    assert any("No answers yet for Feb 2025" in s for s in later.sentences["en"])
