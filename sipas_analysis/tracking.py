@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files, plots
+from . import files, plots, schema
 from .codebook import unit_key, unit_slug
 from .design import SurveyDesign
 from .indices import compare_indices, sipas_index
@@ -321,11 +321,9 @@ def track_unit(survey: pd.DataFrame, unit_name, *, codebook=None, factors=None,
     else:
         unit = unit or "unit"
         aliases = {}
-    if "date" not in survey.columns:
-        raise ValueError("tracking needs dates: the data have no `date` column (give "
-                         "columns.date in the codebook)")
-    if unit not in survey.columns:
-        raise ValueError(f"the data have no unit column {unit!r}")
+    schema.require_columns(survey, ["date", unit], "track_unit",
+                           roles={"date": "tracking needs dates (columns.date): the answers' "
+                                          "date", unit: "the unit"})
     name = match_unit(survey[unit].dropna().unique(), unit_name, aliases=aliases)
     index_options = {"factors": factors, "satisfied": satisfied, "level": level}
     notes: list[tuple[str, dict]] = []
