@@ -2,6 +2,8 @@
 month last year, staff views that are never a ranking."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,12 +59,21 @@ def simulate_desk(seed=0, *, with_staff=True):
     return raw
 
 
-def desk_survey(seed=0, *, with_staff=True):
+@functools.lru_cache(maxsize=None)
+def _desk_survey(seed, with_staff):
     book = dict(BOOK)
     if not with_staff:
         book = {**BOOK, "columns": {k: v for k, v in BOOK["columns"].items() if k != "staff"}}
     codebook = Codebook.from_dict(book)
     return codebook.apply(simulate_desk(seed, with_staff=with_staff)), codebook
+
+
+def desk_survey(seed=0, *, with_staff=True):
+    """The desk's survey frame (a fresh copy: tests may change it) and its codebook."""
+    survey, codebook = _desk_survey(seed, with_staff)
+    copy = survey.copy()
+    copy.attrs = dict(survey.attrs)
+    return copy, codebook
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +177,7 @@ def test_the_limits_widen_with_the_design_effect_of_a_clustered_design():
                      factors={"f": ["c1"]})
     clustered = track_unit(frame.assign(psu=frame["day"]), DESK, factors={"f": ["c1"]})
     assert srs.centre["estimate"].iloc[0] == pytest.approx(clustered.centre["estimate"].iloc[0])
+    # days of 10 answers with an intra-day correlation 1/(18 + 2 + 1): Kish's 1 + 9 rho = 1.43
     assert clustered.centre["deff"].iloc[0] > 1.3 * srs.centre["deff"].iloc[0]
     width = lambda t: (t.overall["upper_limit"] - t.overall["lower_limit"]).to_numpy()  # noqa
     assert (width(clustered) > width(srs)).all()
