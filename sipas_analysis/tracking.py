@@ -100,7 +100,8 @@ TEXT = {
         "en": "The series is shorter than twelve months before {latest}, so the centre line is "
               "the pooled index of the whole series ({first} – {last}, {n} period(s)): {p}."},
     "limits_rule": {
-        "vi": "Giới hạn kiểm soát (biểu đồ p trên cỡ mẫu hiệu dụng): trung tâm ± 3·√(p̄(1 − p̄)/m), "
+        "vi": "Giới hạn kiểm soát (biểu đồ p trên cỡ mẫu hiệu dụng): trung tâm ± "
+              "3·√(p̄(1 − p̄)/m), "
               "m = n / {deff} (hệ số thiết kế của kỳ gốc). Một kỳ bình thường nằm ngoài giới hạn "
               "do ngẫu nhiên khoảng 3 lần trong 1.000.",
         "en": "Control limits (a p-chart on the effective sample size): centre ± "
@@ -215,7 +216,8 @@ def match_unit(names, unit_name, *, aliases=None) -> str:
 
     Examples
     --------
-    >>> match_unit(["Bộ phận một cửa UBND xã Yên Lạc", "Sở Tư pháp"], "bo phan mot cua ubnd xa yen lac")
+    >>> match_unit(["Bộ phận một cửa UBND xã Yên Lạc", "Sở Tư pháp"],
+    ...            "bo phan mot cua uy ban nhan dan xa yen lac")
     'Bộ phận một cửa UBND xã Yên Lạc'
     """
     names = sorted({str(n) for n in pd.Series(list(names)).dropna()})
@@ -456,7 +458,8 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
 
     said = []
     c = t.centre.iloc[0]
-    values = {"n": int(c["n_periods"]), "latest": label(t.latest), "first": label(c["first_period"]),
+    values = {"n": int(c["n_periods"]), "latest": label(t.latest),
+              "first": label(c["first_period"]),
               "last": label(c["last_period"]), "p": pct(c["estimate"])}
     said.append(_text("baseline_whole" if c["whole_series"] else "baseline", lang, **values))
     if math.isnan(c["deff"]):
@@ -475,7 +478,7 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
     y = t.year_to_date[t.year_to_date["term"] == "overall"].iloc[0]
     said.append(_text("ytd", lang, year=int(y["year"]), first=label(y["first_period"]),
                       last=label(y["last_period"]), estimate=pct(y["estimate"]),
-                      interval=format_interval_pct(y["ci_low"], y["ci_high"], lang),
+                      interval=_interval_pct(y["ci_low"], y["ci_high"], lang),
                       n=format_count(y["n"], lang)))
     ly = t.same_period_last_year
     if len(ly):
@@ -484,7 +487,8 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
                           before=pct(r["estimate_versus"]),
                           change=_signed(r["estimate"], lang),
                           interval=_span(r["ci_low"], r["ci_high"], lang),
-                          t=format_number(r["statistic"], lang), df=format_number(r["df"], lang, decimals=0),
+                          t=format_number(r["statistic"], lang),
+                          df=format_number(r["df"], lang, decimals=0),
                           p=_p_value(r["p_value"], lang)))
     else:
         said.append(_text("no_last_year", lang, previous=label(previous)))
@@ -504,7 +508,7 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
     return [s[:1].upper() + s[1:] for s in said]
 
 
-def format_interval_pct(low, high, lang: str) -> str:
+def _interval_pct(low, high, lang: str) -> str:
     return f"{format_percent(low, lang)} – {format_percent(high, lang)}"
 
 
@@ -597,21 +601,22 @@ def render_html(tracking: Tracking, *, lang: str = "vi") -> str:
     svg = str(plots.render(figure))
     svg = svg[svg.find("<svg"):]          # inline: no XML declaration or DOCTYPE
     o = t.overall
-    series_rows = [[label(r.period), pct(r.estimate), format_interval_pct(r.ci_low, r.ci_high, lang),
+    series_rows = [[label(r.period), pct(r.estimate),
+                    _interval_pct(r.ci_low, r.ci_high, lang),
                     format_count(r.n, lang), format_number(r.n_eff, lang, decimals=0),
-                    format_interval_pct(r.lower_limit, r.upper_limit, lang),
+                    _interval_pct(r.lower_limit, r.upper_limit, lang),
                     _text(r.signal, lang) if r.signal else ""] for r in o.itertuples(index=False)]
     factors = t.series[t.series["term"] != "overall"]
     factor_rows = [[label(r.period), term_label(r.term, lang), pct(r.estimate),
-                    format_interval_pct(r.ci_low, r.ci_high, lang), format_count(r.n, lang)]
+                    _interval_pct(r.ci_low, r.ci_high, lang), format_count(r.n, lang)]
                    for r in factors.itertuples(index=False)]
     ytd_rows = [[term_label(r.term, lang), pct(r.estimate),
-                 format_interval_pct(r.ci_low, r.ci_high, lang), format_count(r.n, lang)]
+                 _interval_pct(r.ci_low, r.ci_high, lang), format_count(r.n, lang)]
                 for r in t.year_to_date.itertuples(index=False)]
     ly_rows = [[term_label(r.term, lang), _signed(r.estimate, lang),
                 _span(r.ci_low, r.ci_high, lang), _p_value(r.p_value, lang)]
                for r in t.same_period_last_year.itertuples(index=False)]
-    staff_rows = [[r.staff, pct(r.estimate), format_interval_pct(r.ci_low, r.ci_high, lang),
+    staff_rows = [[r.staff, pct(r.estimate), _interval_pct(r.ci_low, r.ci_high, lang),
                    format_count(r.n, lang), format_number(r.n_eff, lang, decimals=0)]
                   for r in t.staff.itertuples(index=False)]
     c = lambda key: _text(f"col.{key}", lang)  # noqa: E731

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sipas_analysis import cli, tracking
+from sipas_analysis import cli
 from sipas_analysis.codebook import Codebook
 from sipas_analysis.tracking import control_limits, track_unit, write_tracking
 
@@ -383,3 +383,20 @@ def test_undated_and_future_answers_are_left_out_and_said():
     assert result.overall["n"].sum() == len(mine) - 3 - late
     later = track_unit(survey, DESK, codebook=book, today="2025-02-03")
     assert any("No answers yet for Feb 2025" in s for s in later.sentences["en"])
+
+
+def test_a_desk_renamed_on_1_july_2025_keeps_one_series():
+    old, new = "Bộ phận một cửa UBND huyện Phú Lương", "Bộ phận một cửa UBND xã Phú Lương"
+    rng = np.random.default_rng(5)
+    rows = [{"Đơn vị": old if month < pd.Period("2025-07", freq="M") else new,
+             "Ngày khảo sát": (month.start_time + pd.Timedelta(days=i % 25)).strftime("%d/%m/%Y"),
+             "Công chức tiếp nhận": "Nguyễn Thị An",
+             **{h: LABELS[5 if rng.random() < 0.9 else 2] for h in CRITERIA.values()}}
+            for month in pd.period_range("2025-01", "2025-12", freq="M") for i in range(40)]
+    book = Codebook.from_dict({**BOOK, "unit_aliases": {old: new}})
+    survey = book.apply(pd.DataFrame(rows))
+    assert set(survey["unit_set"]) == {"63", "34"}           # rows assigned by their date
+    for name in (old, new):
+        result = track_unit(survey, name, codebook=book)
+        assert result.unit == new and len(result.overall) == 12
+        assert result.overall["n"].sum() == len(rows)
