@@ -21,12 +21,15 @@ the desk's own past. :func:`track_unit` gives, for one unit of a survey file:
   reaches ``min_staff_n_eff``: listed alphabetically, never ranked.
 
 deff̄ is the baseline's design effect *for a proportion*: its design variance of the overall
-index over p̄(1 − p̄)/n̄ (n̄ its respondents). For an index of one yes/no question this is
-Kish's deff (``sipas_index``'s ``deff`` up to n/(n − 1)); for a mean of several criteria it is
-below one where the criteria are not answered alike, because such a mean varies less than one
-yes/no answer, and the limits then follow the index's real variability (the reason
-``sipas_index`` gives factor intervals the binomial-equivalent size p(1 − p)/SE²). When p̄ is 0
-or 100 % there is no variation and no design effect: no limits are drawn and nothing is
+index over p̄(1 − p̄)/n̄ (n̄ its respondents), so that m_t is the binomial-equivalent size the
+package's intervals use (p(1 − p)/SE²). For an index of one yes/no question under simple
+random sampling it is Kish's deff, about 1; clusters that differ (interview days as PSUs)
+raise it and widen the limits. A mean of several criteria not answered alike varies less
+than one answer and can give a value below 1; as for the intervals
+(:func:`~sipas_analysis.intervals.effective_size`, the NCHS rule), a design effect below 1 is
+not trusted: deff̄ is at least 1, so that the limits are never narrower than those of one
+yes/no answer per respondent (the estimate is kept as ``deff_estimated`` and said). When p̄ is
+0 or 100 % there is no variation and no design effect: no limits are drawn and nothing is
 flagged, said. When p̄ is inside (0, 100) but the design variance is zero to rounding, deff̄ = 1
 (simple random sampling), said.
 
@@ -117,6 +120,13 @@ TEXT = {
               "giản (hệ số thiết kế 1).",
         "en": "The baseline's design variance is zero: the limits assume simple random "
               "sampling (design effect 1)."},
+    "deff_below_one": {
+        "vi": "Hệ số thiết kế ước lượng của kỳ gốc là {deff}, nhỏ hơn 1 (trung bình của nhiều "
+              "tiêu chí ít biến động hơn một câu trả lời); như với khoảng tin cậy, hệ số dưới 1 "
+              "không được dùng: giới hạn tính với hệ số 1.",
+        "en": "The baseline's estimated design effect is {deff}, below 1 (a mean of several "
+              "criteria varies less than one answer); as for the intervals, a design effect "
+              "below 1 is not trusted: the limits use 1."},
     "signal": {
         "vi": "{period}: {estimate}, {direction} giới hạn kiểm soát ({low} – {high}).",
         "en": "{period}: {estimate}, {direction} the control limits ({low} – {high})."},
@@ -172,7 +182,8 @@ class Tracking:
     (``estimate, std_error, ci_low, ci_high, n, df, n_eff, deff``) and, on the overall rows,
     ``centre, m_eff, lower_limit, upper_limit, signal`` (``"above"``, ``"below"`` or ``""``).
     ``centre``: one row: the pooled baseline ``estimate, std_error, n, deff`` (the design
-    effect for a proportion used by the limits, NaN when undefined), ``first_period,
+    effect for a proportion used by the limits, at least 1; NaN when undefined),
+    ``deff_estimated`` (before that floor), ``first_period,
     last_period, n_periods, whole_series``. ``year_to_date``: the index of the latest year's
     periods so far (factors and overall). ``same_period_last_year``: ``compare_indices``' table
     (latest minus the same period a year earlier), empty when that period has no answers.
@@ -374,13 +385,13 @@ def track_unit(survey: pd.DataFrame, unit_name, *, codebook=None, factors=None,
     pooled = sipas_index(design.subset(in_base), **index_options)
     pooled = pooled[pooled["kind"] == "overall"].iloc[0]
     p_bar, se_bar, n_bar = float(pooled["estimate"]), float(pooled["std_error"]), float(pooled["n"])
-    deff_bar = _binomial_deff(p_bar / 100, se_bar / 100, n_bar)
-    fallback = False
-    if math.isnan(deff_bar) and 0 < p_bar < 100:
-        deff_bar, fallback = 1.0, True
+    deff_estimated = _binomial_deff(p_bar / 100, se_bar / 100, n_bar)
+    fallback = math.isnan(deff_estimated) and 0 < p_bar < 100
+    # below 1 is not trusted (as the intervals' effective size is capped at n)
+    deff_bar = 1.0 if fallback else max(deff_estimated, 1.0)
     centre = pd.DataFrame([{
         "term": "overall", "estimate": p_bar, "std_error": se_bar, "n": int(n_bar),
-        "deff": deff_bar, "first_period": baseline[0], "last_period": baseline[-1],
+        "deff": deff_bar, "deff_estimated": deff_estimated, "first_period": baseline[0], "last_period": baseline[-1],
         "n_periods": len(baseline), "whole_series": bool(whole)}])
     overall = series["term"] == "overall"
     m, low, high = control_limits(p_bar, series.loc[overall, "n"], deff_bar)
@@ -467,6 +478,9 @@ def _sentences(t: Tracking, notes, previous, window, fallback, lang) -> list[str
     else:
         if fallback:
             said.append(_text("deff_srs", lang))
+        elif c["deff_estimated"] < 1:
+            said.append(_text("deff_below_one", lang,
+                              deff=format_number(c["deff_estimated"], lang)))
         said.append(_text("limits_rule", lang, deff=format_number(c["deff"], lang)))
         out = t.overall[t.overall["signal"] != ""]
         for row in out.itertuples(index=False):

@@ -144,9 +144,12 @@ def test_the_limits_are_the_p_chart_on_n_over_deff(desk):
     centre = result.centre.iloc[0]
     p, deff = centre["estimate"] / 100, centre["deff"]
     # the baseline's design effect for a proportion: its variance over p(1 - p)/n
-    assert deff == pytest.approx((centre["std_error"] / 100) ** 2 / (p * (1 - p) / centre["n"]))
-    # three criteria answered independently: the index varies less than one yes/no answer
-    assert 0.2 < deff < 0.7
+    estimated = (centre["std_error"] / 100) ** 2 / (p * (1 - p) / centre["n"])
+    assert centre["deff_estimated"] == pytest.approx(estimated)
+    # three criteria answered independently: the index varies less than one yes/no answer,
+    # 0.375 p(1 - p) per respondent; a design effect below 1 is not trusted (the limits use 1)
+    assert 0.25 < estimated < 0.6 and deff == 1.0
+    assert any("below 1 is not trusted" in s for s in result.sentences["en"])
     row = result.overall.iloc[3]
     half = 3 * np.sqrt(p * (1 - p) / (row["n"] / deff))
     assert row["lower_limit"] == pytest.approx(100 * (p - half))
@@ -182,7 +185,7 @@ def test_the_limits_widen_with_the_design_effect_of_a_clustered_design():
     width = lambda t: (t.overall["upper_limit"] - t.overall["lower_limit"]).to_numpy()  # noqa
     assert (width(clustered) > width(srs)).all()
     # one yes/no question under SRS: the design effect is about 1
-    assert srs.centre["deff"].iloc[0] == pytest.approx(1.0, abs=0.02)
+    assert srs.centre["deff_estimated"].iloc[0] == pytest.approx(1.0, abs=0.02)
 
 
 def test_a_baseline_of_100_percent_has_no_limits_and_flags_nothing():
