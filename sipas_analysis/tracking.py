@@ -638,7 +638,8 @@ def render_html(tracking: Tracking, *, lang: str = "vi") -> str:
                   for r in t.staff.itertuples(index=False)]
     c = lambda key: _text(f"col.{key}", lang)  # noqa: E731
     parts = [f"<h1>{html.escape(_text('title', lang, unit=t.unit))}</h1>",
-             f"<p>{html.escape(_text('by.' + t.by, lang))}</p>",
+             f"<p>{html.escape(_text('by.' + t.by, lang))}: "
+             f"{html.escape(label(o['period'].iloc[0]))} – {html.escape(label(t.latest))}</p>",
              "".join(f"<p>{html.escape(s)}</p>" for s in t.sentences[lang]),
              f"<figure>{svg}</figure>",
              f"<h2>{html.escape(_text('h.series', lang))}</h2>",
