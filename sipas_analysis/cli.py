@@ -139,6 +139,28 @@ def _parser() -> argparse.ArgumentParser:
                          help="seconds a report cell may run before its unit fails and the "
                               "batch goes on (default: 1800; 0: no limit)")
 
+    track = sub.add_parser(
+        "track", help="one desk's index month by month: control chart, year to date, last year",
+        description="Track one unit (a one-stop desk) of a survey file period by period: the "
+                    "overall index and each factor with intervals, a centre line and p-chart "
+                    "control limits on the effective sample size (periods out of limits "
+                    "flagged), year to date, the change against the same period last year "
+                    "and, above a minimum effective size, each member of staff (never "
+                    "ranked). Writes OUT/tracking.html and OUT/tracking.xlsx.")
+    track.add_argument("--data", required=True, help="survey file")
+    track.add_argument("--codebook", required=True, metavar="FILE",
+                       help="codebook YAML; it must give columns.date")
+    track.add_argument("--unit", required=True, metavar="NAME",
+                       help="the unit, in any accepted spelling (UBND = Ủy ban nhân dân)")
+    track.add_argument("--by", default="month", choices=["month", "quarter"],
+                       help="period (default: month)")
+    track.add_argument("--out", default=None,
+                       help="output folder (default: tracking/<unit name as a folder name>)")
+    track.add_argument("--lang", default="vi", choices=["vi", "en"],
+                       help="page language (default: vi)")
+    track.add_argument("--min-staff-n-eff", type=float, default=100, metavar="N",
+                       help="show a member of staff only from this effective size (default: 100)")
+
     params = sub.add_parser(
         "params", help="generate params/defaults.yaml and one params file per unit",
         description="Write params/defaults.yaml and params/units/63/<code>.yaml, "
@@ -206,7 +228,7 @@ def _load_with_codebook(file: str, codebook: str | None):
     return _load(file, book), book
 
 
-def _exclude_flagged(survey, names: list[str], codebook=None):
+def _exclude_flagged(survey, names: list[str], codebook=None, command: str = "index"):
     """``survey`` without the rows flagged by ``names``; one line on stderr says how many
     rows went and how many each flag removed."""
     from . import quality
@@ -214,7 +236,7 @@ def _exclude_flagged(survey, names: list[str], codebook=None):
     flags = quality.quality_flags(frame, **options)
     kept, removed = quality.exclude_flagged(frame, flags, names)
     counts = ", ".join(f"{name} {count:,}" for name, count in removed.items())
-    print(f"sipas index: --exclude-flagged removed {len(frame) - len(kept):,} of "
+    print(f"sipas {command}: --exclude-flagged removed {len(frame) - len(kept):,} of "
           f"{len(frame):,} rows ({counts})", file=sys.stderr)
     return kept
 
@@ -465,6 +487,34 @@ def _cmd_quality(args) -> int:
     return 0
 
 
+def _cmd_track(args) -> int:
+    from . import tracking
+    book = _read_codebook(args.codebook)
+    if "date" not in book.columns and "date" not in book.constants:
+        raise UserError(f"{args.codebook} gives no date (columns.date): tracking needs the "
+                        "date of each answer")
+    survey = _load(args.data, book)
+    from . import quality
+    excluded = quality.codebook_exclusions(book)   # the codebook's quality.exclude, as index
+    if excluded:
+        survey = _exclude_flagged(survey, excluded, codebook=book, command="track")
+    try:
+        result = tracking.track_unit(survey, args.unit, codebook=book, by=args.by,
+                                     min_staff_n_eff=args.min_staff_n_eff)
+    except ValueError as error:
+        if str(error).startswith("no unit "):      # the name on the command line
+            raise UserError(str(error)) from None
+        raise
+    out = Path(args.out) if args.out else Path("tracking") / result.slug
+    written = tracking.write_tracking(result, out, lang=args.lang)
+    from .files import printable
+    print(printable(f"{result.unit}: {len(result.overall)} period(s), latest {result.latest}"))
+    for sentence in result.sentences[args.lang]:
+        print(printable(sentence))
+    print(f"written: {written['html']} and {written['workbook']}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from . import indices, reference, simulate
     out = Path(args.out)
@@ -671,7 +721,7 @@ def _cmd_evaluate(args) -> int:
 
 COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index,
             "reports": _cmd_reports, "params": _cmd_params, "evaluate": _cmd_evaluate,
-            "quality": _cmd_quality}
+            "quality": _cmd_quality, "track": _cmd_track}
 
 
 def _stdout_closed() -> bool:
