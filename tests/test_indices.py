@@ -326,7 +326,7 @@ def test_ci_method_gives_an_interval_where_everyone_is_satisfied():
 
 def test_ci_method_is_checked():
     frame = survey_frame(n=300, seed=34, criteria=["c1", "c2", "c3"])
-    with pytest.raises(ValueError, match="ci_method must be .normal. \(or None\) or one of"):
+    with pytest.raises(ValueError, match=r"ci_method must be .normal. \(or None\) or one of"):
         indices.sipas_index(stratified_design(frame), factors=TWO, ci_method="wald")
 
 
