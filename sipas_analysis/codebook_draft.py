@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import textwrap
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -253,7 +254,7 @@ def _score(texts: list[list[str]], phrases: list[_Phrase],
         hits = []
         for phrase in phrases:
             if tuple(words) == phrase.words:
-                return 1.0, f'the header is "{phrase.text}"'
+                return 1.0, f'the header reads "{phrase.text}" (a usual wording)'
             if not phrase.exact_only and _contains(words, phrase.words):
                 hits.append(phrase)
         if hits:
@@ -280,6 +281,8 @@ def _score(texts: list[list[str]], phrases: list[_Phrase],
             if abs(len(candidate) - len(joined)) > 0.3 * max(len(candidate), 1):
                 continue
             ratio = difflib.SequenceMatcher(None, joined, candidate).ratio()
+            if ratio == 1.0:
+                return 1.0, f'the header reads "{candidate}" (the criterion\'s label)'
             if ratio >= 0.85 and ratio * 0.95 > best:
                 best = ratio * 0.95
                 why = f'close in spelling to "{candidate}" ({ratio:.0%} similar)'
@@ -634,7 +637,8 @@ def _scalar(value) -> str:
         return str(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
-    if isinstance(value, _Plain):
+    if isinstance(value, _Plain) and _PLAIN_KEY.fullmatch(value) \
+            and value.lower() not in _YAML_WORDS:
         return str(value)
     return quote(str(value))
 
@@ -656,7 +660,13 @@ def render(entries: list[Entry], indent: int = 0, commented: bool = False) -> li
     for entry in entries:
         pad = "  " * indent
         if entry.key is None:
-            lines.append(f"{pad}# {_comment_text(entry.comment)}" if entry.comment else "")
+            if not entry.comment:
+                lines.append("")
+                continue
+            for part in textwrap.wrap(_comment_text(entry.comment), 96 - len(pad),
+                                      subsequent_indent="  " if entry.comment.startswith(
+                                          "  - ") else "") or [""]:
+                lines.append(f"{pad}# {part}")
             continue
         off = commented or not entry.is_active()
         prefix = pad + ("# " if off else "")
@@ -723,8 +733,9 @@ def _assign(columns: list[Column]) -> dict[int, tuple[Match, list[Match]]]:
     candidates = []
     for position, column in enumerate(columns):
         matches = match_header(column.header, texts=column.texts)
-        scale_like = column.kind in ("labels", "numbers", "unknown") and (
-            column.kind == "unknown" or recognise_scale(column_answers(column)) is not None)
+        scale_like = (column.kind == "unknown" or (column.kind == "numbers" and not column.answers)
+                      or (column.kind in ("labels", "numbers")
+                          and recognise_scale(column_answers(column)) is not None))
         adjusted = []
         for match in matches:
             if match.target.is_rating and not scale_like:
@@ -1238,3 +1249,103 @@ def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
     columns = columns_from_frame(frame)
     return assemble(columns, file_options=file_options, notes=notes,
                     title=f"{source} ({len(frame):,} rows, {len(columns)} columns)")
+
+
+# --------------------------------------------------------------------------------------------
+# A plain reading of a file, for when sipas_analysis.readers is not installed
+# --------------------------------------------------------------------------------------------
+
+_EXCEL = (".xlsx", ".xlsm", ".xls", ".ods")
+_TITLE_SCAN = 30
+
+
+def read_plain(path, *, sheet=None, header_row="auto") -> tuple[pd.DataFrame, dict, list]:
+    """(frame, file options, notes) of a survey file read with pandas alone: Excel or CSV with
+    the header found below title rows (the first of the top rows filled in at least 60 % as
+    much as the fullest; rows above it are title rows), CSV separator and encoding found
+    among the usual ones; SPSS, Stata and Parquet as pandas reads them. Raises ValueError
+    naming the file when it cannot be read. The full reader is :mod:`sipas_analysis.readers`;
+    this is the fallback the ``sipas codebook draft`` command uses without it."""
+    from pathlib import Path
+    path = Path(path)
+    suffix = path.suffix.lower()
+    options: dict = {}
+    try:
+        if suffix in (".sav", ".zsav"):
+            return pd.read_spss(path), {}, []
+        if suffix == ".dta":
+            return pd.read_stata(path), {}, []
+        if suffix == ".parquet":
+            return pd.read_parquet(path), {}, []
+        if suffix in _EXCEL:
+            grid = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None,
+                                 dtype=object)
+            options["sheet"] = 0 if sheet is None else sheet
+        else:
+            text, encoding = _decode(path.read_bytes())
+            separator = _separator(text)
+            import io as _io
+            grid = pd.read_csv(_io.StringIO(text), sep=separator, header=None, dtype=str,
+                               keep_default_na=False, skip_blank_lines=False,
+                               engine="python")
+            grid = grid.replace("", None)
+            options.update(separator=separator, encoding=encoding)
+    except (OSError, ValueError, KeyError, ImportError) as error:
+        raise ValueError(f"{files.printable(path)}: cannot read: "
+                         f"{files.short_repr(str(error), 300)}") from None
+    notes = []
+    if header_row == "auto":
+        index = _find_header(grid)
+        if index > 0:
+            titles = [" ".join(str(v) for v in grid.iloc[i].dropna().tolist())
+                      for i in range(index)]
+            titles = [t for t in titles if t.strip()]
+            notes.append(f"rows 1-{index} above the header are title rows"
+                         + (": " + "; ".join(files.short_repr(t, 100) for t in titles)
+                            if titles else ""))
+            options["header_row_why"] = f"found: rows 1-{index} above it are title rows"
+        else:
+            options["header_row_why"] = "found: the first row"
+    else:
+        index = int(header_row) - 1
+        if index >= len(grid):
+            raise ValueError(f"{files.printable(path)}: --header-row {header_row}, but the "
+                             f"sheet has {len(grid)} rows")
+        options["header_row_why"] = "as given"
+    options["header_row"] = index + 1
+    names = [str(v).strip() if v is not None and not (isinstance(v, float) and pd.isna(v))
+             else f"Unnamed: {i}" for i, v in enumerate(grid.iloc[index].tolist())]
+    frame = grid.iloc[index + 1:].copy()
+    frame.columns = names
+    frame = frame.dropna(how="all").reset_index(drop=True)
+    return frame, options, notes
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1258", errors="replace"), "cp1258"
+
+
+def _separator(text: str) -> str:
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    counts = {sep: sorted(line.count(sep) for line in lines) for sep in (";", ",", "\t", "|")}
+    # the separator: most often in the middle line (title rows hold few)
+    return max(counts, key=lambda sep: (counts[sep][len(lines) // 2] if lines else 0))
+
+
+def _find_header(grid: pd.DataFrame) -> int:
+    top = grid.head(_TITLE_SCAN)
+    filled = top.notna().sum(axis=1).to_numpy()
+    if len(filled) == 0:
+        return 0
+    fullest = filled.max()
+    for index, count in enumerate(filled):
+        if count >= max(2, 0.6 * fullest):
+            return index
+    return 0
