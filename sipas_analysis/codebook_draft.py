@@ -102,7 +102,7 @@ def header_texts(header) -> list[list[str]]:
 _COLUMN_WORDS: dict[str, list[str]] = {
     "respondent_id": ["ma phieu", "so phieu", "ma so phieu", "uuid", "=id", "=_id",
                       "respondent id", "ma nguoi tra loi", "=ma", "=ma so", "instanceid"],
-    "unit": ["don vi duoc khao sat", "ten co quan", "bo phan mot cua", "ten don vi", "=don vi",
+    "unit": ["don vi duoc khao sat", "ten co quan", "ma don vi", "bo phan mot cua", "ten don vi", "=don vi",
              "=co quan", "co quan giai quyet", "don vi khao sat", "bo phan tiep nhan va tra ket qua",
              "=unit", "unit name", "noi nop ho so"],
     "unit_type": ["loai don vi", "=cap", "cap don vi", "cap hanh chinh", "loai co quan",
@@ -316,6 +316,9 @@ def match_header(header, *, texts=None) -> list[Match]:
         if target == Target("columns", "respondent_id") and raw in ("_uuid", "_id"):
             # a Kobo export has both; _uuid is the one that stays the same across servers
             score, why = (1.0 if raw == "_uuid" else 0.9), f"the KoboToolbox {raw} column"
+        if target == Target("columns", "date") and raw == "today":
+            # the device's date: _submission_time, when the export has it, is the one to use
+            score, why = 0.9, "the form's today column (the device's date)"
         if score >= POSSIBLE:
             matches.append(Match(target, round(score, 3), why))
     matches.sort(key=lambda m: -m.score)
@@ -452,12 +455,11 @@ def recognise_scale(answers, *, family_levels: dict | None = None) -> Scale | No
         levels = _numeric_levels(numbers)
         if levels is None or families:
             return None
-        n = (family_levels or {}).get("numeric", levels[-1] - levels[0] + 1)
-        n = max(n, levels[-1] - levels[0] + 1, 3)
         lowest = 0 if levels[0] == 0 else 1
+        n = max((family_levels or {}).get("numeric", 0), levels[-1] - lowest + 1, 3)
         mapping = {a: None for a in texts}
         return Scale("numeric", n, mapping, _satisfied(n, lowest),
-                     f"answers are numbers {lowest}–{lowest + n - 1}")
+                     f"numbers {lowest}–{lowest + n - 1} (the highest seen)")
     if len(families) != 1:
         return None
     family = families.pop()
@@ -817,7 +819,7 @@ def _family_levels(columns: list[Column]) -> dict:
             levels = _numeric_levels([a for a in column_answers(column)
                                       if _classify(a) is None]) or []
             if levels:
-                highest = max(highest, levels[-1] - levels[0] + 1)
+                highest = max(highest, levels[-1] - (0 if levels[0] == 0 else 1) + 1)
             continue
         for answer in column_answers(column):
             family_code = _classify(answer)
@@ -845,8 +847,11 @@ def assemble(columns: list[Column], *, file_options: dict, notes=(), title: str 
     """The codebook YAML for ``columns``: the shared back end of :func:`draft_codebook` and
     :func:`.xlsform.from_xlsform`. ``defaults`` maps contract columns to headers the source
     is known to have though ``columns`` do not list them (a Kobo export's ``_uuid``)."""
-    family_levels = _family_levels(columns)
     assigned = _assign(columns)
+    # the number of levels from the rating columns only (an index 1..10 is not a scale)
+    family_levels = _family_levels([c for i, c in enumerate(columns)
+                                    if i in assigned and assigned[i][0].target.is_rating
+                                    or i not in assigned and c.kind == "labels"])
     by_target: dict[Target, tuple[int, Match]] = {}
     possible: list[tuple[int, Match]] = []
     for position, (match, _) in sorted(assigned.items()):
@@ -1097,7 +1102,7 @@ def _scale_section(main: Scale | None, scales: list[Scale]) -> list[Entry]:
     how = (f"found: {main.why}, in {share} of the {len(scales)} rating columns")
     out = []
     if main.family == "numeric":
-        out.append(Entry(comment=f"ratings are {main.why} already: no scale needed"))
+        out.append(Entry(comment=f"the ratings are {main.why} already: no scale needed"))
         nulls = {k: v for k, v in main.mapping.items() if v is None}
         if nulls:
             out.append(Entry("scale", children=_mapping_entries(nulls), comment=how))
@@ -1278,8 +1283,9 @@ def read_plain(path, *, sheet=None, header_row="auto") -> tuple[pd.DataFrame, di
         if suffix == ".parquet":
             return pd.read_parquet(path), {}, []
         if suffix in _EXCEL:
+            engine = "openpyxl" if suffix in (".xlsx", ".xlsm") else None
             grid = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None,
-                                 dtype=object)
+                                 dtype=object, engine=engine)
             options["sheet"] = 0 if sheet is None else sheet
         else:
             text, encoding = _decode(path.read_bytes())
@@ -1290,7 +1296,7 @@ def read_plain(path, *, sheet=None, header_row="auto") -> tuple[pd.DataFrame, di
                                engine="python")
             grid = grid.replace("", None)
             options.update(separator=separator, encoding=encoding)
-    except (OSError, ValueError, KeyError, ImportError) as error:
+    except Exception as error:   # noqa: BLE001 - any failure to read is the file's problem
         raise ValueError(f"{files.printable(path)}: cannot read: "
                          f"{files.short_repr(str(error), 300)}") from None
     notes = []
