@@ -194,13 +194,10 @@ def _read_for_draft(path: Path, sheet, header_row):
                                    header_row=header_row)
         except readers.UnreadableFile as error:
             raise ValueError(str(error)) from None
-        notes = list(raw.notes or [])
-        if raw.legacy_encoding:
-            notes.append(f"text was in the legacy {raw.legacy_encoding} encoding, converted "
+        notes = list(raw.notes or [])   # they say the legacy encoding, repeated headers
+        if raw.legacy_encoding and not any(raw.legacy_encoding in n for n in notes):
+            notes.append(f"text in the legacy {raw.legacy_encoding} encoding was converted "
                          "to Unicode")
-        if raw.repeated_headers:
-            notes.append(f"{len(raw.repeated_headers)} repeated header row(s) inside the data "
-                         "were dropped")
         options = {"sheet": raw.sheet, "header_row": raw.header_row,
                    "separator": raw.separator, "encoding": raw.encoding}
         if raw.header_row and raw.header_row > 1 and header_row == "auto":
