@@ -182,7 +182,7 @@ def _codebook_parser(sub) -> None:
 
 
 def _read_for_draft(path: Path, sheet, header_row):
-    """(frame, file options, notes) of a survey file, through readers.read_raw, or a plain
+    """(frame, file options, notes, value labels) of a survey file, through readers.read_raw, or a plain
     pandas reading with a title-row skip where that module is not installed."""
     try:
         from . import readers
@@ -203,9 +203,9 @@ def _read_for_draft(path: Path, sheet, header_row):
         if raw.header_row and raw.header_row > 1 and header_row == "auto":
             options["header_row_why"] = (f"found: rows 1-{raw.header_row - 1} above it are "
                                          "title rows")
-        return raw.frame, options, notes
+        return raw.frame, options, notes, dict(raw.value_labels or {})
     from .codebook_draft import read_plain
-    return read_plain(path, sheet=sheet, header_row=header_row)
+    return (*read_plain(path, sheet=sheet, header_row=header_row), {})
 
 
 def _cmd_codebook(args) -> int:
@@ -230,8 +230,9 @@ def _cmd_codebook(args) -> int:
         sheet = args.sheet
         if sheet is not None and sheet.isdigit():
             sheet = int(sheet)
-        frame, options, notes = _read_for_draft(source, sheet, args.header_row)
-        text = draft_codebook(frame, file_options=options, notes=notes, source=source.name)
+        frame, options, notes, labels = _read_for_draft(source, sheet, args.header_row)
+        text = draft_codebook(frame, file_options=options, notes=notes, source=source.name,
+                              value_labels=labels)
     else:
         from .xlsform import from_xlsform
         text = from_xlsform(source)

@@ -513,8 +513,16 @@ class Column:
 _MAX_ANSWERS = 40
 
 
-def columns_from_frame(frame: pd.DataFrame) -> list[Column]:
-    """What :func:`draft_codebook` knows of each column of ``frame``."""
+def _code(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None) -> list[Column]:
+    """What :func:`draft_codebook` knows of each column of ``frame``; ``value_labels``
+    (header -> {code: label}, as SPSS and Stata files carry them) label the codes."""
+    value_labels = value_labels or {}
     out = []
     for position, header in enumerate(frame.columns):
         series = frame.iloc[:, position]
@@ -538,6 +546,14 @@ def columns_from_frame(frame: pd.DataFrame) -> list[Column]:
             column.answers = list(dict.fromkeys(column.answers))
         elif column.kind == "labels":
             column.kind = "text"
+        labels = value_labels.get(header) or {}
+        if labels and column.answers:
+            codes = {_code(k): str(v) for k, v in labels.items()}
+            column.answers = [_code(a) for a in column.answers]
+            # every labelled code, also those nobody chose, so that the scale is complete
+            column.answers += [c for c in codes if c not in column.answers]
+            column.labels = {a: codes[a] for a in column.answers if a in codes}
+            column.note = "value labels"
         if column.kind in ("labels", "text") and len(values):
             parsed = _parse_dates(values)
             if parsed is not None:
@@ -1130,7 +1146,7 @@ def _reverse_guesses(columns, by_target, scales) -> list[str]:
 
 
 def _values_entry(role: str, column: Column) -> Entry | None:
-    if not column.answers or column.kind not in ("labels", "unknown"):
+    if not column.answers or (column.kind not in ("labels", "unknown") and not column.labels):
         return None
     allowed = ", ".join(schema.CATEGORIES.get(role, ()))
     children = []
@@ -1231,13 +1247,15 @@ def _unmatched_block(columns, used, possible, assigned) -> list[Entry]:
 # --------------------------------------------------------------------------------------------
 
 def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
-                   source: str = "the file") -> str:
+                   source: str = "the file", value_labels: dict | None = None) -> str:
     """A draft codebook (YAML text) for a survey table whose header row has been found.
 
     ``frame``: the table with the file's headers as columns; ``file_options``: how it was
     read (``sheet``, ``header_row`` 1-based, ``separator``, ``encoding``; ``KEY_why`` gives the
     comment of a key); ``notes``: what the reader noticed (title rows, a legacy encoding), each
-    written as a comment; ``source``: the file's name, for the first comment.
+    written as a comment; ``source``: the file's name, for the first comment;
+    ``value_labels``: header -> {code: label} (SPSS, Stata): a scale is then recognised from
+    the labels, and both codes and labels are mapped.
 
     Examples
     --------
@@ -1251,7 +1269,7 @@ def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"draft_codebook expects a pandas DataFrame, got {type(frame).__name__}")
-    columns = columns_from_frame(frame)
+    columns = columns_from_frame(frame, value_labels)
     return assemble(columns, file_options=file_options, notes=notes,
                     title=f"{source} ({len(frame):,} rows, {len(columns)} columns)")
 

@@ -489,3 +489,21 @@ def test_cli_from_xlsform(tmp_path, capsys):
     assert cli.main(["codebook", "from-xlsform", str(write_province_xlsx(
         tmp_path / "data.xlsx"))]) == cli.EXIT_INVALID
     assert "no 'survey' sheet" in capsys.readouterr().err
+
+
+def test_spss_value_labels_give_the_scale_of_codes():
+    frame = pd.DataFrame({"q5": [5.0, 4.0, 3.0, 9.0], "gioitinh": [1.0, 2.0, 1.0, 2.0]})
+    labels = {"q5": {1.0: "Rất không hài lòng", 2.0: "Không hài lòng", 3.0: "Bình thường",
+                     4.0: "Hài lòng", 5.0: "Rất hài lòng", 9.0: "Không biết"},
+              "gioitinh": {1.0: "Nam", 2.0: "Nữ"}}
+    text = draft_codebook(frame.rename(columns={"q5": "Câu 5: Thái độ công chức",
+                                                "gioitinh": "Giới tính"}),
+                          file_options={}, value_labels={
+                              "Câu 5: Thái độ công chức": labels["q5"],
+                              "Giới tính": labels["gioitinh"]})
+    book = yaml.safe_load(text)
+    assert book["ratings"]["staff"]["staff_polite"] == "Câu 5: Thái độ công chức"
+    assert book["scale"]["5"] == book["scale"]["Rất hài lòng"] == 5
+    assert book["scale"]["1"] == 1 and book["scale"]["9"] is None
+    assert book["values"]["sex"] == {"1": "male", "Nam": "male", "2": "female",
+                                     "Nữ": "female"}
