@@ -131,7 +131,7 @@ _DESIGN_WORDS: dict[str, list[str]] = {
 _CRITERION_WORDS: dict[str, list[str]] = {
     "access_seating": ["cho ngoi", "noi ngoi cho", "ghe ngoi", "du cho ngoi", "phong cho"],
     "access_equipment": ["trang thiet bi day du", "thiet bi day du", "co so vat chat",
-                         "trang thiet bi phuc vu", "?trang thiet bi"],
+                         "?trang thiet bi"],
     "access_modern_equipment": ["hien dai", "thiet bi hien dai"],
     "access_ease": ["de su dung", "su dung de dang", "?thuan tien"],
     "procedure_posted": ["niem yet", "cong khai", "?minh bach"],
@@ -142,7 +142,7 @@ _CRITERION_WORDS: dict[str, list[str]] = {
     "procedure_single_point": ["dau moi", "mot dau moi"],
     "staff_polite": ["thai do", "lich su", "ton trong", "giao tiep"],
     "staff_listening": ["lang nghe", "chu y lang nghe"],
-    "staff_full_answers": ["tra loi day du", "giai dap", "tra loi", "giai thich"],
+    "staff_full_answers": ["tra loi day du", "giai dap", "?tra loi", "giai thich"],
     "staff_guidance": ["huong dan", "tan tinh", "chu dao"],
     "staff_follows_rules": ["tuan thu", "tuan thu quy dinh", "lam dung quy dinh"],
     "staff_no_harassment": ["nhung nhieu", "phien ha", "gay kho khan", "voi vinh", "tieu cuc"],
@@ -272,10 +272,15 @@ def _score(texts: list[list[str]], phrases: list[_Phrase],
             wanted = [w for w in label if w not in _STOPWORDS]
             if not wanted:
                 continue
-            coverage = sum(w in content for w in wanted) / len(wanted)
-            if coverage >= 0.6 and 0.5 + 0.4 * coverage > best:
-                best = 0.5 + 0.4 * coverage
-                why = f"{coverage:.0%} of the words of the criterion's label"
+            found = sum(w in content for w in wanted)
+            coverage = found / len(wanted)
+            # a long question holds many words by chance: the label must be much of it too
+            precision = found / max(len(content), 1)
+            score = 0.5 + 0.4 * coverage * min(1.0, 2 * precision)
+            if coverage >= 0.6 and score > best:
+                best = score
+                why = (f"{coverage:.0%} of the words of the criterion's label "
+                       f"({found} of the header's {len(content)})")
         joined = " ".join(words)
         for candidate in [" ".join(p.words) for p in phrases] + [" ".join(l) for l in labels]:
             if abs(len(candidate) - len(joined)) > 0.3 * max(len(candidate), 1):
