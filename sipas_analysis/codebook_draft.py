@@ -989,7 +989,8 @@ def assemble(columns: list[Column], *, file_options: dict, notes=(), title: str 
             if entry is not None:
                 value_entries.append(entry)
     if value_entries:
-        out.append(Entry(comment="file label -> contract value"))
+        out.append(Entry(comment="file label -> contract value (the contract's own list of "
+                                 "labels, or a 'guess')"))
         out.append(Entry("values", children=value_entries))
         out.append(Entry())
 

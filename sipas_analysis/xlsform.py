@@ -171,7 +171,8 @@ def from_xlsform(path, *, separator: str = "/") -> str:
             column.kind = "dates"
             column.texts = [name]
         elif base in ("select_one", "select1") or kind.startswith("select_one"):
-            list_name = kind.split(None, 1)[1].strip() if " " in kind else ""
+            # "select_one list" or "select_one list or_other"
+            list_name = kind.split()[1] if len(kind.split()) > 1 else ""
             choices = lists.get(list_name)
             if choices is None:
                 problems.append(f"row {row_number}: {name} uses the choice list "

@@ -104,7 +104,7 @@ def write_xlsform(path):
             ("select_one hl5", "q2", "Listening", "Câu 2: Công chức chú ý lắng nghe"),
             ("select_one dy5", "q3", "No harassment",
              "Câu 3: Công chức gây phiền hà, nhũng nhiễu"),
-            ("select_one hl5", "q4", "On time", "Câu 4: Nhận kết quả đúng hẹn"),
+            ("select_one hl5 or_other", "q4", "On time", "Câu 4: Nhận kết quả đúng hẹn"),
             ("select_one hl5", "q5", "Overall", "Câu 5: Mức độ hài lòng chung"),
             ("text", "y_kien", "Comments", "Ý kiến khác"),
             ("end_group", None, None, None)]:
