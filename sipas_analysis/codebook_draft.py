@@ -772,7 +772,7 @@ def _assign(columns: list[Column]) -> dict[int, tuple[Match, list[Match]]]:
             if match.score >= POSSIBLE:
                 adjusted.append(match)
         adjusted.sort(key=lambda m: -m.score)
-        for rank, match in enumerate(adjusted):
+        for match in adjusted:
             candidates.append((match.score, -position, position, match, adjusted))
     candidates.sort(key=lambda c: (-c[0], -c[1]))
     taken_targets, assigned = set(), {}

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sipas_analysis import cli
-from sipas_analysis.codebook_draft import (Target, draft_codebook, fold, match_header,
+from sipas_analysis.codebook_draft import (draft_codebook, fold, match_header,
                                            quote, read_plain, recognise_scale)
 from sipas_analysis.xlsform import XLSFormError, from_xlsform
 
