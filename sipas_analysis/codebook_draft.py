@@ -254,7 +254,7 @@ def _score(texts: list[list[str]], phrases: list[_Phrase],
         hits = []
         for phrase in phrases:
             if tuple(words) == phrase.words:
-                return 1.0, f'the header reads "{phrase.text}" (a usual wording)'
+                return 1.0, f'reads "{phrase.text}", a usual wording'
             if not phrase.exact_only and _contains(words, phrase.words):
                 hits.append(phrase)
         if hits:
@@ -266,7 +266,7 @@ def _score(texts: list[list[str]], phrases: list[_Phrase],
                 score = 0.68
             if score > best:
                 best = score
-                why = "the header says " + ", ".join(f'"{p.text}"' for p in (strong or hits))
+                why = "says " + ", ".join(f'"{p.text}"' for p in (strong or hits))
         content = [w for w in words if w not in _STOPWORDS]
         for label in labels:
             wanted = [w for w in label if w not in _STOPWORDS]
@@ -287,7 +287,7 @@ def _score(texts: list[list[str]], phrases: list[_Phrase],
                 continue
             ratio = difflib.SequenceMatcher(None, joined, candidate).ratio()
             if ratio == 1.0:
-                return 1.0, f'the header reads "{candidate}" (the criterion\'s label)'
+                return 1.0, f'reads "{candidate}", the criterion\'s label'
             if ratio >= 0.85 and ratio * 0.95 > best:
                 best = ratio * 0.95
                 why = f'close in spelling to "{candidate}" ({ratio:.0%} similar)'
@@ -911,7 +911,8 @@ def assemble(columns: list[Column], *, file_options: dict, notes=(), title: str 
         if match.target.section == "columns":
             column_entries.append(Entry(match.target.name, columns[position].header,
                                         comment=_confidence_comment(match), active=False))
-    constants = _constants_section(columns, by_target, notes, title)
+    constants = _constants_section(columns, by_target, notes, title,
+                                   dated=bool(defaults and "date" in defaults))
     out.append(constants)
     out.append(Entry())
     out.append(Entry("columns", children=column_entries or [
@@ -1171,7 +1172,7 @@ def _values_entry(role: str, column: Column) -> Entry | None:
 _YEAR = re.compile(r"(?<!\d)(20[1-4]\d)(?!\d)")
 
 
-def _constants_section(columns, by_target, notes, title) -> Entry:
+def _constants_section(columns, by_target, notes, title, dated: bool = False) -> Entry:
     entries = []
     date = by_target.get(Target("columns", "date"))
     has_year = Target("columns", "year") in by_target
@@ -1189,6 +1190,9 @@ def _constants_section(columns, by_target, notes, title) -> Entry:
             entries.append(Entry("year", int(last.year), active=False,
                                  comment=f"the dates span {first.year}-{last.year}: each row "
                                          "gets the year of its date"))
+    elif dated or date:
+        entries.append(Entry("year", 2024, active=False,
+                             comment="not needed: each row gets the year of its date"))
     else:
         years = sorted(set(_YEAR.findall(" ".join(map(str, notes)) + " " + title)))
         if len(years) == 1:
