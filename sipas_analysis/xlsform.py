@@ -63,6 +63,13 @@ def _cell(row: list, position: int | None):
 
 def _read_form(path: Path) -> dict:
     import openpyxl
+
+    from . import io as survey_io
+    try:
+        # the survey reader's guard: no zip bomb, no XML document type or entities (XXE)
+        survey_io._check_workbook(path)
+    except survey_io._Unreadable as error:
+        raise XLSFormError(f"{files.printable(path)}: {error}") from None
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:

@@ -430,6 +430,17 @@ def test_xlsform_errors_name_the_problem(tmp_path):
     book.save(path)
     with pytest.raises(XLSFormError, match="no 'survey' sheet"):
         from_xlsform(path)
+    import zipfile
+    hostile = tmp_path / "xxe.xlsx"
+    with zipfile.ZipFile(write_xlsform(tmp_path / "ok.xlsx")) as good, \
+            zipfile.ZipFile(hostile, "w") as bad:
+        for item in good.infolist():
+            data = good.read(item)
+            if item.filename == "xl/workbook.xml":
+                data = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + data
+            bad.writestr(item, data)
+    with pytest.raises(XLSFormError, match="document type or entities"):
+        from_xlsform(hostile)
     form = write_xlsform(tmp_path / "form.xlsx")
     book = openpyxl.load_workbook(form)
     book["survey"].append(["select_one missing_list", "q9", "x", "Câu 9"])
