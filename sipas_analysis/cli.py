@@ -188,7 +188,113 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--jobs", type=int, default=None, help="parallel worker processes")
     evaluate.add_argument("--seed", type=int, default=None, help="seed of the whole run")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _codebook_parser(sub)
     return parser
+
+
+def _header_row(text: str):
+    if text == "auto":
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'must be "auto" or a row number from 1, got {text!r}')
+    return number
+
+
+def _codebook_parser(sub) -> None:
+    codebook = sub.add_parser(
+        "codebook", help="draft a codebook (how your file maps to the contract) to edit",
+        description="Draft the codebook YAML of a survey file or of its XLSForm: headers "
+                    "matched to contract columns and SIPAS criteria, the answer scale "
+                    "recognised, every guess commented, every unmatched header listed. Edit "
+                    "the draft, then give it to the other commands with --codebook.")
+    actions = codebook.add_subparsers(dest="codebook_command", metavar="ACTION")
+    draft = actions.add_parser(
+        "draft", help="draft a codebook from a survey file (Excel, CSV, SPSS, Stata, Parquet)",
+        description="Read FILE (the header row found below any title rows, the separator and "
+                    "encoding found) and print the draft codebook, or write it to --out.")
+    draft.add_argument("file", help="survey file")
+    draft.add_argument("--sheet", default=None,
+                       help="Excel sheet: a name or a 0-based number (default: the first)")
+    draft.add_argument("--header-row", type=_header_row, default="auto",
+                       help='the header\'s row, 1-based as Excel numbers rows (default: auto)')
+    form = actions.add_parser(
+        "from-xlsform", help="build a codebook from an ODK/KoboToolbox XLSForm",
+        description="Read the form's survey, choices and settings sheets and print the draft "
+                    "codebook of its exports, or write it to --out.")
+    form.add_argument("form", help="XLSForm workbook (.xlsx)")
+    for action in (draft, form):
+        action.add_argument("-o", "--out", default=None,
+                            help="write the codebook to this file (default: print it)")
+        action.add_argument("--force", action="store_true",
+                            help="overwrite --out if it exists")
+
+
+def _read_for_draft(path: Path, sheet, header_row):
+    """(frame, file options, notes, value labels) of a survey file, through readers.read_raw, or a plain
+    pandas reading with a title-row skip where that module is not installed."""
+    try:
+        from . import readers
+    except ImportError:
+        readers = None
+    if readers is not None:
+        try:
+            raw = readers.read_raw(path, sheet=0 if sheet is None else sheet,
+                                   header_row=header_row)
+        except readers.UnreadableFile as error:
+            raise ValueError(str(error)) from None
+        notes = list(raw.notes or [])   # they say the legacy encoding, repeated headers
+        if raw.legacy_encoding and not any(raw.legacy_encoding in n for n in notes):
+            notes.append(f"text in the legacy {raw.legacy_encoding} encoding was converted "
+                         "to Unicode")
+        options = {"sheet": raw.sheet, "header_row": raw.header_row,
+                   "separator": raw.separator, "encoding": raw.encoding}
+        if raw.header_row and raw.header_row > 1 and header_row == "auto":
+            options["header_row_why"] = (f"found: rows 1-{raw.header_row - 1} above it are "
+                                         "title rows")
+        return raw.frame, options, notes, dict(raw.value_labels or {})
+    from .codebook_draft import read_plain
+    return (*read_plain(path, sheet=sheet, header_row=header_row), {})
+
+
+def _cmd_codebook(args) -> int:
+    from . import files
+    action = getattr(args, "codebook_command", None)
+    if action is None:
+        raise UserError("say what to do: sipas codebook draft FILE, or "
+                        "sipas codebook from-xlsform FORM.xlsx")
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.is_dir():
+            raise UserError(f"--out {out} is a folder; give a file name such as codebook.yaml")
+        if out.exists() and not args.force:
+            raise UserError(f"--out {out} exists; add --force to overwrite it")
+        if not out.parent.is_dir():
+            raise UserError(f"--out {out}: the folder {out.parent} does not exist")
+    source = Path(args.file if action == "draft" else args.form)
+    if not source.exists():
+        raise UserError(f"no such file: {files.printable(str(source))}")
+    if action == "draft":
+        from .codebook_draft import draft_codebook
+        sheet = args.sheet
+        if sheet is not None and sheet.isdigit():
+            sheet = int(sheet)
+        frame, options, notes, labels = _read_for_draft(source, sheet, args.header_row)
+        text = draft_codebook(frame, file_options=options, notes=notes, source=source.name,
+                              value_labels=labels)
+    else:
+        from .xlsform import from_xlsform
+        text = from_xlsform(source)
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    files.atomic_write(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    print(f"written: {out} (a draft: check every commented guess, then use it with "
+          f"--codebook {out})")
+    return 0
 
 
 def _codebook_option(command) -> None:
@@ -721,7 +827,8 @@ def _cmd_evaluate(args) -> int:
 
 COMMANDS = {"demo": _cmd_demo, "validate": _cmd_validate, "index": _cmd_index,
             "reports": _cmd_reports, "params": _cmd_params, "evaluate": _cmd_evaluate,
-            "quality": _cmd_quality, "track": _cmd_track}
+            "quality": _cmd_quality, "track": _cmd_track,
+            "codebook": _cmd_codebook}
 
 
 def _stdout_closed() -> bool:
