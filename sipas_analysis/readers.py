@@ -236,6 +236,10 @@ def _repeated(names: list[str]) -> dict:
     return {key: where for key, where in groups.items() if len(where) > 1}
 
 
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
 def _nfc_text(series: pd.Series) -> pd.Series:
     """Text cells in NFC, blanks (empty or spaces only) as NaN; one normalisation per value."""
     values = series.dropna().unique()
@@ -254,7 +258,11 @@ def _typed_column(values: np.ndarray, numbers_from_text: bool) -> pd.Series:
     series = series.mask(series.map(_blank))
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind in ("floating", "integer", "mixed-integer-float", "decimal"):
-        return pd.to_numeric(series)
+        numbers = pd.to_numeric(series)
+        if numbers.notna().all() and (numbers == np.round(numbers)).all() \
+                and numbers.abs().max() < 2 ** 53:
+            return numbers.astype("int64")    # Excel stores 1, 2, 3 as floats
+        return numbers
     if kind == "boolean":
         return series
     if kind in ("date", "datetime", "datetime64"):
@@ -354,7 +362,7 @@ def convert_legacy(path: Path, frame: pd.DataFrame, names: list[str], notes: lis
     """Text columns (and headers) typed in TCVN3 or VNI converted to Unicode; raises
     UnreadableFile when the text looks legacy but no conversion is convincing."""
     text_columns = {j: frame[c].dropna().unique()[:5000] for j, c in enumerate(frame.columns)
-                    if frame[c].dtype == object}
+                    if _is_text(frame[c])}
     text_columns = {j: [v for v in values if isinstance(v, str)]
                     for j, values in text_columns.items()}
     whole = legacy_text.detect_legacy(
@@ -629,8 +637,12 @@ def _read_stat(path: Path, kind: str) -> RawTable:
     df = df.copy()
     df.columns = range(df.shape[1])
     for j in df.columns:
-        if df[j].dtype == object:
-            df[j] = _nfc_text(df[j])     # SPSS pads strings; a blank answer is missing
+        if _is_text(df[j]):
+            kind = pd.api.types.infer_dtype(df[j], skipna=True)
+            if kind in ("date", "datetime"):
+                df[j] = pd.to_datetime(df[j])
+            else:
+                df[j] = _nfc_text(df[j])     # SPSS pads strings; a blank answer is missing
     labels = {_header_text(k): dict(v) for k, v in meta.variable_value_labels.items()}
     notes = [f"Read {kind} file with pyreadstat: {df.shape[1]} variables, "
              f"{len(labels)} with value labels (kept as codes)."]
@@ -655,7 +667,7 @@ def _read_parquet(path: Path) -> RawTable:
     df = table.to_pandas()
     df.columns = range(df.shape[1])
     for j in df.columns:
-        if df[j].dtype == object:
+        if _is_text(df[j]):
             df[j] = _nfc_text(df[j])
     file_rows = np.arange(1, len(df) + 1, dtype="int64")
     return _finish(path, df, names, file_rows, 0, ["Read Parquet file with pyarrow."])
