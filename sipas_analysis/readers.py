@@ -172,10 +172,9 @@ _NUMBER_LIKE = re.compile(r"^\s*[-+]?[\d.,:/ -]+\s*$")
 
 def find_header_row(rows: list[list], *, scan: int = 30, below: int = 50) -> int:
     """The 0-based index of the header among the first rows of a sheet or CSV: the first row
-    whose non-empty cells are texts (80 %, numbers and dates
-    written as text do not count), mostly distinct (60 %), and that covers the table: it has a
-    header over at least 80 % of the columns that the rows below it fill, and over half the
-    table's width. Title rows (one merged cell, a date line) and blank rows above it are
+    whose non-empty cells are texts (80 %; numbers and dates written as text do not count),
+    mostly distinct (60 %), and that covers the table: it has a header over at least 80 % of
+    the columns that the rows below it fill, and over half the table's width. Title rows (one merged cell, a date line) and blank rows above it are
     skipped; 0 when no row qualifies.
 
     >>> find_header_row([["UBND TỈNH THÁI NGUYÊN"], ["KẾT QUẢ KHẢO SÁT"], [],
@@ -259,36 +258,68 @@ def _nfc_text(series: pd.Series) -> pd.Series:
     return series.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
 
 
-def _typed_column(values: np.ndarray, numbers_from_text: bool) -> pd.Series:
-    """One column of cells: numbers numeric, dates datetime64, text str, blanks NaN."""
-    series = pd.Series(values, dtype=object)
-    series = series.mask(series.map(_blank))
-    kind = pd.api.types.infer_dtype(series, skipna=True)
+def _text_value(value):
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value) if value.strip() else np.nan
+    return value
+
+
+def _typed_column(values: np.ndarray, empty: np.ndarray, numbers_from_text: bool) -> pd.Series:
+    """One column of cells: numbers numeric, dates datetime64, text str (NFC), blanks NaN.
+    Work is done once per distinct value: a survey column holds a handful of labels."""
+    n = len(values)
+    filled = values[~empty]
+    if len(filled) == 0:
+        return pd.Series(np.full(n, np.nan))
+    kind = pd.api.types.infer_dtype(filled, skipna=False)
     if kind in ("floating", "integer", "mixed-integer-float", "decimal"):
-        numbers = pd.to_numeric(series)
-        if numbers.notna().all() and (numbers == np.round(numbers)).all() \
-                and numbers.abs().max() < 2 ** 53:
-            return numbers.astype("int64")    # Excel stores 1, 2, 3 as floats
-        return numbers
-    if kind == "boolean":
-        return series
+        numbers = np.full(n, np.nan)
+        numbers[~empty] = filled.astype("float64")
+        if not empty.any() and (numbers == np.round(numbers)).all() \
+                and np.abs(numbers).max() < 2 ** 53:
+            return pd.Series(numbers.astype("int64"))    # Excel stores 1, 2, 3 as floats
+        return pd.Series(numbers)
     if kind in ("date", "datetime", "datetime64"):
-        return pd.to_datetime(series)
-    series = _nfc_text(series)
+        out = np.full(n, None, dtype=object)
+        out[~empty] = filled
+        return pd.Series(pd.to_datetime(out))
+    codes, uniques = pd.factorize(filled, use_na_sentinel=False)
+    uniques = [_text_value(v) for v in uniques]
     if numbers_from_text and kind == "string":
-        texts = series.dropna()
+        texts = [u for u in uniques if isinstance(u, str)]
         # "001" is a code: a column with a zero-padded value stays text, as a spreadsheet
         # would lose the zeros.
-        padded = texts.str.match(r"^\s*[+-]?0\d").any()
-        if len(texts) and not padded:
-            numbers = pd.to_numeric(texts.str.strip(), errors="coerce")
-            if numbers.notna().all():
-                out = pd.Series(np.nan, index=series.index, dtype="float64")
-                out[texts.index] = numbers.astype("float64")
-                if (out.dropna() == np.round(out.dropna())).all() and out.notna().all():
-                    return out.astype("int64")
-                return out
-    return series
+        numbers = pd.to_numeric(pd.Series(texts, dtype=object).str.strip(), errors="coerce")
+        padded = any(_ZERO_PADDED.match(t) for t in texts)
+        if texts and not padded and numbers.notna().all():
+            as_number = dict(zip(texts, numbers.astype("float64")))
+            uniques = [as_number.get(u, np.nan) if isinstance(u, str) else np.nan
+                       for u in uniques]
+            out = np.full(n, np.nan)
+            out[~empty] = np.asarray(uniques, dtype="float64")[codes]
+            if not np.isnan(out).any() and (out == np.round(out)).all():
+                return pd.Series(out.astype("int64"))
+            return pd.Series(out)
+    out = np.full(n, np.nan, dtype=object)
+    table = np.empty(len(uniques), dtype=object)
+    table[:] = uniques
+    out[~empty] = table[codes]
+    return pd.Series(out, dtype=object)
+
+
+_ZERO_PADDED = re.compile(r"^\s*[+-]?0\d")
+
+
+def _rectangle(rows: list[list], width: int) -> np.ndarray:
+    grid = np.empty((len(rows), width), dtype=object)
+    grid[:] = ""
+    if rows and all(len(r) == width for r in rows):
+        grid[:] = rows
+        return grid
+    for i, row in enumerate(rows):
+        row = row[:width]
+        grid[i, :len(row)] = row
+    return grid
 
 
 def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: bool,
@@ -313,36 +344,26 @@ def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: 
             raise UnreadableFile(path, f"has no row {header_row} (it has {len(rows)} rows)")
         notes.append(f"The header is row {index + 1}, as given.")
     header = list(rows[index])
-    body = rows[index + 1:]
-    width = max([len(header)] + [len(r) for r in body]) if body else len(header)
-    # Columns with neither a header nor a value are the sheet's empty margin.
-    filled = np.zeros(width, dtype=bool)
-    for j, v in enumerate(header):
-        filled[j] |= not _blank(v)
-    keep_rows = []
-    for k, row in enumerate(body):
-        marks = [not _blank(v) for v in row]
-        if any(marks):
-            keep_rows.append(k)
-            filled[:len(marks)] |= marks
-    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
     if not any(not _blank(v) for v in header):
         raise UnreadableFile(path, f"has no header row (row {index + 1} is blank)")
+    body = rows[index + 1:]
+    width = max([len(header)] + [len(r) for r in body])
+    grid = _rectangle(body, width)
+    empty = (grid == "") | pd.isna(grid)
+    # Columns with neither a header nor a value are the sheet's empty margin.
+    filled = ~empty.all(axis=0)
+    filled[:len(header)] |= [not _blank(v) for v in header]
+    last = int(np.flatnonzero(filled)[-1]) + 1
+    keep = ~empty[:, :last].all(axis=1)
     names = [_header_text(header[j]) if j < len(header) else "" for j in range(last)]
     names = [name if name else f"Unnamed: {j}" for j, name in enumerate(names)]
-    dropped = len(body) - len(keep_rows)
-    if dropped and keep_rows:
+    dropped = int((~keep).sum())
+    if dropped and keep.any():
         notes.append(f"{dropped} blank row(s) below the header were left out.")
-    grid = np.empty((len(keep_rows), last), dtype=object)
-    grid[:] = ""
-    for out_row, k in enumerate(keep_rows):
-        row = body[k][:last]
-        grid[out_row, :len(row)] = row
-    columns = {}
-    for j in range(last):
-        columns[j] = _typed_column(grid[:, j], numbers_from_text)
-    frame = pd.DataFrame(columns)
-    file_rows = np.asarray(keep_rows, dtype="int64") + index + 2
+    grid, empty = grid[keep, :last], empty[keep, :last]
+    frame = pd.DataFrame({j: _typed_column(grid[:, j], empty[:, j], numbers_from_text)
+                          for j in range(last)})
+    file_rows = np.flatnonzero(keep).astype("int64") + index + 2
     return _finish(path, frame, names, file_rows, index + 1, notes, **info)
 
 
