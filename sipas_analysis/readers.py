@@ -181,12 +181,25 @@ def find_header_row(rows: list[list], *, scan: int = 30, below: int = 50) -> int
     ...                  ["STT", "Mã phiếu", "Giới tính"], [1, "A01", "Nam"], [2, "A02", "Nữ"]])
     3
     """
+    for numbers_count in (False, True):
+        # Second pass: a header of question numbers (1, 2, 3 ... as cells) when no row of
+        # texts heads the table.
+        found = _header_index(rows, scan, below, numbers_count)
+        if found is not None:
+            return found
+    return 0
+
+
+def _header_index(rows, scan, below, numbers_count):
     for i, row in enumerate(rows[:scan]):
         filled = [j for j, v in enumerate(row) if not _blank(v)]
         if not filled:
             continue
-        texts = [_fold(row[j]) for j in filled
-                 if isinstance(row[j], str) and not _NUMBER_LIKE.match(row[j])]
+        if numbers_count:
+            texts = [_fold(row[j]) for j in filled]
+        else:
+            texts = [_fold(row[j]) for j in filled
+                     if isinstance(row[j], str) and not _NUMBER_LIKE.match(row[j])]
         if len(texts) < 0.8 * len(filled) or len(set(texts)) < 0.6 * len(filled):
             continue
         used = set()
@@ -203,7 +216,7 @@ def find_header_row(rows: list[list], *, scan: int = 30, below: int = 50) -> int
         covered = len(used & set(filled)) / len(used)
         if covered >= 0.8 and len(filled) >= 0.5 * width:
             return i
-    return 0
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,7 +418,7 @@ def convert_legacy(path: Path, frame: pd.DataFrame, names: list[str], notes: lis
     whole = legacy_text.detect_legacy(
         [v for values in text_columns.values() for v in values] + names)
     if whole.encoding is None:
-        if whole.suspect:
+        if whole.suspect and whole.words >= 8:
             raise UnreadableFile(path, f"its text looks typed in the legacy {whole.suspect} "
                                        f"encoding, but converting it gives Vietnamese words "
                                        f"for only {whole.converted[whole.suspect]:.0%} of them; "

@@ -98,6 +98,10 @@ def test_header_row_below_titles():
     assert find_header_row([["Hài lòng", "Hài lòng", "Hài lòng", "Hài lòng"]] + [header]
                            + body) == 1
     assert find_header_row([]) == 0
+    # question numbers as header cells, below a title
+    numbered = [["Phiếu", "Đơn vị"] + list(range(1, 6))] + [
+        [f"P{i}", "Sở Tư pháp"] + [4, 5, 4, 3, 5] for i in range(10)]
+    assert find_header_row([["KẾT QUẢ KHẢO SÁT"], []] + numbered) == 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +329,9 @@ def test_windows_1258_bytes_are_not_taken_for_legacy(tmp_path):
 
 def test_ambiguous_legacy_text_is_refused(tmp_path):
     path = tmp_path / "garbled.csv"
-    rows = ["Mã,Ghi chú"] + [f"{i},µ¸¶ ·¹¨ ©ª« ¬®" for i in range(10)]
+    chars = "µ¸¶·¹¨©ª«¬®"
+    notes = [" ".join(chars[(i + k) % 11] * 3 for k in range(3)) for i in range(11)]
+    rows = ["Mã,Ghi chú"] + [f"{i},{note}" for i, note in enumerate(notes)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(UnreadableFile, match="legacy TCVN3 encoding"):
         read_raw(path)
