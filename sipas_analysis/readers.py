@@ -362,7 +362,7 @@ def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: 
     body = rows[index + 1:]
     width = max([len(header)] + [len(r) for r in body])
     grid = _rectangle(body, width)
-    empty = (grid == "") | pd.isna(grid)
+    empty = grid == ""          # every reader gives an empty cell as ""
     # Columns with neither a header nor a value are the sheet's empty margin.
     filled = ~empty.all(axis=0)
     filled[:len(header)] |= [not _blank(v) for v in header]
