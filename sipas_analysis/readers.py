@@ -419,6 +419,12 @@ def convert_legacy(path: Path, frame: pd.DataFrame, names: list[str], notes: lis
         [v for values in text_columns.values() for v in values] + names)
     if whole.encoding is None:
         if whole.suspect and whole.words >= 8:
+            other = [e for e in legacy_text.ENCODINGS if e != whole.suspect][0]
+            if whole.converted[whole.suspect] >= 0.85:
+                raise UnreadableFile(path, f"its text looks typed in a legacy encoding, and it "
+                                           f"converts to Vietnamese words both as "
+                                           f"{whole.suspect} (the likelier) and as {other}; "
+                                           "convert the file to Unicode and read it again")
             raise UnreadableFile(path, f"its text looks typed in the legacy {whole.suspect} "
                                        f"encoding, but converting it gives Vietnamese words "
                                        f"for only {whole.converted[whole.suspect]:.0%} of them; "
@@ -430,9 +436,10 @@ def convert_legacy(path: Path, frame: pd.DataFrame, names: list[str], notes: lis
     frame = frame.copy()
     for j, values in text_columns.items():
         if _worth_converting(values, encoding):
-            mapping = {v: legacy_text.to_unicode(v, encoding) for v in values
-                       if legacy_text.representable(v)}
             column = frame.columns[j]
+            mapping = {v: legacy_text.to_unicode(v, encoding)
+                       for v in frame[column].dropna().unique()
+                       if isinstance(v, str) and legacy_text.representable(v)}
             frame[column] = frame[column].map(lambda v: mapping.get(v, v))
             converted.append(j)
     if _worth_converting(names, encoding):
