@@ -457,6 +457,8 @@ def convert_legacy(path: Path, frame: pd.DataFrame, names: list[str], notes: lis
 # --------------------------------------------------------------------------------------------
 
 def _sheet_name(path: Path, names: list[str], sheet) -> str:
+    if sheet is None:
+        sheet = 0
     if isinstance(sheet, bool):
         raise ValueError(f"sheet must be a name or a 0-based index, got {sheet!r}")
     if isinstance(sheet, (int, np.integer)):
