@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["ENCODINGS", "TCVN3", "VNI", "LegacyDetection", "detect_legacy", "from_unicode",
-           "is_vietnamese_word", "to_unicode", "vietnamese_letters"]
+           "is_vietnamese_word", "representable", "to_unicode", "vietnamese_letters"]
 
 ENCODINGS = ("TCVN3", "VNI")
 
@@ -107,19 +107,22 @@ TCVN3: dict[str, str] = _table(_TCVN3_ROWS, _TCVN3_OTHER,
 VNI: dict[str, str] = _table(_VNI_ROWS, _VNI_OTHER, lambda c: c)
 
 
+def _as_latin1(char: str) -> str:
+    """The C1 control (U+0080-U+009F) that Latin-1 gives the byte Windows-1252 shows as
+    ``char`` (€ -> U+0080); other characters unchanged."""
+    try:
+        code = char.encode("cp1252")[0]
+    except UnicodeEncodeError:
+        return char
+    return chr(code) if 0x80 <= code <= 0x9F else char
+
+
 def _decoder(table: dict[str, str]) -> tuple[re.Pattern, dict[str, str]]:
     back = {legacy: letter for letter, legacy in table.items() if legacy != letter}
-    # A byte that Windows-1252 leaves undefined may also arrive as the matching C1 control.
+    # Bytes read as Latin-1 instead of Windows-1252 hold C1 controls where Windows-1252 has
+    # € ‚ ƒ ...: both spellings decode.
     for legacy, letter in list(back.items()):
-        if len(legacy) == 1 and 0x80 <= ord(legacy) < 0x100:
-            continue
-        for i, char in enumerate(legacy):
-            try:
-                code = char.encode("cp1252")[0]
-            except UnicodeEncodeError:
-                continue
-            if 0x80 <= code <= 0x9F:
-                back.setdefault(legacy[:i] + chr(code) + legacy[i + 1:], letter)
+        back.setdefault("".join(map(_as_latin1, legacy)), letter)
     # Longest sequence first: VNI "oâ" (ô) before "o".
     keys = sorted(back, key=len, reverse=True)
     return re.compile("|".join(re.escape(k) for k in keys)), back
