@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sipas_analysis import codebook, files, reference, schema
+from sipas_analysis import codebook, files, readers, reference, schema
 from sipas_analysis.codebook import Codebook
 
 __all__ = [
@@ -449,53 +449,15 @@ def _header_problems(path: Path, names: list) -> list[dict]:
 
 def _unique_labels(names: list) -> list:
     """Column labels made unique the way pandas' CSV reader does it (``x``, ``x.1``, ...)."""
-    seen: dict = {}
-    out = []
-    for name in names:
-        label = name
-        while label in seen:
-            seen[name] += 1
-            label = f"{name}.{seen[name]}"
-        seen.setdefault(label, 0)
-        out.append(label)
-    return out
-
-
-_ZIP_LIMIT = 2 * 1024 ** 3   # uncompressed bytes of a workbook that is refused unread
-_XML_DECLARATIONS = (b"<!doctype", b"<!entity")
+    return readers.unique_labels(names)
 
 
 def _check_workbook(path: Path) -> None:
-    """Refuse, before any XML parser sees it, a file that is not a zip of an Excel workbook,
-    that expands to more than _ZIP_LIMIT bytes, or whose XML parts declare a document type or
-    entities (which an Excel workbook never does; they carry XXE and entity expansion)."""
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        raise _Unreadable("is not an Excel workbook (an .xlsx/.xlsm file is a zip archive; "
-                          "this one is not)")
+    """readers.check_workbook (zip, size and XML-entity guards) as an _Unreadable error."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            names = {m.filename for m in members}
-            if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
-                raise _Unreadable("is a zip archive but not an Excel workbook (it has no "
-                                  "[Content_Types].xml and xl/ parts)")
-            if sum(m.file_size for m in members) > _ZIP_LIMIT:
-                raise _Unreadable(f"expands to more than {_ZIP_LIMIT // 1024 ** 3} GB; refused")
-            for member in members:
-                if not member.filename.lower().endswith((".xml", ".rels", ".vml")):
-                    continue
-                with archive.open(member) as part:
-                    head = part.read(65536)
-                if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-                    head = head.decode("utf-16", errors="ignore").encode()
-                if any(d in head.lower() for d in _XML_DECLARATIONS):
-                    raise _Unreadable(f"part {member.filename} declares an XML document type "
-                                      "or entities, which an Excel workbook never does; refused")
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
-        raise _Unreadable(f"is a damaged zip archive ({files.short_repr(str(error), 120)})") \
-            from None
+        readers.check_workbook(path)
+    except readers.UnreadableFile as error:
+        raise _Unreadable(error.reason) from None
 
 
 def _excel_header(path: Path, sheet) -> tuple[list, object]:
@@ -521,21 +483,22 @@ def _excel_header(path: Path, sheet) -> tuple[list, object]:
         book.close()
 
 
+def _check_path(path: Path) -> None:
+    """The guards every reader shares (readers.check_path) as an _Unreadable error."""
+    try:
+        readers.check_path(path, SURVEY_FORMATS)
+    except readers.UnreadableFile as error:
+        raise _Unreadable(error.reason) from None
+
+
 def _read_survey_file(path: Path, sheet) -> tuple[pd.DataFrame, list[dict]]:
     """The file's table and the problems of its header row; raises _Unreadable."""
     suffix = path.suffix.lower()
-    if path.is_dir():
-        raise _Unreadable("is a folder, not a survey file")
-    if suffix not in SURVEY_FORMATS:
-        listed = ", ".join(f"{ext} ({kind})" for ext, kind in SURVEY_FORMATS.items())
-        raise _Unreadable(f"cannot read {path.name}: unknown file extension {path.suffix!r}; "
-                          f"supported: {listed}")
+    if path.is_dir() or suffix not in SURVEY_FORMATS:
+        _check_path(path)
     if sheet is not None and SURVEY_FORMATS[suffix] != "Excel":
         raise ValueError(f"sheet= applies to Excel files only, not to {path.name}")
-    if not path.is_file():
-        raise _Unreadable("is not a regular file (a device or a pipe)")
-    if path.stat().st_size == 0:
-        raise _Unreadable("is empty (0 bytes)")
+    _check_path(path)
     if suffix == ".csv":
         import csv
 
@@ -638,14 +601,12 @@ def _known_codes(codes: pd.Series, unit_set: str) -> pd.Series:
 
 def _load_with_codebook(path: Path, book, sheet) -> pd.DataFrame:
     """The file read as the codebook's ``file:`` options say, then mapped by the codebook."""
-    from .readers import UnreadableFile, read_raw
-
     options = book.file
     try:
-        raw = read_raw(path, sheet=options["sheet"] if sheet is None else sheet,
+        raw = readers.read_raw(path, sheet=options["sheet"] if sheet is None else sheet,
                                header_row=options["header_row"],
                                separator=options["separator"], encoding=options["encoding"])
-    except UnreadableFile as error:
+    except readers.UnreadableFile as error:
         reason = str(error)
         if reason.startswith(str(path)):
             reason = reason[len(str(path)):].lstrip(" :")

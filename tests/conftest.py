@@ -46,3 +46,12 @@ def contract_frame(n: int = 40, seed: int = 1) -> pd.DataFrame:
 @pytest.fixture
 def valid_frame() -> pd.DataFrame:
     return contract_frame()
+
+
+@pytest.fixture(scope="session")
+def own_survey_files(tmp_path_factory) -> dict:
+    """The files tests/own_survey_fixtures.py makes as offices make them, with their codebooks
+    (name -> path), written once per test session."""
+    from tests.own_survey_fixtures import make_fixtures
+
+    return make_fixtures(tmp_path_factory.mktemp("own_survey"))
