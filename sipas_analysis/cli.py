@@ -250,8 +250,10 @@ def _read_for_draft(path: Path, sheet, header_row):
         if raw.legacy_encoding and not any(raw.legacy_encoding in n for n in notes):
             notes.append(f"text in the legacy {raw.legacy_encoding} encoding was converted "
                          "to Unicode")
-        options = {"sheet": raw.sheet, "header_row": raw.header_row,
-                   "separator": raw.separator, "encoding": raw.encoding}
+        # SPSS, Stata and Parquet have no header row (read_raw gives 0) nor text encoding
+        options = {"sheet": raw.sheet, "separator": raw.separator}
+        if raw.header_row >= 1:
+            options |= {"header_row": raw.header_row, "encoding": raw.encoding}
         if raw.header_row and raw.header_row > 1 and header_row == "auto":
             options["header_row_why"] = (f"found: rows 1-{raw.header_row - 1} above it are "
                                          "title rows")

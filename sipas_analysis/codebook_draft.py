@@ -788,6 +788,14 @@ def _assign(columns: list[Column]) -> dict[int, tuple[Match, list[Match]]]:
         assigned[position] = (match, runner_up[:2])
         if match.confidence in ("exact", "likely"):
             taken_targets.add(match.target)
+    # A file whose date column is headed otherwise ("Thời gian"): the one unmatched column
+    # whose values are dates is the survey date, said as a guess.
+    date = Target("columns", "date")
+    if date not in {m.target for m, _ in assigned.values()}:
+        dated = [p for p, c in enumerate(columns) if c.kind == "dates" and p not in assigned]
+        if len(dated) == 1:
+            assigned[dated[0]] = (Match(date, LIKELY, "its values are dates (the header does "
+                                        "not say so: check it is the survey date)"), [])
     return assigned
 
 
