@@ -143,3 +143,21 @@ def test_quality_of_an_own_survey(own_survey_files, tmp_path, capsys):
                                                "flagged_rows.csv"}
     rows = pd.read_csv(out / "flagged_rows.csv")
     assert rows["source_row"].min() >= 2        # rows as the file numbers them
+
+
+@pytest.mark.parametrize("data", ["thai_nguyen_2024.xlsx", "kobo_export.csv", "kobo_export.xlsx",
+                                  "kiosk_monthly.csv", "tcvn3_survey.xlsx", "utf16_survey.csv",
+                                  "survey.ods"])
+def test_a_draft_codebook_takes_the_file_to_an_index_by_unit(own_survey_files, data, tmp_path,
+                                                              capsys):
+    """draft -> validate -> index, with the draft as written (the analyst would still check
+    it): the header row, separator, encoding and scale it found are right enough to read."""
+    book = tmp_path / "draft.yaml"
+    source = str(own_survey_files[data])
+    assert cli.main(["codebook", "draft", source, "-o", str(book)]) == 0
+    assert cli.main(["validate", source, "--codebook", str(book)]) == 0
+    out = tmp_path / "index.csv"
+    assert cli.main(["index", "--data", source, "--codebook", str(book), "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(out)
+    assert table["unit"].nunique() >= 4 and table["estimate"].between(0, 100).all()
