@@ -820,10 +820,10 @@ class SurveyDesign:
         >>> import pandas as pd
         >>> data = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 3.0, 2.0, 5.0]})
         >>> design = SurveyDesign(data).calibrate("~ x", {"Intercept": 10, "x": 30})
-        >>> design.total(["x", "y"])[["term", "estimate", "std_error"]].round(6)
+        >>> design.total(["x", "y"])[["term", "estimate", "std_error"]].round(4)
           term  estimate  std_error
-        0    x      30.0        0.0
-        1    y      27.5   4.402143
+        0    x      30.0     0.0000
+        1    y      33.0     5.6024
         """
         caller = "calibrate"
         if calfun not in weighting.CALFUNS:
@@ -1083,7 +1083,7 @@ class SurveyDesign:
         ...     ["term", "q", "estimate"]]
               term    q  estimate
         0  minutes  0.5      30.0
-        1  minutes  0.9      90.0
+        1  minutes  0.9      60.0
         """
         probabilities = np.atleast_1d(np.asarray(q, dtype=float))
         if probabilities.ndim != 1 or probabilities.size == 0 or \

@@ -316,11 +316,18 @@ class RakingAdjustment:
 
 # ---------------------------------------------------------------------- calibration
 def r_style_name(column: str) -> str:
-    """R's model-matrix name of a patsy column: "stype[T.H]" -> "stypeH",
-    "Intercept" -> "(Intercept)"."""
+    """R's model-matrix name of a patsy column.
+
+    >>> r_style_name("stype[T.H]"), r_style_name("Intercept"), r_style_name('Q("sch.wide")[T.Yes]')
+    ('stypeH', '(Intercept)', 'sch.wideYes')
+    """
     if column == "Intercept":
         return "(Intercept)"
-    return ":".join(re.sub(r"^(.*)\[T\.(.*)\]$", r"\1\2", part) for part in column.split(":"))
+    parts = []
+    for part in column.split(":"):
+        part = re.sub(r"""Q\((["'])(.*?)\1\)""", r"\2", part)   # Q("sch.wide") -> sch.wide
+        parts.append(re.sub(r"^(.*)\[T\.(.*)\]$", r"\1\2", part))
+    return ":".join(parts)
 
 
 def match_population_vector(population, names: list[str], caller: str) -> np.ndarray:
