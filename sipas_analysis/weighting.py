@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import scipy.linalg
+import scipy.sparse
 
 CALFUNS = ("linear", "raking", "logit")
 # R's rake: "epsilon" below 1 is a fraction of the total weight; R iterates the variance's
@@ -303,14 +304,15 @@ class RakingAdjustment:
             inside = (codes >= 0) & (psw != 0)
             c = codes[inside]
             n_cells = int(c.max()) + 1 if c.size else 0
-            counts = np.bincount(c, minlength=n_cells).astype(float)
-            prepared.append((inside, c, n_cells, np.maximum(counts, 1.0), psw[inside]))
+            counts = np.maximum(np.bincount(c, minlength=n_cells).astype(float), 1.0)
+            # cell means of all k columns at once: one sparse product per margin and sweep
+            indicator = scipy.sparse.csr_matrix(
+                (1.0 / counts[c], (c, np.arange(c.size))), shape=(n_cells, c.size))
+            prepared.append((inside, c, indicator, psw[inside][:, None]))
         for _ in range(_RAKE_VARIANCE_SWEEPS):
-            for inside, c, n_cells, counts, psw in prepared:
-                for j in range(z.shape[1]):
-                    v = z[inside, j] / psw
-                    means = np.bincount(c, weights=v, minlength=n_cells) / counts
-                    z[inside, j] -= psw * means[c]
+            for inside, c, indicator, psw in prepared:
+                v = z[inside] / psw
+                z[inside] -= psw * np.asarray(indicator @ v)[c]
         return z
 
 
