@@ -798,7 +798,8 @@ class SurveyDesign:
         return self._reweighted(new, step, adjustment)
 
     def calibrate(self, formula: str, population, *, calfun: str = "linear", bounds=None,
-                  epsilon: float = 1e-7, max_iter: int = 50) -> "SurveyDesign":
+                  variance=None, epsilon: float = 1e-7,
+                  max_iter: int = 50) -> "SurveyDesign":
         """A new design calibrated to population totals (R's ``calibrate``).
 
         ``formula``: the right-hand side of a patsy formula (``"~ stype + api99"``); its model
@@ -810,7 +811,10 @@ class SurveyDesign:
         finite ``bounds``); ``bounds = (lower, upper)`` on g = new weight / old weight.
         Non-linear and bounded calibration use R's Newton iteration (``grake``), converged
         when every total is within ``epsilon`` (relative to 1 + |total|) and an error naming
-        the worst column otherwise. A column whose sample total is 0 is dropped when its
+        the worst column otherwise. ``variance`` (R's ``variance=``): the working model's
+        variance σ² of each row, as a column name, or coefficients c with σ² = x'c (one per
+        model-matrix column): ``calibrate("~ x - 1", [X], variance=1)`` is the ratio
+        estimator. A column whose sample total is 0 is dropped when its
         population total is 0 too (R's rule) and an error otherwise. Rows of positive weight
         missing a formula variable are an error. The variance uses the g-weighted GREG
         residuals (module ``weighting``), so the calibration totals have standard error 0.
@@ -849,9 +853,14 @@ class SurveyDesign:
             if empty:
                 raise ValueError(f"{caller}: no weight in the sample for model-matrix "
                                  f"column(s) {', '.join(empty)}: they cannot be calibrated")
+        sigma2 = self._calibration_variance(variance, mm, names, caller)
+        whalf = np.sqrt(ww)
         if calfun == "linear" and not (np.isfinite(lower) or np.isfinite(upper)):
-            g = weighting.linear_g(mm, ww, target, names, caller)
+            g = weighting.linear_g(mm, ww, target, names, caller, sigma2)
             iterations = 0
+            # R's regcalibrate: residuals of the variance-weighted regression
+            basis = weighting.greg_basis(mm, whalf / np.sqrt(sigma2))
+            residual_weight = g * whalf * np.sqrt(sigma2)
         else:
             if (np.isfinite(lower) or np.isfinite(upper)) and \
                     np.min(target / sample_total) > weighting._GRAKE_RESCALE_THRESHOLD:
@@ -859,7 +868,11 @@ class SurveyDesign:
                               "R, they are rescaled first and the bounds apply to the "
                               "rescaled weights", UserWarning, stacklevel=2)
             g, iterations, misfit = weighting.grake(mm, ww, calfun, lower, upper, target,
-                                                    epsilon=epsilon, max_iter=int(max_iter))
+                                                    epsilon=epsilon, max_iter=int(max_iter),
+                                                    sigma2=sigma2)
+            # R's calibrate keeps the residuals of the unweighted-variance regression here
+            basis = weighting.greg_basis(mm, whalf)
+            residual_weight = g * whalf
             if not np.all(misfit < epsilon):
                 worst = int(np.argmax(misfit))
                 raise ValueError(f"{caller}: calfun={calfun!r} with bounds {bounds!r} did not "
@@ -867,10 +880,30 @@ class SurveyDesign:
                                  f"is still off by {misfit[worst]:.3g} of (1 + its total). "
                                  "Widen the bounds or calibrate on fewer cells")
         new = ww * g
-        basis = weighting.greg_basis(mm, np.sqrt(ww))
-        detail = f"{formula} (calfun={calfun!r}, bounds={bounds!r})"
+        detail = f"{formula} (calfun={calfun!r}, bounds={bounds!r}" + \
+            (f", variance={variance!r})" if variance is not None else ")")
         step = weighting.step_summary(caller, detail, iterations, ww, new)
-        return self._reweighted(new, step, weighting.GregAdjustment(basis, g * np.sqrt(ww)))
+        return self._reweighted(new, step, weighting.GregAdjustment(basis, residual_weight))
+
+    def _calibration_variance(self, variance, mm, names, caller):
+        """σ² of every row for ``calibrate(variance=)`` (None: 1), refusing values <= 0 on
+        rows of positive weight."""
+        if variance is None:
+            return np.ones(len(mm))
+        if isinstance(variance, str):
+            require_columns(self.data, [variance], f"SurveyDesign.{caller}")
+            sigma2 = self.data[variance].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            coefficients = np.atleast_1d(np.asarray(variance, dtype=float))
+            if coefficients.size != mm.shape[1]:
+                raise ValueError(f"{caller}: variance has {coefficients.size} coefficient(s) for "
+                                 f"{mm.shape[1]} model-matrix column(s) {names}")
+            sigma2 = mm @ coefficients
+        bad = ~(sigma2 > 0) & (self.weights > 0)
+        if bad.any():
+            raise ValueError(f"{caller}: the variance is not positive on {int(bad.sum())} row(s) "
+                             f"of positive weight (rows {_first_rows(bad)})")
+        return np.where(self.weights > 0, sigma2, 1.0)
 
     def trim_weights(self, lower: float = -np.inf, upper: float = np.inf, *,
                      strict: bool = False) -> "SurveyDesign":

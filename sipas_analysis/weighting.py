@@ -398,19 +398,23 @@ def _df(calfun: str, u: np.ndarray, lower: float, upper: float) -> np.ndarray:
         return upper * (1 - lower) * e * a / d - num * ((1 - lower) * e * a) / d ** 2
 
 
-def linear_g(mm: np.ndarray, ww: np.ndarray, population: np.ndarray, names, caller) -> np.ndarray:
-    """Closed-form GREG g-weights (R's ``regcalibrate``): g = 1 + x'(X'WX)^{-1}(T - t)."""
-    tmat = mm.T @ (mm * ww[:, None])
+def linear_g(mm: np.ndarray, ww: np.ndarray, population: np.ndarray, names, caller,
+             sigma2: np.ndarray | None = None) -> np.ndarray:
+    """Closed-form GREG g-weights (R's ``regcalibrate``): g = 1 + x'(X'WΣ⁻¹X)^{-1}(T - t) / σ²,
+    σ² = 1 unless a heteroscedastic variance is given (R's ``variance=``)."""
+    sigma2 = np.ones(len(ww)) if sigma2 is None else sigma2
+    tmat = mm.T @ (mm * (ww / sigma2)[:, None])
     try:
         coef = np.linalg.solve(tmat, population - ww @ mm)
     except np.linalg.LinAlgError:
         raise ValueError(f"{caller}: the model-matrix columns {names} are collinear among the "
                          "rows of positive weight; drop the redundant ones") from None
-    return 1.0 + mm @ coef
+    return 1.0 + (mm @ coef) / sigma2
 
 
 def grake(mm: np.ndarray, ww: np.ndarray, calfun: str, lower: float, upper: float,
-          population: np.ndarray, *, epsilon: float, max_iter: int):
+          population: np.ndarray, *, epsilon: float, max_iter: int,
+          sigma2: np.ndarray | None = None):
     """R's ``grake``: Newton iterations for the calibration equations Σ d g x = T.
 
     Returns ``(g, iterations, misfit)`` where misfit is the largest |Σ d g x - T| / (1 + |T|);
@@ -426,25 +430,26 @@ def grake(mm: np.ndarray, ww: np.ndarray, calfun: str, lower: float, upper: floa
         scale = float(np.mean(scales))
         ww = ww * scale
         sample_total = sample_total * scale
+    sigma2 = np.ones(len(ww)) if sigma2 is None else sigma2
     eta = np.zeros(mm.shape[1])
-    xeta = mm @ eta
+    xeta = mm @ eta / sigma2
     deriv = _df(calfun, xeta, lower, upper)
     iteration = 1
     tol = 256 * np.finfo(float).eps
     while True:
-        tmat = (mm * (ww * deriv)[:, None]).T @ mm
+        tmat = (mm * (ww * deriv / sigma2)[:, None]).T @ mm
         misfit = population - sample_total - (mm * (ww * _fm1(calfun, xeta, lower, upper))
                                               [:, None]).sum(axis=0)
         step = np.linalg.pinv(tmat, rcond=tol) @ misfit
         eta = eta + step
-        xeta = mm @ eta
+        xeta = mm @ eta / sigma2
         g = 1 + _fm1(calfun, xeta, lower, upper)
         deriv = _df(calfun, xeta, lower, upper)
         while iteration < max_iter and not (np.isfinite(g).all() and np.isfinite(deriv).all()):
             iteration += 1
             step = step / 2
             eta = eta - step
-            xeta = mm @ eta
+            xeta = mm @ eta / sigma2
             g = 1 + _fm1(calfun, xeta, lower, upper)
             deriv = _df(calfun, xeta, lower, upper)
         misfit = population - sample_total - (mm * (ww * (g - 1))[:, None]).sum(axis=0)

@@ -5,7 +5,8 @@ References, each independent of the code under test:
   svyquantile example on dclus1;
 - printed output saved in the R package's own test suite, GitHub cran/survey:
   tests/rakecheck.Rout.save (rake and calibrate(calfun="raking") of dclus1),
-  tests/caleg.Rout.save (bounded calibration ranges, postStratify = calibrate);
+  tests/caleg.Rout.save (bounded calibration ranges, the ratio estimator as calibration
+  with variance=, postStratify = calibrate);
 - tests/data/survey_api/r/weighting.Rout: the printed output of the committed script
   weighting.R beside it (R 4.2.2, survey 4.1.1 from Debian; the examples of postStratify.Rd,
   rake.Rd, calibrate.Rd, trimWeights.Rd and svyquantile.Rd on these CSV files, printed with
@@ -151,6 +152,28 @@ def test_bounded_calibration_ranges_match_caleg_rout(dclus1, apipop):
     assert [g.min(), g.max()] == pytest.approx([0.7906782, 1.7891164], **printed(7))
     g = dclus1.calibrate("~ enroll", population, bounds=(0.6, 1.5)).weights / dclus1.weights
     assert [g.min(), g.max()] == pytest.approx([0.7198751, 1.5], **printed(7))
+
+
+def test_ratio_estimator_as_calibration_matches_caleg_rout(dstrat, apipop):
+    # caleg.Rout.save: dstratg <- calibrate(dstrat, ~enroll-1, total.enroll, variance=1);
+    #   svytotal(~api.stu, dstratg) 3190038 (29566); predict(common, total=) SE 29565.98
+    total_enroll = apipop.enroll.sum()
+    calibrated = dstrat.calibrate("~ enroll - 1", [total_enroll], variance=1)
+    total = first(calibrated.total("api.stu"))
+    assert total.estimate == pytest.approx(3190038, **printed(0))
+    assert total.std_error == pytest.approx(29565.98, **printed(2))
+    # weighting.Rout: the same with calfun="raking" (R keeps the unweighted residuals there),
+    # and variance = c(0, 0, 0, 1) on ~stype + enroll (= the enroll column as variance)
+    raking = dstrat.calibrate("~ enroll - 1", [total_enroll], variance=1, calfun="raking")
+    assert first(raking.total("api.stu")).std_error == pytest.approx(29558.88764, **R10)
+    population = dict(STYPE_TOTALS, enroll=total_enroll)
+    for variance in ([0, 0, 0, 1], "enroll"):
+        calibrated = dstrat.calibrate("~ stype + enroll", population, variance=variance)
+        total = first(calibrated.total("api.stu"))
+        assert (total.estimate, total.std_error) == pytest.approx((3188361.237, 30444.52966),
+                                                                  **R10)
+    with pytest.raises(ValueError, match="variance has 2 coefficient"):
+        dstrat.calibrate("~ stype + enroll", population, variance=[0, 1])
 
 
 def test_post_stratify_equals_calibrate_on_the_factor(dclus1):

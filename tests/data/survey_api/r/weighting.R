@@ -116,3 +116,13 @@ qshow("gclus1 svyquantile api00", svyquantile(~api00, gclus1, c(.25, .5, .75), c
 qshow("dclus1r converged svyquantile api00", svyquantile(~api00, dclus1rc, c(.25, .5, .75), ci = TRUE))
 qshow("dclus1 svyquantile api00 level 0.9", svyquantile(~api00, dclus1, c(.5), ci = TRUE, alpha = 0.1))
 qshow("dclus1 subset stype E svyquantile api00", svyquantile(~api00, subset(dclus1, stype == "E"), c(.25, .5, .75), ci = TRUE))
+
+## heteroscedastic calibration (variance=): the ratio estimator (tests/caleg.R), and raking
+total.enroll <- sum(apipop$enroll, na.rm = TRUE)
+dstratg <- calibrate(dstrat, ~enroll - 1, total.enroll, variance = 1)
+est("ratio calibration svytotal api.stu", svytotal(~api.stu, dstratg))
+dstratgr <- calibrate(dstrat, ~enroll - 1, total.enroll, variance = 1, calfun = "raking")
+est("ratio raking calibration svytotal api.stu", svytotal(~api.stu, dstratgr))
+dstratgv <- calibrate(dstrat, ~stype + enroll, c(pop.totals, enroll = total.enroll),
+                      variance = c(0, 0, 0, 1), calfun = "linear")
+est("variance=enroll linear svytotal api.stu", svytotal(~api.stu, dstratgv))
