@@ -65,6 +65,16 @@ Degrees of freedom and design effects (``df=True``, ``deff=True`` / ``"replace"`
   weights: weights summing to 1.001 n give a design effect a thousand times too large.)
   ``deff="replace"`` always compares with replacement, as R's.
 
+Calibration: :meth:`SurveyDesign.post_stratify`, :meth:`~SurveyDesign.rake`,
+:meth:`~SurveyDesign.calibrate` and :meth:`~SurveyDesign.trim_weights` return new designs with
+new weights and, except trimming, an adjustment of the linearised values (the calibration
+residuals, module ``weighting``) that :meth:`vcov_totals` applies before summing by PSU, so
+every estimator here and in ``indices`` and ``models`` inherits it (R's ``svyrecvar`` with
+``postStrata``). ``weighting_steps`` lists what was done; ``weighting_deff()`` is 1 + CV².
+The bootstrap replicates below do not redo a calibration in each replicate.
+
+Quantiles: :meth:`SurveyDesign.quantile`, R's ``svyquantile`` defaults (survey >= 4.1).
+
 Replicate weights: :meth:`SurveyDesign.bootstrap_weights` (and the per-PSU
 :meth:`SurveyDesign.bootstrap_factors` behind it) give Rao–Wu rescaled bootstrap replicates of
 the stage-1 PSUs (Rao & Wu 1988 JASA 83:231–241; Rao, Wu & Yue 1992 Survey Methodology
