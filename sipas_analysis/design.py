@@ -65,6 +65,16 @@ Degrees of freedom and design effects (``df=True``, ``deff=True`` / ``"replace"`
   weights: weights summing to 1.001 n give a design effect a thousand times too large.)
   ``deff="replace"`` always compares with replacement, as R's.
 
+Calibration: :meth:`SurveyDesign.post_stratify`, :meth:`~SurveyDesign.rake`,
+:meth:`~SurveyDesign.calibrate` and :meth:`~SurveyDesign.trim_weights` return new designs with
+new weights and, except trimming, an adjustment of the linearised values (the calibration
+residuals, module ``weighting``) that :meth:`vcov_totals` applies before summing by PSU, so
+every estimator here and in ``indices`` and ``models`` inherits it (R's ``svyrecvar`` with
+``postStrata``). ``weighting_steps`` lists what was done; ``weighting_deff()`` is 1 + CV².
+The bootstrap replicates below do not redo a calibration in each replicate.
+
+Quantiles: :meth:`SurveyDesign.quantile`, R's ``svyquantile`` defaults (survey >= 4.1).
+
 Replicate weights: :meth:`SurveyDesign.bootstrap_weights` (and the per-PSU
 :meth:`SurveyDesign.bootstrap_factors` behind it) give Rao–Wu rescaled bootstrap replicates of
 the stage-1 PSUs (Rao & Wu 1988 JASA 83:231–241; Rao, Wu & Yue 1992 Survey Methodology
@@ -74,12 +84,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import patsy
 import scipy.sparse
 from scipy import stats
+
+from . import weighting
 
 from .rng import Seed, as_generator
 from .schema import require_columns
@@ -292,6 +305,9 @@ class SurveyDesign:
 
         base = self._sampling_weights(data, weights)
         self._base_weights = base
+        # Calibration adjustments of the linearised values (weighting.py), applied in order.
+        self._adjustments: tuple = ()
+        self.weighting_steps: tuple[weighting.WeightingStep, ...] = ()
         self._set_domain(np.ones(n, dtype=bool))
 
     # ------------------------------------------------------------------ construction helpers
@@ -439,8 +455,15 @@ class SurveyDesign:
         if z.ndim != 2 or z.shape[0] != len(self.data):
             raise ValueError(f"z must have shape (n,) or (n, k) with n = {len(self.data)}, "
                              f"got {z.shape}")
+        z = self._calibration_residuals(z)
         totals = z if self._row_to_unit is None else np.asarray(self._row_to_unit @ z)
         return self._vcov_of_unit_totals(totals)
+
+    def _calibration_residuals(self, z: np.ndarray) -> np.ndarray:
+        """z after every calibration's adjustment (weighting.py), as R's ``svyrecvar``."""
+        for adjust in self._adjustments:
+            z = adjust(z)
+        return z
 
     def _vcov_of_unit_totals(self, totals: np.ndarray, *, block: int | None = None):
         """:meth:`vcov_totals` from the totals of the last stage's units (units x k).
@@ -686,6 +709,283 @@ class SurveyDesign:
             raise TypeError(f"mask must be boolean, got dtype {mask.dtype}")
         return mask
 
+    # ------------------------------------------------------------------ weighting
+    def post_stratify(self, by, population) -> "SurveyDesign":
+        """A new design post-stratified on ``by``: weights times population / weighted sample
+        count of their cell (R's ``postStratify``).
+
+        ``by``: a column or list of columns (their cells are the combinations present);
+        ``population``: totals by level, e.g. ``{"E": 4421, "H": 755, "M": 1018}``, a Series
+        (a MultiIndex for several columns) or a DataFrame of the ``by`` columns and one column
+        of totals (R's ``data.frame(stype=..., Freq=...)``). A level in the data but not in
+        the population (or with total 0), and a population level with a positive total and
+        no sampled row, are errors naming each cell. The new design's variance uses the
+        post-stratified residuals (module ``weighting``); ``weighting_steps`` records the step.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"sex": ["f", "f", "m", "m", "m"], "y": [1, 2, 3, 4, 5]})
+        >>> design = SurveyDesign(data).post_stratify("sex", {"f": 60, "m": 40})
+        >>> design.weights.round(3).tolist()
+        [30.0, 30.0, 13.333, 13.333, 13.333]
+        >>> round(float(design.mean("y")["estimate"].iloc[0]), 6)  # 0.6 * 1.5 + 0.4 * 4
+        2.5
+        """
+        caller = "post_stratify"
+        columns = _as_list(by)
+        require_columns(self.data, columns, f"SurveyDesign.{caller}")
+        active = self.weights > 0
+        codes, keys = weighting.cell_codes(self.data, columns, active, caller)
+        totals = weighting.parse_totals(population, columns, caller)
+        sums = np.bincount(codes[active], weights=self.weights[active], minlength=len(keys))
+        targets = weighting.match_totals(keys, sums, totals, columns, caller)
+        new = weighting.post_stratify_weights(self.weights, codes, targets)
+        step = weighting.step_summary(caller, f"by {columns}", 0, self.weights, new)
+        return self._reweighted(new, step,
+                                weighting.PostStratAdjustment(codes, new, self.weights.copy()))
+
+    def rake(self, margins, *, epsilon: float = 1e-10, max_iter: int = 100) -> "SurveyDesign":
+        """A new design raked to ``margins`` by iterative proportional fitting (R's ``rake``).
+
+        ``margins``: ``{column: totals by level}``, each as ``population`` of
+        :meth:`post_stratify`; a key may be a tuple of columns for a joint margin (e.g.
+        ``("province_code", "sex")`` rakes within provinces). Every margin must have the same
+        total, and margins sharing columns the same totals within each of their common cells;
+        levels must match the data's (errors name the offending cells). Raking stops when a
+        full sweep changes no cell of the cross-classification of all the margins' columns by
+        ``epsilon`` or more: ``epsilon`` below 1 is a fraction of the total weight, 1 or more a
+        count, as R's ``control=list(epsilon=)`` (R's defaults, ``epsilon=1, max_iter=10``,
+        reproduce its printed results; the defaults here converge fully). No convergence
+        after ``max_iter`` sweeps is an error naming the worst cell. The variance uses R's
+        iterated margin centring of the linearised values (module ``weighting``).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"sex": ["f", "f", "m", "m", "m", "f"],
+        ...                      "urban": [0, 1, 0, 1, 1, 0]})
+        >>> raked = SurveyDesign(data).rake({"sex": {"f": 50, "m": 50},
+        ...                                  "urban": {0: 40, 1: 60}})
+        >>> raked.total("sex")["estimate"].round(6).tolist()
+        [50.0, 50.0]
+        >>> raked.weighting_steps[0].method
+        'rake'
+        """
+        caller = "rake"
+        if not isinstance(margins, Mapping) or not margins:
+            raise TypeError(f"{caller}: margins must be a non-empty dict "
+                            f"{{column: totals by level}}, got {type(margins).__name__}")
+        if not (epsilon > 0) or int(max_iter) != max_iter or max_iter < 1:
+            raise ValueError(f"{caller}: epsilon must be > 0 and max_iter a positive integer, "
+                             f"got epsilon={epsilon!r}, max_iter={max_iter!r}")
+        margin_columns = [list(key) if isinstance(key, tuple) else [key] for key in margins]
+        every = list(dict.fromkeys(c for cols in margin_columns for c in cols))
+        require_columns(self.data, every, f"SurveyDesign.{caller}")
+        active = self.weights > 0
+        cross, _ = weighting.cell_codes(self.data, every, active, caller)
+        codes_list, targets_list, populations = [], [], []
+        for cols, population in zip(margin_columns, margins.values()):
+            codes, keys = weighting.cell_codes(self.data, cols, active, caller)
+            totals = weighting.parse_totals(population, cols, f"{caller} margin {cols}")
+            sums = np.bincount(codes[active], weights=self.weights[active], minlength=len(keys))
+            targets_list.append(weighting.match_totals(keys, sums, totals, cols, caller))
+            codes_list.append(codes)
+            populations.append((cols, totals, keys))
+        weighting.check_margins_agree(populations, caller)
+        new, margin_weights, sweeps, delta, tolerance = weighting.rake_weights(
+            self.weights, codes_list, targets_list, cross, epsilon=epsilon,
+            max_iter=int(max_iter))
+        if not delta < tolerance:
+            raise ValueError(f"{caller}: did not converge in {sweeps} sweeps: the last sweep "
+                             f"still changed a cell by {delta:.4g} (tolerance {tolerance:.4g});"
+                             f" {weighting.worst_margin_cell(new, codes_list, targets_list, populations)}."
+                             " Check that the margins describe one population, merge sparse "
+                             "cells or raise max_iter")
+        step = weighting.step_summary(caller, f"margins {margin_columns}", sweeps,
+                                      self.weights, new)
+        adjustment = weighting.RakingAdjustment(tuple(codes_list), tuple(margin_weights))
+        return self._reweighted(new, step, adjustment)
+
+    def calibrate(self, formula: str, population, *, calfun: str = "linear", bounds=None,
+                  variance=None, epsilon: float = 1e-7,
+                  max_iter: int = 50) -> "SurveyDesign":
+        """A new design calibrated to population totals (R's ``calibrate``).
+
+        ``formula``: the right-hand side of a patsy formula (``"~ stype + api99"``); its model
+        matrix (intercept included unless the formula drops it with ``- 1``) holds the
+        calibration variables. ``population``: their population totals, a dict or Series by
+        column name (patsy's, ``"Intercept"``, ``"stype[T.H]"``, or R's, ``"(Intercept)"``,
+        ``"stypeH"``) or a sequence in column order. ``calfun``: the distance, "linear"
+        (GREG; closed form unless bounded), "raking" (g = exp(x'λ)) or "logit" (needs
+        finite ``bounds``); ``bounds = (lower, upper)`` on g = new weight / old weight.
+        Non-linear and bounded calibration use R's Newton iteration (``grake``), converged
+        when every total is within ``epsilon`` (relative to 1 + |total|) and an error naming
+        the worst column otherwise. ``variance`` (R's ``variance=``): the working model's
+        variance σ² of each row, as a column name, or coefficients c with σ² = x'c (one per
+        model-matrix column): ``calibrate("~ x - 1", [X], variance=1)`` is the ratio
+        estimator. A column whose sample total is 0 is dropped when its
+        population total is 0 too (R's rule) and an error otherwise. Rows of positive weight
+        missing a formula variable are an error. The variance uses the g-weighted GREG
+        residuals (module ``weighting``), so the calibration totals have standard error 0.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 3.0, 2.0, 5.0]})
+        >>> design = SurveyDesign(data).calibrate("~ x", {"Intercept": 10, "x": 30})
+        >>> design.total(["x", "y"])[["term", "estimate", "std_error"]].round(4)
+          term  estimate  std_error
+        0    x      30.0     0.0000
+        1    y      33.0     5.6024
+        """
+        caller = "calibrate"
+        if calfun not in weighting.CALFUNS:
+            raise ValueError(f"{caller}: calfun must be one of {weighting.CALFUNS}, "
+                             f"got {calfun!r}")
+        lower, upper = (-np.inf, np.inf) if bounds is None else map(float, bounds)
+        if not lower <= 1 <= upper:
+            raise ValueError(f"{caller}: bounds must satisfy lower <= 1 <= upper, got {bounds!r}")
+        if calfun == "logit" and not (np.isfinite(lower) and np.isfinite(upper)
+                                      and lower < 1 < upper):
+            raise ValueError(f"{caller}: calfun='logit' needs finite bounds with lower < 1 < "
+                             f"upper, got {bounds!r}")
+        names, mm = self._model_matrix(formula, caller)
+        target = weighting.match_population_vector(population, names, caller)
+        ww = self.weights
+        sample_total = ww @ mm
+        if (sample_total == 0).any():
+            drop = (target == 0) & np.all(mm == 0, axis=0)
+            mm, target, sample_total = mm[:, ~drop], target[~drop], sample_total[~drop]
+            names = [n for n, d in zip(names, drop) if not d]
+            empty = [f"{n!r} (population {t:g})" for n, t, s in zip(names, target, sample_total)
+                     if s == 0]
+            if empty:
+                raise ValueError(f"{caller}: no weight in the sample for model-matrix "
+                                 f"column(s) {', '.join(empty)}: they cannot be calibrated")
+        sigma2 = self._calibration_variance(variance, mm, names, caller)
+        whalf = np.sqrt(ww)
+        if calfun == "linear" and not (np.isfinite(lower) or np.isfinite(upper)):
+            g = weighting.linear_g(mm, ww, target, names, caller, sigma2)
+            iterations = 0
+            # R's regcalibrate: residuals of the variance-weighted regression
+            basis = weighting.greg_basis(mm, whalf / np.sqrt(sigma2))
+            residual_weight = g * whalf * np.sqrt(sigma2)
+        else:
+            if (np.isfinite(lower) or np.isfinite(upper)) and \
+                    np.min(target / sample_total) > weighting._GRAKE_RESCALE_THRESHOLD:
+                warnings.warn(f"{caller}: the weights sum to far less than the population; as "
+                              "R, they are rescaled first and the bounds apply to the "
+                              "rescaled weights", UserWarning, stacklevel=2)
+            g, iterations, misfit = weighting.grake(mm, ww, calfun, lower, upper, target,
+                                                    epsilon=epsilon, max_iter=int(max_iter),
+                                                    sigma2=sigma2)
+            # R's calibrate keeps the residuals of the unweighted-variance regression here
+            basis = weighting.greg_basis(mm, whalf)
+            residual_weight = g * whalf
+            if not np.all(misfit < epsilon):
+                worst = int(np.argmax(misfit))
+                raise ValueError(f"{caller}: calfun={calfun!r} with bounds {bounds!r} did not "
+                                 f"converge in {max_iter} iterations: column {names[worst]!r} "
+                                 f"is still off by {misfit[worst]:.3g} of (1 + its total). "
+                                 "Widen the bounds or calibrate on fewer cells")
+        new = ww * g
+        detail = f"{formula} (calfun={calfun!r}, bounds={bounds!r}" + \
+            (f", variance={variance!r})" if variance is not None else ")")
+        step = weighting.step_summary(caller, detail, iterations, ww, new)
+        return self._reweighted(new, step, weighting.GregAdjustment(basis, residual_weight))
+
+    def _calibration_variance(self, variance, mm, names, caller):
+        """σ² of every row for ``calibrate(variance=)`` (None: 1), refusing values <= 0 on
+        rows of positive weight."""
+        if variance is None:
+            return np.ones(len(mm))
+        if isinstance(variance, str):
+            require_columns(self.data, [variance], f"SurveyDesign.{caller}")
+            sigma2 = self.data[variance].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            coefficients = np.atleast_1d(np.asarray(variance, dtype=float))
+            if coefficients.size != mm.shape[1]:
+                raise ValueError(f"{caller}: variance has {coefficients.size} coefficient(s) for "
+                                 f"{mm.shape[1]} model-matrix column(s) {names}")
+            sigma2 = mm @ coefficients
+        bad = ~(sigma2 > 0) & (self.weights > 0)
+        if bad.any():
+            raise ValueError(f"{caller}: the variance is not positive on {int(bad.sum())} row(s) "
+                             f"of positive weight (rows {_first_rows(bad)})")
+        return np.where(self.weights > 0, sigma2, 1.0)
+
+    def trim_weights(self, lower: float = -np.inf, upper: float = np.inf, *,
+                     strict: bool = False) -> "SurveyDesign":
+        """A new design whose weights are trimmed to [lower, upper] (R's ``trimWeights``).
+
+        Weights outside are set to the bound and the total trimmed off (or added) is shared
+        equally among the weights that were inside, so the sum of the weights is kept; that
+        can push some of them past a bound again: ``strict=True`` repeats until none is
+        outside (R's ``strict=TRUE``; the default is R's single pass). Rows of zero weight
+        stay zero. The variance keeps any earlier calibration's residuals, as R does, so
+        trimming a calibrated design gives its calibration totals a small standard error.
+
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"w": [1.0, 2.0, 3.0, 10.0]})
+        >>> SurveyDesign(data, weights="w").trim_weights(upper=6).weights.round(3).tolist()
+        [2.333, 3.333, 4.333, 6.0]
+        """
+        if not lower <= upper:
+            raise ValueError(f"trim_weights: lower must not exceed upper, got {lower}, {upper}")
+        new, rounds = weighting.trim_weights(self.weights, lower, upper, strict=strict)
+        step = weighting.step_summary("trim_weights", f"to [{lower}, {upper}]"
+                                      + (" strict" if strict else ""), rounds, self.weights, new)
+        return self._reweighted(new, step, None)
+
+    def weighting_deff(self) -> float:
+        """The design effect of unequal weighting, 1 + CV² of the weights of the domain's rows
+        of positive weight (Kish 1965: n Σw² / (Σw)²).
+
+        >>> import pandas as pd
+        >>> SurveyDesign(pd.DataFrame({"w": [1.0, 1.0, 2.0]}), weights="w").weighting_deff()
+        1.125
+        """
+        return weighting.weighting_deff(self.weights)
+
+    @property
+    def calibrated(self) -> bool:
+        """True when a calibration step (post-stratification, raking, calibration) made
+        this design; ``weighting_steps`` lists every step, trimming included."""
+        return bool(self._adjustments)
+
+    def _reweighted(self, weights, step, adjustment) -> "SurveyDesign":
+        new = copy.copy(self)
+        new._base_weights = np.asarray(weights, dtype=float)
+        if adjustment is not None:
+            new._adjustments = self._adjustments + (adjustment,)
+        new.weighting_steps = self.weighting_steps + (step,)
+        new._set_domain(self._domain)
+        return new
+
+    def _model_matrix(self, formula: str, caller: str):
+        """patsy's model matrix of ``formula`` on every row (zero rows where a variable is
+        missing on a row of weight 0); rows of positive weight missing a value are an error."""
+        if not isinstance(formula, str):
+            raise TypeError(f"{caller}: formula must be a string such as '~ stype + api99'")
+        text = formula if formula.lstrip().startswith("~") else "~ " + formula
+        data = self.data.reset_index(drop=True)
+        try:
+            frame = patsy.dmatrix(text, data, NA_action="drop", return_type="dataframe")
+        except patsy.PatsyError as error:
+            raise ValueError(f"{caller}: cannot build the model matrix of {formula!r}: "
+                             f"{error}") from None
+        kept = frame.index.to_numpy()
+        lost = np.ones(len(data), dtype=bool)
+        lost[kept] = False
+        bad = lost & (self.weights > 0)
+        if bad.any():
+            raise ValueError(f"{caller}: {int(bad.sum())} row(s) of positive weight miss a "
+                             f"variable of {formula!r} (rows {_first_rows(bad)})")
+        mm = np.zeros((len(data), frame.shape[1]))
+        mm[kept] = frame.to_numpy(dtype=float)
+        return list(frame.columns), mm
+
     # ------------------------------------------------------------------ estimators
     def mean(self, var, *, na_rm: bool = False, deff: bool | str = False,
              df: bool = False) -> pd.DataFrame:
@@ -798,6 +1098,81 @@ class SurveyDesign:
                                                         estimates)])
         return design._add_design_columns(table, u, deff=deff, df=df)
 
+    def quantile(self, var, q, *, ci: bool = True, level: float | None = None,
+                 na_rm: bool = False, df: float | None = None) -> pd.DataFrame:
+        """Design-based quantiles with Woodruff intervals, as R's ``svyquantile`` (survey >= 4.1
+        defaults: ``qrule="math"``, ``interval.type="mean"``).
+
+        The estimate of the q-th quantile is the smallest value x whose weighted share of
+        rows at or below x is at least q (R's "math" rule: the inverse of the weighted
+        empirical CDF; where the CDF equals q exactly, that value). The interval is
+        Woodruff's (1952): the design-based interval of the CDF at the estimate, p̂ ± t SE(p̂)
+        with the estimate's mean of 1{x <= quantile} and the t quantile on ``df`` degrees of
+        freedom (default: the design df, R's ``degf``; ``df=np.inf`` for normal), mapped back
+        through the same rule; a bound of the CDF interval below 0 or above 1 gives NaN. The
+        standard error is the interval's width / (2 t), as R reports it. Calibrated designs
+        use their calibration residuals for SE(p̂), as every estimator here.
+
+        ``var``: a numeric column or list of columns; ``q``: a probability or a list of them;
+        ``level``: the confidence level (default the design's). Returns columns: term, q,
+        estimate, std_error, ci_low, ci_high, n, df (NaN for std_error, ci_* with ``ci=False``).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"minutes": [5, 10, 15, 20, 30, 45, 60, 90],
+        ...                      "w": [1, 1, 1, 1, 2, 2, 1, 1]})
+        >>> SurveyDesign(data, weights="w").quantile("minutes", [0.5, 0.9], ci=False)[
+        ...     ["term", "q", "estimate"]]
+              term    q  estimate
+        0  minutes  0.5      30.0
+        1  minutes  0.9      60.0
+        """
+        probabilities = np.atleast_1d(np.asarray(q, dtype=float))
+        if probabilities.ndim != 1 or probabilities.size == 0 or \
+                not ((probabilities >= 0) & (probabilities <= 1)).all():
+            raise ValueError(f"q must be one or more probabilities in [0, 1], got {q!r}")
+        level = self.level if level is None else float(level)
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        design, y, terms, n = self._prepare(_as_list(var), na_rm, numeric_only=True,
+                                            caller="SurveyDesign.quantile")
+        dof = float(design.df if df is None else df)
+        with np.errstate(invalid="ignore"):
+            crit = (stats.norm.ppf(0.5 + level / 2) if np.isinf(dof)
+                    else stats.t.ppf(0.5 + level / 2, dof))
+        w = design.weights
+        weight_sum = w.sum()
+        if weight_sum <= 0:
+            raise ValueError(f"no rows with positive weight in the domain for {_as_list(var)}")
+        keep = w > 0
+        rows = []
+        for j, term in enumerate(terms):
+            x = np.nan_to_num(y[:, j], nan=0.0)
+            order = np.argsort(x[keep], kind="stable")
+            sorted_x = x[keep][order]
+            # R accumulates in long double; the same here so that ties with q fall alike
+            cumulative = np.cumsum(w[keep][order].astype(np.longdouble)).astype(float)
+            total = float(np.sum(w[keep].astype(np.longdouble)))
+            estimates = np.array([_qrule_math(sorted_x, cumulative, total, p)
+                                  for p in probabilities])
+            low = high = std_error = np.full(probabilities.size, np.nan)
+            if ci:
+                below = (x[:, None] <= estimates[None, :]).astype(float)
+                share = w @ below / weight_sum
+                z = w[:, None] * (below - share) / weight_sum
+                se_share = np.sqrt(np.clip(np.diag(design.vcov_totals(z)), 0.0, None))
+                p_low, p_high = share - crit * se_share, share + crit * se_share
+                low = np.array([np.nan if not (pl >= 0) else
+                                _qrule_math(sorted_x, cumulative, total, pl) for pl in p_low])
+                high = np.array([np.nan if not (ph <= 1) else
+                                 _qrule_math(sorted_x, cumulative, total, ph) for ph in p_high])
+                std_error = (high - low) / (2 * crit)
+            for i, p in enumerate(probabilities):
+                rows.append((term, p, estimates[i], std_error[i], low[i], high[i], n, dof))
+        return pd.DataFrame(rows, columns=["term", "q", "estimate", "std_error", "ci_low",
+                                           "ci_high", "n", "df"])
+
     def by(self, var, by, *, stat: str = "mean", na_rm: bool = False,
            deff: bool | str = False, df: bool = False) -> pd.DataFrame:
         """Domain estimates for each level (combination) of ``by`` present in the domain.
@@ -868,6 +1243,9 @@ class SurveyDesign:
         """True when :meth:`vcov_totals` depends on the domain only through ``z``: no stage has a
         lonely unit, so the lonely-PSU rules (which look at the strata holding domain rows)
         never apply. Then every domain's variance can come from one pass over the units."""
+        # A calibrated design's residuals reach rows outside the domain: one domain at a time.
+        if self._adjustments:
+            return False
         return not any(stage.lonely.any() for stage in self._stages)
 
     def _by_together(self, var, by_columns, keys, level_codes, stat, na_rm, *, deff, df):
@@ -962,6 +1340,7 @@ class SurveyDesign:
         if z.ndim != 2 or z.shape[0] != len(self.data):
             raise ValueError(f"z must have shape (n,) or (n, k) with n = {len(self.data)}, "
                              f"got {z.shape}")
+        z = self._calibration_residuals(z)
         totals = z if self._row_to_unit is None else np.asarray(self._row_to_unit @ z)
         for s in range(len(self._stages) - 1, 0, -1):
             totals = np.asarray(self._stages[s].indicator @ totals)
@@ -1098,6 +1477,16 @@ class SurveyDesign:
         return (f"SurveyDesign(rows={len(self.data)}, in domain={int(self._domain.sum())}, "
                 f"strata={self.n_strata}, psu={self.n_psu}, stages={stages}, "
                 f"fpc={'yes' if self.fpc_columns else 'no'}, lonely_psu={self.lonely_psu!r})")
+
+
+def _qrule_math(sorted_x: np.ndarray, cumulative: np.ndarray, total: float, p: float) -> float:
+    """R's ``qrule_math`` on values sorted ascending with their cumulative weights: the value
+    where the weighted CDF first reaches p (R's ``qs``: the last position with cumulative
+    weight <= p * total, or the next one when the CDF there is below p)."""
+    position = max(int(np.searchsorted(cumulative, p * total, side="right")) - 1, 0)
+    following = min(position + 1, sorted_x.size - 1)
+    return float(sorted_x[position] if p - cumulative[position] / total == 0
+                 else sorted_x[following])
 
 
 def _check_deff(deff) -> None:

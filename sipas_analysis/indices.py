@@ -376,11 +376,13 @@ def _strata_blocks(design, core: _Core):
     """For each group: (design rows of the strata it touches, positions of its rows in them).
 
     None when the shortcut does not apply: not a plain ``SurveyDesign`` (a subclass may weight
-    or calibrate differently), no strata, or groups that share so many strata that the
+    or calibrate differently), a calibrated design (its residuals span all rows), no strata, or groups that share so many strata that the
     rebuilt designs would hold more than 1.5 times the sample.
     """
     if type(design) is not SurveyDesign or not all(hasattr(design, a) for a in _DESIGN_ROLES):
         return None
+    if getattr(design, "calibrated", False):
+        return None  # the rebuilt designs would lose the calibration residuals
     if design.strata_column is None:
         return None
     stratum = pd.factorize(design.data[design.strata_column])[0]
