@@ -35,13 +35,15 @@ when unit sizes are known.
 
 Why not a library
 -----------------
-``samplics`` (0.6.1 on PyPI) and ``svy-sae`` (0.4.1, "Scalable Small Area Estimation with
-JAX") exist. samplics' Fay–Herriot class reproduces this example's R figures in its own test
-suite, but it rewrote its API across versions (``EblupAreaModel`` then a new ``svy`` package)
-and brings its own data containers; svy-sae brings JAX (a few hundred megabytes) for a model
-whose fit is a scalar iteration on a few dozen units. The model is about a hundred lines of
-linear algebra, tested here against R's printed results and an independent maximisation of
-the REML likelihood, so the project keeps its own.
+Two are on PyPI. ``samplics`` 0.6.1 warns on import that it is archived and no longer
+maintained (its successor is ``svy``); installed in a scratch environment it pulls polars and
+pyarrow (757 MB in all), and on this module's milk test its REML fit agrees with R to about
+1e-6 (its own stopping rule), but its ML fit does not: EBLUP 1.016228 and MSE 0.013559 for
+area 1 where ``sae`` gives 1.016173 and 0.013580. ``svy-sae`` 0.4.1 ("Scalable Small Area
+Estimation with JAX") was not installed: it brings JAX for a model whose fit is a scalar
+iteration on a few dozen units. The model is about a hundred lines of linear algebra, tested
+here against R's results for the package's own example and an independent maximisation of
+the REML likelihood, so the project keeps its own implementation.
 
 References
 ----------
@@ -258,7 +260,7 @@ def fay_herriot(direct, sampling_variance, X, *, method: str = "REML", max_iter:
     >>> import numpy as np
     >>> y = np.array([0.9, 1.1, 1.0, 1.4, 0.7, 1.2])
     >>> fit = fay_herriot(y, np.full(6, 0.02), np.ones((6, 1)))
-    >>> round(fit.refvar, 6), round(np.var(y, ddof=1) - 0.02, 6), fit.converged
+    >>> round(fit.refvar, 6), round(float(np.var(y, ddof=1)) - 0.02, 6), fit.converged
     (0.039, 0.039, True)
     >>> fit.areas["eblup"].round(3).tolist()
     [0.951, 1.083, 1.017, 1.281, 0.819, 1.149]
