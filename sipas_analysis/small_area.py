@@ -25,8 +25,9 @@ below 0 again (``eblupFH`` would iterate on a negative variance there).
 
 :func:`small_area_index` is the SIPAS estimator built on it: per-unit direct indices on the
 variance-stabilising arcsine scale ``asin(sqrt(p))`` with sampling variance ``1 / (4 n_eff)``
-(smoothed: the design enters only through the effective size, so a unit where everyone was
-satisfied, whose direct SE is 0, still gets a positive variance), covariates, back-transform
+(smoothed: n_eff = n / one design effect pooled over the units, so no unit's variance rests
+on its own noisy SE, and a unit where everyone was satisfied, whose direct SE is 0, still gets
+a positive variance), covariates, back-transform
 ``sin²``, MSE on the percent scale by a parametric bootstrap with an explicit seed (the
 back-transform and the benchmarking are non-linear; a bootstrap measures them as they are,
 the delta method only to first order: ``mse="delta"`` gives it for comparison), and
@@ -401,7 +402,8 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
                      unit_size: str | None = None, scale: str = "arcsine", benchmark=None,
                      benchmark_method: str = "ratio", mse: str = "bootstrap",
                      n_boot: int = 1000, seed: Seed = 20240601, level: float = 0.95,
-                     method: str = "REML") -> SmallAreaResult:
+                     method: str = "REML", sampling_variance: str = "pooled"
+                     ) -> SmallAreaResult:
     """Fay–Herriot small-area estimates of each unit's SIPAS index, beside its direct estimate.
 
     Parameters
@@ -447,6 +449,14 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
         back-transformed and moved by the same benchmarking adjustment as the estimate.
     method : {"REML", "ML", "FH"}
         How the model variance is estimated.
+    sampling_variance : {"pooled", "unit"}
+        Which effective size enters D_i = 1 / (4 n_eff_i). Each unit's own is the
+        binomial-equivalent p (1 − p) / SE² (as the intervals use for a factor or the overall
+        index; the table's ``n_eff``, or ``n``, where SE is 0 or absent). ``"pooled"``
+        (default) smooths it: n_eff_i = n_i / deff, with deff the median over the units of
+        n_i / (their own effective size), so that a unit's variance does not rest on its own
+        noisy SE (a generalised variance function with one design effect). ``"unit"`` uses each
+        unit's own.
 
     Returns
     -------
@@ -469,8 +479,8 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
     ...                       "n_eff": [150, 110, 50, 90, 30, float("nan"), 40, 35]})
     >>> result = small_area_index(units, n_boot=200, seed=1)
     >>> result.table[["unit", "direct_estimate", "estimate"]].round(1).head(3).values.tolist()
-    [['A', 96.0, 95.9], ['B', 92.0, 92.6], ['C', 98.0, 97.2]]
-    >>> result.notes[0]
+    [['A', 96.0, 95.8], ['B', 92.0, 92.8], ['C', 98.0, 96.9]]
+    >>> result.notes[1]
     'No unit sizes given: the estimates are not benchmarked to the province.'
     """
     notes: list[str] = []
@@ -479,6 +489,9 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
     if benchmark_method not in BENCHMARK_METHODS:
         raise ValueError(f"small_area_index: benchmark_method must be one of "
                          f"{BENCHMARK_METHODS}, got {benchmark_method!r}")
+    if sampling_variance not in ("pooled", "unit"):
+        raise ValueError("small_area_index: sampling_variance must be 'pooled' or 'unit', "
+                         f"got {sampling_variance!r}")
     if mse not in MSE_METHODS:
         raise ValueError(f"small_area_index: mse must be one of {MSE_METHODS}, got {mse!r}")
     if not 0 < level < 1:
@@ -521,7 +534,7 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
         estimate, n = estimate[keep], n[keep]
     m = len(data)
     p_direct = estimate / 100.0
-    n_eff = effective_size(n, pd.to_numeric(data["n_eff"], errors="coerce").to_numpy(float))
+    n_eff = _effective_sizes(data, p_direct, n, sampling_variance, notes)
     y = _asin(p_direct)
     d = 1.0 / (4.0 * n_eff)
 
@@ -622,13 +635,30 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
     return SmallAreaResult(table=out, fit=fit, notes=notes)
 
 
+def _effective_sizes(data, p, n, how, notes):
+    """Effective sizes for D_i = 1 / (4 n_eff_i) (see ``sampling_variance``)."""
+    given = effective_size(n, pd.to_numeric(data["n_eff"], errors="coerce").to_numpy(float))
+    own = given
+    if "std_error" in data.columns:
+        se = pd.to_numeric(data["std_error"], errors="coerce").to_numpy(float) / 100.0
+        usable = np.isfinite(se) & (se > 0) & (p > 0) & (p < 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own = np.where(usable, p * (1 - p) / np.where(usable, se, 1.0) ** 2, given)
+    if how == "unit":
+        return own
+    deff = float(np.median(n / own))
+    notes.append(f"Sampling variances smoothed with one design effect, {deff:.2f} (the median "
+                 "over the units): n_eff = n / design effect.")
+    return n / deff
+
+
 def _bootstrap_mse(fit, X, d, weights, benchmarked, benchmark_method, method, n_boot, seed):
     """Parametric bootstrap MSE of the back-transformed (and benchmarked) EBLUP, proportions.
 
     Replicate b: true θ*_i = x_i'β̂ + u*_i, u* ~ N(0, Â); direct y*_i = θ*_i + e*_i,
     e* ~ N(0, D_i); refit on y*, back-transform; the replicate's benchmark target is the
-    size-weighted mean of its back-transformed direct estimates (the province's direct
-    estimate in the bootstrap world). MSE_i = mean over b of (p̂*_i − sin²θ*_i)²."""
+    size-weighted mean of its direct estimates, back-transformed without bias (the province's
+    direct estimate in the bootstrap world). MSE_i = mean over b of (p̂*_i − sin²θ*_i)²."""
     if int(n_boot) < 1:
         raise ValueError(f"small_area_index: n_boot must be at least 1, got {n_boot!r}")
     rng = as_generator(seed)
@@ -645,6 +675,9 @@ def _bootstrap_mse(fit, X, d, weights, benchmarked, benchmark_method, method, n_
     eblup = syn + (A[:, None] * v) * (y_star - syn)
     estimate = _sin2(eblup)
     if benchmarked:
-        target = _sin2(y_star) @ weights
+        # The replicate's province direct estimate: unbiased for Σ w sin²θ*, as the real one
+        # (a weighted mean of unit proportions) is for Σ w p. sin²(y*) is not: with
+        # y* ~ N(θ, D), E sin²(y*) = (1 − cos 2θ · exp(−2D)) / 2, so its inverse is used.
+        target = ((1.0 - np.cos(2.0 * y_star) * np.exp(2.0 * d)) / 2.0) @ weights
         estimate = _benchmark(estimate, weights, target, benchmark_method)(estimate)
     return np.mean((estimate - _sin2(theta_true)) ** 2, axis=0)
