@@ -372,7 +372,7 @@ def _benchmark(estimate, weights, target, how):
     if how == "ratio":
         rest = 1.0 - mean
         factor = np.where(rest > 0, (1.0 - goal) / np.where(rest > 0, rest, 1.0), 1.0)
-        return lambda values: 1.0 - (1.0 - values) * factor
+        return lambda values: np.clip(1.0 - (1.0 - values) * factor, 0.0, 1.0)
     return lambda values: np.clip(values + (goal - mean), 0.0, 1.0)
 
 
@@ -599,6 +599,9 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
         model_p = adjusted
     else:
         notes.append("No unit sizes given: the estimates are not benchmarked to the province.")
+        if benchmark is not None:
+            notes.append(f"The province estimate given ({benchmark}) was not used: benchmarking "
+                         "needs unit sizes to weight the units.")
 
     if mse == "bootstrap":
         mse_p = _bootstrap_mse(fit, X.to_numpy(float), d, weights, target is not None,

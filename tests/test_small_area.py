@@ -326,6 +326,38 @@ def test_accepts_a_sipas_index_table_and_delta_method():
     np.testing.assert_allclose(result.table["mse"], 1e4 * np.sin(2 * theta) ** 2 * fit["mse"])
 
 
+def test_benchmark_without_sizes_is_said_not_done():
+    units = _units()
+    result = small_area_index(units, benchmark=93.0, n_boot=20, seed=0)
+    assert not result.table["benchmarked"].any()
+    assert any("93.0" in note and "needs unit sizes" in note for note in result.notes)
+    np.testing.assert_allclose(result.table["estimate"],
+                               small_area_index(units, n_boot=20, seed=0).table["estimate"])
+
+
+def test_from_a_real_index_table():
+    """The per-unit table of ``sipas_index(design, by=[unit, unit_type])`` goes in as it is."""
+    import sipas_analysis as sa
+
+    survey, _ = sa.simulate_survey(n=3000, seed=4)
+    code = survey["province_code"].astype(int)
+    survey = survey.assign(unit="Đơn vị " + survey["province_code"].astype(str),
+                           unit_type=np.where(code % 3 == 0, "department",
+                                              np.where(code % 3 == 1, "district", "commune")))
+    design = sa.SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
+                             lonely_psu="adjust")
+    index = sa.sipas_index(design, by=["unit", "unit_type"])
+    result = sa.small_area_index(index, n_boot=100, seed=0)
+    overall = index[index["kind"] == "overall"].reset_index(drop=True)
+    table = result.table
+    assert len(table) == len(overall) == survey["unit"].nunique()
+    np.testing.assert_allclose(table["direct_estimate"], overall["estimate"])
+    np.testing.assert_allclose(table["direct_std_error"], overall["std_error"])
+    assert table["model_based"].all()
+    assert np.isfinite(table[["estimate", "std_error", "ci_low", "ci_high"]]).all().all()
+    assert ((table["estimate"] >= 0) & (table["estimate"] <= 100)).all()
+
+
 def test_unit_estimator_errors_name_columns_and_units():
     units = _units()
     with pytest.raises(ValueError, match=r"columns missing from the table: \['n_eff'\]"):
