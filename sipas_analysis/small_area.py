@@ -19,9 +19,12 @@ what its covariates predict.
 the package's Fisher-scoring iteration started at the median of the D_i and stopped when the
 relative change of A is at most ``precision`` (1e-4 there); β by generalised least squares;
 the MSE by Prasad and Rao (1990) ``g1 + g2 + 2 g3`` with the Datta and Lahiri (2000)
-correction terms of ML and FH, as ``mseFH``. One deviation, at the boundary only: where an
-iterate would leave [0, ∞) it is set to 0, and A = 0 is accepted when the next step points
-below 0 again (``eblupFH`` would iterate on a negative variance there).
+correction terms of ML and FH, as ``mseFH``. Deviations only where ``eblupFH`` goes wrong:
+a step that would leave [0, ∞) is cut to 0, a REML/ML step that would lower the likelihood is
+halved (``eblupFH`` iterates on a negative variance there, or swings between two values for
+ever), and where scoring still has not converged after ``max_iter`` steps (it creeps when A
+is near 0) the likelihood, or FH's moment equation, is solved by a one-dimensional search.
+On well-behaved data, such as ``sae``'s example, every step is ``eblupFH``'s.
 
 :func:`small_area_index` is the SIPAS estimator built on it: per-unit direct indices on the
 variance-stabilising arcsine scale ``asin(sqrt(p))`` with sampling variance ``1 / (4 n_eff)``
@@ -66,7 +69,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from sipas_analysis.intervals import effective_size
 from sipas_analysis.rng import Seed, as_generator
@@ -210,10 +213,14 @@ def _fit_variance(y, d, X, method, max_iter, precision):
                             + np.trace(qm2 @ qm2, axis1=1, axis2=2))
                 score = -0.5 * trace_p + 0.5 * np.sum(py**2, axis=1)
                 info = 0.5 * trace_pp
-        new = a + score / info
-        # Boundary: a negative iterate is set to 0; 0 followed by another step below 0 is
-        # the estimate A = 0 (the likelihood falls from there).
-        new = np.maximum(new, 0.0)
+        new = np.maximum(a + score / info, 0.0)
+        if method != "FH":
+            # eblupFH takes every Fisher step as it is; where a step would leave [0, ∞) or
+            # lower the likelihood it can jump to a negative variance or oscillate (on data
+            # near A = 0 it swings between 0 and a positive value for ever). Such a step is
+            # cut to the boundary, then halved until the likelihood does not fall; steps that
+            # raise it (all of them on well-behaved data such as sae's milk) are unchanged.
+            new = _safeguarded(ya, d, X, method, a, new)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = np.where(a > 0, np.abs((new - a) / a), np.where(new == a, 0.0, np.inf))
         A[idx] = new
@@ -221,7 +228,58 @@ def _fit_variance(y, d, X, method, max_iter, precision):
         diff[idx] = step
         active[idx] = step > precision
     converged = ~((iterations >= max_iter) & (diff >= precision))
+    for row in np.flatnonzero(~converged):
+        # Fisher scoring creeps (A near 0, expected and observed information far apart): the
+        # likelihood (or, for FH, the moment equation) is solved directly instead.
+        A[row], converged[row] = _solve_directly(y[row], d, X, method)
     return A, iterations, converged
+
+
+def _solve_directly(y, d, X, method):
+    """A by bounded one-dimensional search on log A, A = 0 kept when it is better."""
+    m, p = X.shape
+    scale = float(np.median(d))
+    upper = float(np.log(max(np.var(y) * m, 10 * d.max(), scale)))
+    lower = float(np.log(scale * 1e-12))
+    if method == "FH":
+        def moment(a):
+            beta, _, v = _gls(y[None, :], d, X, np.array([a]))
+            return float(np.sum((y - X @ beta[0]) ** 2 * v[0]) - (m - p))
+        if moment(0.0) <= 0:
+            return 0.0, True
+        root = optimize.brentq(lambda t: moment(np.exp(t)), lower, upper, xtol=1e-14)
+        return float(np.exp(root)), True
+    def minus(t):
+        return -float(_likelihood(y[None, :], d, X, method, np.array([np.exp(t)]))[0])
+    best = optimize.minimize_scalar(minus, bounds=(lower, upper), method="bounded",
+                                    options={"xatol": 1e-10})
+    at_zero = -float(_likelihood(y[None, :], d, X, method, np.array([0.0]))[0])
+    if at_zero <= best.fun:
+        return 0.0, True
+    return float(np.exp(best.x)), bool(best.success)
+
+
+def _likelihood(y, d, X, method, A):
+    """REML (restricted) or ML log-likelihood of each row of y at A, up to a constant."""
+    beta, Q, v = _gls(y, d, X, A)
+    resid = y - beta @ X.T
+    value = np.sum(np.log(v), axis=1) - np.sum(v * resid**2, axis=1)
+    if method == "REML":
+        value = value + np.linalg.slogdet(Q)[1]           # − log det(X'V⁻¹X)
+    return 0.5 * value
+
+
+def _safeguarded(y, d, X, method, a, proposed):
+    """Fisher steps that do not lower the likelihood (halving those that would)."""
+    start = _likelihood(y, d, X, method, a)
+    new = proposed.copy()
+    for _ in range(40):
+        value = _likelihood(y, d, X, method, new)
+        worse = value < start - 1e-12 * np.abs(start)
+        if not worse.any():
+            break
+        new = np.where(worse, a + (new - a) / 2.0, new)
+    return new
 
 
 def fay_herriot(direct, sampling_variance, X, *, method: str = "REML", max_iter: int = 100,
