@@ -45,7 +45,7 @@ pyarrow (757 MB in all), and on this module's milk test its REML fit agrees with
 1e-6 (its own stopping rule), but its ML fit does not: EBLUP 1.016228 and MSE 0.013559 for
 area 1 where ``sae`` gives 1.016173 and 0.013580. ``svy-sae`` 0.4.1 ("Scalable Small Area
 Estimation with JAX") was not installed: it brings JAX for a model whose fit is a scalar
-iteration on a few dozen units. The model is about a hundred lines of linear algebra, tested
+iteration on a few dozen units. The model is about 200 lines of linear algebra, tested
 here against R's results for the package's own example and an independent maximisation of
 the REML likelihood, so the project keeps its own implementation.
 
