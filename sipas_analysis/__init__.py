@@ -42,6 +42,7 @@ from .schema import (MissingColumnError, SurveyValidationError, missing_summary,
 from .simulate import Truth, SamplingPlan, demo_survey, simulate_survey
 from . import quality
 from .quality import exclude_flagged, quality_flags, quality_summary, write_quality_report
+from .small_area import fay_herriot, small_area_index
 
 try:
     __version__ = version("sipas-analysis")
@@ -52,11 +53,11 @@ __all__ = [
     "Codebook", "CodebookError", "IndexRule", "MissingColumnError", "SamplingPlan", "SurveyDesign", "SurveyValidationError",
     "Truth",
     "average_marginal_effects", "batch", "codebook", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
-    "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",
+    "fay_herriot", "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",
     "index_rule", "ipa_table", "language", "load_papi", "load_pci", "load_published_sipas", "load_survey",
     "missing_summary", "models", "normalise_province", "normalise_provinces",
     "parallel_lines_test", "plots", "proportion_interval", "rank_group_probabilities", "rank_units", "reference",
-    "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index", "tau_best",
+    "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index", "small_area_index", "tau_best",
     "tidy", "to_2025_units", "validate_survey",
 ]
 __all__ += ["exclude_flagged", "quality", "quality_flags", "quality_summary",
