@@ -349,10 +349,13 @@ def _exclude_flagged(survey, names: list[str], codebook=None, command: str = "in
     return kept
 
 
-def _survey_design(survey, lonely_psu: str = "fail"):
-    from .design import SurveyDesign
-    return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
-                        lonely_psu=lonely_psu)
+def _survey_design(survey, lonely_psu: str = "fail", codebook=None):
+    from .design import design_for
+    design = design_for(survey, codebook, lonely_psu=lonely_psu)
+    for step in getattr(design, "weighting_steps", ()):
+        print(f"note: weighting: {step.method}; weighting design effect "
+              f"{design.weighting_deff():.2f}", file=sys.stderr)
+    return design
 
 
 def _cmd_validate(args) -> int:
@@ -442,7 +445,7 @@ def _index_table(args):
     by = None if by == "none" else by
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
-    design = _survey_design(survey, lonely_psu=args.lonely_psu)
+    design = _survey_design(survey, lonely_psu=args.lonely_psu, codebook=book)
     ci_method = args.ci_method
     table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
                                 ci_method=ci_method, **options)

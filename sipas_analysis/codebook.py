@@ -591,7 +591,11 @@ class Codebook:
                         "respondents within each unit")
         elif not self.design.get("psu"):
             said.append("no cluster column: respondents are the sampling units")
-        if not self.design.get("weights"):
+        if self.weighting:
+            said.append(f"weights calibrated to the population margins in "
+                        f"{self.weighting.get('margins')} ({self.weighting.get('method', 'rake')}"
+                        f"{', within ' + str(self.weighting['by']) if self.weighting.get('by') else ''})")
+        elif not self.design.get("weights"):
             said.append("no weights: every respondent counts equally")
         n_factors = len(self.ratings)
         if n_factors < len(schema.FACTORS):

@@ -802,6 +802,18 @@ class SurveyDesign:
                              f" {weighting.worst_margin_cell(new, codes_list, targets_list, populations)}."
                              " Check that the margins describe one population, merge sparse "
                              "cells or raise max_iter")
+        # A fixed point that misses a margin: the margins conflict in the data's cells (one
+        # column determined by another, e.g. every man in one age group), which the sweeps
+        # alone cannot see.
+        missed = max(float(np.max(np.abs(
+            np.bincount(c[c >= 0], weights=new[c >= 0], minlength=len(t)) - t)))
+            for c, t in zip(codes_list, targets_list))
+        if missed > max(10 * tolerance, 1e-9 * float(new.sum())):
+            raise ValueError(f"{caller}: the margins cannot all be met in these data (a cell "
+                             f"total stays {missed:.4g} off its target: "
+                             f"{weighting.worst_margin_cell(new, codes_list, targets_list, populations)});"
+                             " the data's cells tie one margin's levels to another's. Merge "
+                             "the margins into one cross-classified margin or check them")
         step = weighting.step_summary(caller, f"margins {margin_columns}", sweeps,
                                       self.weights, new)
         adjustment = weighting.RakingAdjustment(tuple(codes_list), tuple(margin_weights))
@@ -1543,3 +1555,87 @@ def _indicator(codes: np.ndarray, n_groups: int) -> scipy.sparse.csc_matrix:
     """
     return scipy.sparse.csc_matrix((np.ones(codes.size), (codes, np.arange(codes.size))),
                                    shape=(n_groups, codes.size))
+
+
+# --------------------------------------------------------------------------------------------
+# A survey read through a codebook: its design and the codebook's weighting step
+# --------------------------------------------------------------------------------------------
+
+WEIGHTING_METHODS = ("rake", "post_stratify", "linear", "raking", "logit")
+
+
+def design_for(survey: pd.DataFrame, codebook=None, *, lonely_psu: str = "fail",
+               base_dir=None) -> "SurveyDesign":
+    """The design of a survey in the contract's columns (``weight``, ``stratum``, ``psu``),
+    then the codebook's ``weighting:`` step when it has one.
+
+    ``weighting: {margins: FILE, method: rake, bounds: [0.3, 3], by: unit}``: ``margins`` is a
+    CSV or Excel file (relative to the codebook's folder, or ``base_dir``) with the columns
+    ``variable``, ``level``, ``total`` and, with ``by``, the ``by`` column(s): population totals
+    of each level of each variable (within each ``by`` group). ``method``: ``rake`` (default;
+    :meth:`SurveyDesign.rake`), ``post_stratify`` (one variable, or several crossed: the
+    margins then hold every cell, ``level`` as ``a|b``), or a calibration distance
+    ``linear`` / ``raking`` / ``logit`` (:meth:`SurveyDesign.calibrate` on the variables' main
+    effects; no ``by``); ``bounds``: (lower, upper) on g = new weight / old weight, for the
+    calibration distances (``raking`` is raking with bounds). Margins whose levels or totals
+    do not fit the data are refused by those methods, naming the cell.
+    """
+    design = SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
+                          lonely_psu=lonely_psu)
+    spec = getattr(codebook, "weighting", None) or {}
+    if not spec:
+        return design
+    from pathlib import Path
+    where = f"codebook {codebook.source}" if getattr(codebook, "source", None) else "codebook"
+    method = spec.get("method", "rake")
+    if method not in WEIGHTING_METHODS:
+        raise ValueError(f"{where}: weighting.method must be one of {WEIGHTING_METHODS}, got "
+                         f"{method!r}")
+    if "margins" not in spec:
+        raise ValueError(f"{where}: weighting needs margins: a file of population totals")
+    folder = Path(base_dir) if base_dir is not None else (
+        Path(codebook.source).parent if getattr(codebook, "source", None) else Path.cwd())
+    path = folder / str(spec["margins"])
+    if not path.exists():
+        raise FileNotFoundError(f"{where}: no such margins file: {path}")
+    margins = (pd.read_excel(path, dtype={"level": str}) if path.suffix.lower() in
+               (".xlsx", ".xlsm", ".xls") else pd.read_csv(path, dtype={"level": str}))
+    by = _as_list(spec.get("by"))
+    require_columns(margins, by + ["variable", "level", "total"], f"{where}: weighting",
+                    table_name=f"the margins file {path.name}")
+    missing = sorted(set(margins["variable"]) - set(survey.columns))
+    if missing:
+        raise ValueError(f"{where}: the margins file names variables the survey does not "
+                         f"have: {missing}")
+    data = survey.copy()
+    for column in by + list(margins["variable"].unique()):
+        data[column] = data[column].astype("string").astype(object)   # levels as text
+    design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu",
+                          lonely_psu=lonely_psu)
+    for column in by:
+        margins[column] = margins[column].astype(str)
+    tables = {v: rows.rename(columns={"level": v})[by + [v, "total"]]
+              for v, rows in margins.groupby("variable", sort=False)}
+    if spec.get("bounds") is not None and method in ("rake", "post_stratify"):
+        raise ValueError(f"{where}: weighting.bounds applies to a calibration distance; for "
+                         "raking with bounds write method: raking")
+    if method == "rake":
+        return design.rake({tuple(by + [v]) if by else v: t for v, t in tables.items()})
+    if method == "post_stratify":
+        if len(tables) != 1:
+            raise ValueError(f"{where}: post_stratify takes one variable's cells; the margins "
+                             f"give {list(tables)} (rake them instead)")
+        (variable, table), = tables.items()
+        return design.post_stratify(by + [variable], table)
+    if by:
+        raise ValueError(f"{where}: a calibration ({method}) takes national margins; use "
+                         "method: rake for margins within groups")
+    population = {"Intercept": float(next(iter(tables.values()))["total"].sum())}
+    for variable, table in tables.items():
+        levels = sorted(table[variable])
+        for level, total in zip(table[variable], table["total"]):
+            if level != levels[0]:
+                population[f"{variable}[T.{level}]"] = float(total)
+    formula = "~ " + " + ".join(tables)
+    return design.calibrate(formula, population, calfun=method,
+                            bounds=spec.get("bounds"))
