@@ -60,7 +60,8 @@ class UnreadableFile(ValueError):
 class RawTable:
     """A file's table as read: cells, where they are in the file, and what was found.
 
-    ``frame`` has the header texts as columns (stripped; a blank one is "Unnamed: k", k the
+    ``frame`` has the header texts as columns (stripped, line breaks and runs of spaces inside
+    made one space; a blank one is "Unnamed: k", k the
     0-based column; repeated ones made unique as x, x.1), numbers as numbers, text as str
     (NFC), blanks as NaN. ``file_rows`` is the 1-based row of each frame row as the file
     numbers it (Excel's row numbers; a CSV's record number, as Excel shows it; a case number
@@ -230,7 +231,8 @@ def _header_text(value) -> str:
         value = int(value)
     if isinstance(value, (_dt.datetime, _dt.date)):
         value = value.isoformat()
-    return unicodedata.normalize("NFC", str(value)).strip()
+    # A header wrapped with Alt+Enter or padded with no-break spaces reads as one line.
+    return " ".join(unicodedata.normalize("NFC", str(value)).split())
 
 
 def unique_labels(names: list) -> list:
@@ -481,12 +483,29 @@ def _excel_rows_calamine(path: Path, sheet) -> tuple[list[list], str]:
     book = python_calamine.CalamineWorkbook.from_path(str(path))
     try:
         name = _sheet_name(path, list(book.sheet_names), sheet)
-        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        cells = book.get_sheet_by_name(name)
+        rows = cells.to_python(skip_empty_area=False)
+        _fill_merged_down(rows, getattr(cells, "merged_cell_ranges", None) or [])
     finally:
         close = getattr(book, "close", None)
         if close:
             close()
     return rows, name
+
+
+def _fill_merged_down(rows: list[list], merged) -> None:
+    """A cell merged down over several rows gives its value to each of them: a header merged
+    over two rows (STT, Mã phiếu above a row of sub-headers) lets the lower row head every
+    column, and a unit's name merged down its respondents' rows belongs to each. Only merges
+    downwards: a title merged across stays one cell."""
+    for (r0, c0), (r1, c1) in merged:
+        if r1 <= r0 or r0 >= len(rows):
+            continue
+        value = rows[r0][c0] if c0 < len(rows[r0]) else ""
+        for r in range(r0 + 1, min(r1, len(rows) - 1) + 1):
+            for c in range(c0, min(c1, len(rows[r]) - 1) + 1):
+                if rows[r][c] == "":
+                    rows[r][c] = value
 
 
 def _excel_rows_openpyxl(path: Path, sheet) -> tuple[list[list], str]:

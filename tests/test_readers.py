@@ -423,3 +423,23 @@ def test_a_device_with_a_survey_extension(tmp_path):
     link.symlink_to("/dev/null")
     with pytest.raises(UnreadableFile, match="not a regular file"):
         read_raw(link)
+
+
+def test_two_row_header_with_cells_merged_down(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "merged.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.merge_range(0, 0, 0, 4, "KẾT QUẢ KHẢO SÁT")
+    sheet.merge_range(2, 0, 3, 0, "STT")
+    sheet.merge_range(2, 1, 3, 1, "Mã phiếu")
+    sheet.merge_range(2, 2, 2, 4, "Tiếp cận dịch vụ")
+    sheet.write_row(3, 2, ["Câu 1", "Câu 2:\nTrang thiết bị", "Câu\xa03"])
+    for i in range(5):
+        sheet.write_row(4 + i, 0, [i + 1, f"P{i}", "Hài lòng", "Rất hài lòng", "Hài lòng"])
+    book.close()
+    table = read_raw(path)
+    assert table.header_row == 4 and table.file_rows[0] == 5
+    assert list(table.frame.columns) == ["STT", "Mã phiếu", "Câu 1", "Câu 2: Trang thiết bị",
+                                         "Câu 3"]
