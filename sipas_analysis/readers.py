@@ -325,6 +325,26 @@ def _typed_column(values: np.ndarray, empty: np.ndarray, numbers_from_text: bool
 _ZERO_PADDED = re.compile(r"^\s*[+-]?0\d")
 
 
+def _footer_rows(grid: np.ndarray, empty: np.ndarray, most: int = 10) -> int:
+    """How many of the last rows are a footer below the table ("Người lập biểu", "Thái
+    Nguyên, ngày ... tháng ... năm 2024", signatures): text in at most two cells of a table at
+    least six columns wide, while the rows above fill more. At most ``most`` rows; the caller
+    also wants a blank row between the table and its footer."""
+    n, width = grid.shape
+    if width < 6 or n < 3:
+        return 0
+    count = 0
+    for i in range(n - 1, max(n - 1 - most, 0), -1):
+        cells = grid[i][~empty[i]]
+        if len(cells) > 2 or not all(isinstance(v, str) and not _NUMBER_LIKE.match(v)
+                                     for v in cells):
+            break
+        count += 1
+    if count and (~empty[: n - count]).sum(axis=1).mean() <= 2:
+        return 0                    # the whole table is that sparse: not a footer
+    return count
+
+
 def _rectangle(rows: list[list], width: int) -> np.ndarray:
     grid = np.empty((len(rows), width), dtype=object)
     grid[:] = ""
@@ -376,9 +396,18 @@ def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: 
     if dropped and keep.any():
         notes.append(f"{dropped} blank row(s) below the header were left out.")
     grid, empty = grid[keep, :last], empty[keep, :last]
+    kept_rows = np.flatnonzero(keep)
+    footer = _footer_rows(grid, empty)
+    if footer and kept_rows[-footer] - kept_rows[-footer - 1] < 2:
+        footer = 0           # no blank row above it: the last respondents, not a footer
+    if footer:
+        where = kept_rows[-footer:] + index + 2
+        notes.append(f"Row(s) {', '.join(map(str, where))} at the end hold text in one or two "
+                     "cells only (a footer: signatures, dates, totals) and were left out.")
+        grid, empty, kept_rows = grid[:-footer], empty[:-footer], kept_rows[:-footer]
     frame = pd.DataFrame({j: _typed_column(grid[:, j], empty[:, j], numbers_from_text)
                           for j in range(last)})
-    file_rows = np.flatnonzero(keep).astype("int64") + index + 2
+    file_rows = kept_rows.astype("int64") + index + 2
     return _finish(path, frame, names, file_rows, index + 1, notes, **info)
 
 

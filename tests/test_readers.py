@@ -443,3 +443,18 @@ def test_two_row_header_with_cells_merged_down(tmp_path):
     assert table.header_row == 4 and table.file_rows[0] == 5
     assert list(table.frame.columns) == ["STT", "Mã phiếu", "Câu 1", "Câu 2: Trang thiết bị",
                                          "Câu 3"]
+
+
+def test_footer_rows_are_left_out(tmp_path):
+    rows = ["Mã phiếu;Đơn vị;Câu 1;Câu 2;Câu 3;Câu 4"] + [
+        f"P{i};Sở Tư pháp;Hài lòng;Hài lòng;Rất hài lòng;Hài lòng" for i in range(6)]
+    rows += [";;;;;", "Người lập biểu;;;;Thủ trưởng đơn vị;",
+             ";;;;Thái Nguyên, ngày 30 tháng 11 năm 2024;"]
+    path = tmp_path / "footer.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    table = read_raw(path)
+    assert len(table.frame) == 6 and table.file_rows[-1] == 7
+    assert any("10" in note and "footer" in note for note in table.notes)
+    # a respondent who answered one question is kept
+    path.write_text("\n".join(rows[:7] + ["P9;Sở Xây dựng;;;;"]) + "\n", encoding="utf-8")
+    assert len(read_raw(path).frame) == 7
