@@ -362,6 +362,9 @@ def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: 
     """A table from the rows of a sheet or CSV (row i is the file's row i + 1)."""
     if not any(not _blank(v) for row in rows for v in row):
         raise UnreadableFile(path, "has no header row (it holds no cells)")
+    if isinstance(header_row, str):      # as a codebook or a command line gives it
+        header_row = header_row.strip().lower()
+        header_row = int(header_row) if header_row.isdigit() else header_row
     if header_row == "auto":
         index = find_header_row(rows)
         if index:

@@ -233,6 +233,8 @@ def test_explicit_options_are_honoured(own_survey_files, tmp_path):
     path = own_survey_files["thai_nguyen_2024.xlsx"]
     as_given = read_raw(path, header_row=4)
     pd.testing.assert_frame_equal(as_given.frame, read_raw(path).frame)
+    pd.testing.assert_frame_equal(read_raw(path, header_row="4").frame, as_given.frame)
+    assert read_raw(path, header_row="Auto").header_row == 4
     assert any("as given" in note for note in as_given.notes)
     title = read_raw(path, header_row=1)
     assert title.frame.columns[0] == "UBND TỈNH THÁI NGUYÊN" and title.file_rows[0] == 2
