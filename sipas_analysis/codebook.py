@@ -486,7 +486,7 @@ class Codebook:
             out["province_code"] = _provinces(names, out["unit_set"], key, problems)
         for role in ("unit", "unit_type"):
             if got.get(role) is not None:
-                text = _text(got[role])
+                text = _text(self._mapped(role, got[role]))
                 if role == "unit":
                     problems.add("columns.unit", "missing unit", text.isna())
                     text = _same_units(text, self.unit_aliases)
@@ -514,7 +514,7 @@ class Codebook:
                 out[role] = number.where(~bad).astype(float)
         for role in ("interviewer", "staff"):
             if got.get(role) is not None:
-                out[role] = _text(got[role])
+                out[role] = _text(self._mapped(role, got[role]))
 
         # ratings
         for factor, crits in self.ratings.items():

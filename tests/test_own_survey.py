@@ -161,3 +161,10 @@ def test_a_draft_codebook_takes_the_file_to_an_index_by_unit(own_survey_files, d
     capsys.readouterr()
     table = pd.read_csv(out)
     assert table["unit"].nunique() >= 4 and table["estimate"].between(0, 100).all()
+
+
+def test_kobo_choice_names_become_the_unit_names(own_survey_files):
+    import sipas_analysis as sa
+    survey = sa.load_survey(own_survey_files["kobo_export.csv"],
+                            codebook=own_survey_files["kobo_export_csv.codebook.yaml"])
+    assert "Sở Tư pháp" in set(survey["unit"]) and "so_tu_phap" not in set(survey["unit"])
