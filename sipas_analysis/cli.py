@@ -257,9 +257,10 @@ def _read_for_draft(path: Path, sheet, header_row):
         if raw.header_row and raw.header_row > 1 and header_row == "auto":
             options["header_row_why"] = (f"found: rows 1-{raw.header_row - 1} above it are "
                                          "title rows")
-        return raw.frame, options, notes, dict(raw.value_labels or {})
+        return raw.frame, options, notes, dict(raw.value_labels or {}), dict(
+            raw.column_labels or {})
     from .codebook_draft import read_plain
-    return (*read_plain(path, sheet=sheet, header_row=header_row), {})
+    return (*read_plain(path, sheet=sheet, header_row=header_row), {}, {})
 
 
 def _cmd_codebook(args) -> int:
@@ -284,9 +285,10 @@ def _cmd_codebook(args) -> int:
         sheet = args.sheet
         if sheet is not None and sheet.isdigit():
             sheet = int(sheet)
-        frame, options, notes, labels = _read_for_draft(source, sheet, args.header_row)
+        frame, options, notes, labels, questions = _read_for_draft(source, sheet,
+                                                                   args.header_row)
         text = draft_codebook(frame, file_options=options, notes=notes, source=source.name,
-                              value_labels=labels)
+                              value_labels=labels, column_labels=questions)
     else:
         from .xlsform import from_xlsform
         text = from_xlsform(source)

@@ -524,10 +524,14 @@ def _code(value):
     return value
 
 
-def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None) -> list[Column]:
+def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None,
+                       column_labels: dict | None = None) -> list[Column]:
     """What :func:`draft_codebook` knows of each column of ``frame``; ``value_labels``
-    (header -> {code: label}, as SPSS and Stata files carry them) label the codes."""
+    (header -> {code: label}, as SPSS and Stata files carry them) label the codes;
+    ``column_labels`` (header -> question text, SPSS and Stata variable labels) are matched as
+    the header's wording."""
     value_labels = value_labels or {}
+    column_labels = column_labels or {}
     out = []
     for position, header in enumerate(frame.columns):
         series = frame.iloc[:, position]
@@ -536,6 +540,8 @@ def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None) ->
             values = values[values.astype(str).str.strip() != ""]
         distinct = values.drop_duplicates()
         column = Column(str(header), n_distinct=len(distinct), n_values=len(values))
+        if column_labels.get(header):
+            column.texts = [str(column_labels[header])]
         if pd.api.types.is_datetime64_any_dtype(series):
             column.kind = "dates"
         elif len(values) == 0:
@@ -1265,7 +1271,8 @@ def _unmatched_block(columns, used, possible, assigned) -> list[Entry]:
 # --------------------------------------------------------------------------------------------
 
 def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
-                   source: str = "the file", value_labels: dict | None = None) -> str:
+                   source: str = "the file", value_labels: dict | None = None,
+                   column_labels: dict | None = None) -> str:
     """A draft codebook (YAML text) for a survey table whose header row has been found.
 
     ``frame``: the table with the file's headers as columns; ``file_options``: how it was
@@ -1273,7 +1280,8 @@ def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
     comment of a key); ``notes``: what the reader noticed (title rows, a legacy encoding), each
     written as a comment; ``source``: the file's name, for the first comment;
     ``value_labels``: header -> {code: label} (SPSS, Stata): a scale is then recognised from
-    the labels, and both codes and labels are mapped.
+    the labels, and both codes and labels are mapped; ``column_labels``: header -> question
+    text (SPSS, Stata variable labels), matched as the header's wording.
 
     Examples
     --------
@@ -1287,7 +1295,7 @@ def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"draft_codebook expects a pandas DataFrame, got {type(frame).__name__}")
-    columns = columns_from_frame(frame, value_labels)
+    columns = columns_from_frame(frame, value_labels, column_labels)
     return assemble(columns, file_options=file_options, notes=notes,
                     title=f"{source} ({len(frame):,} rows, {len(columns)} columns)")
 

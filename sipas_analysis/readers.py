@@ -77,6 +77,7 @@ class RawTable:
     encoding: str | None = None
     legacy_encoding: str | None = None
     value_labels: dict = field(default_factory=dict)
+    column_labels: dict = field(default_factory=dict)   # header -> question text (SPSS, Stata)
     repeated_headers: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -746,19 +747,21 @@ def _read_stat(path: Path, kind: str) -> RawTable:
     df.columns = range(df.shape[1])
     for j in df.columns:
         if _is_text(df[j]):
-            kind = pd.api.types.infer_dtype(df[j], skipna=True)
-            if kind in ("date", "datetime"):
+            inferred = pd.api.types.infer_dtype(df[j], skipna=True)
+            if inferred in ("date", "datetime"):
                 df[j] = pd.to_datetime(df[j])
             else:
                 df[j] = _nfc_text(df[j])     # SPSS pads strings; a blank answer is missing
     labels = {_header_text(k): dict(v) for k, v in meta.variable_value_labels.items()}
     notes = [f"Read {kind} file with pyreadstat: {df.shape[1]} variables, "
              f"{len(labels)} with value labels (kept as codes)."]
-    variable_labels = {n: l for n, l in zip(meta.column_names, meta.column_labels or []) if l}
+    variable_labels = {_header_text(n): unicodedata.normalize("NFC", str(l))
+                       for n, l in zip(meta.column_names, meta.column_labels or []) if l}
     if variable_labels:
-        notes.append(f"{len(variable_labels)} variables have labels.")
+        notes.append(f"{len(variable_labels)} variables have labels (the question texts).")
     file_rows = np.arange(1, len(df) + 1, dtype="int64")
     return _finish(path, df, names, file_rows, 0, notes, value_labels=labels,
+                   column_labels=variable_labels,
                    encoding=getattr(meta, "file_encoding", None))
 
 

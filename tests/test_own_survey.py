@@ -146,8 +146,8 @@ def test_quality_of_an_own_survey(own_survey_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("data", ["thai_nguyen_2024.xlsx", "kobo_export.csv", "kobo_export.xlsx",
-                                  "kiosk_monthly.csv", "tcvn3_survey.xlsx", "utf16_survey.csv",
-                                  "survey.ods"])
+                                  "kiosk_monthly.csv", "survey.sav", "tcvn3_survey.xlsx",
+                                  "utf16_survey.csv", "survey.ods"])
 def test_a_draft_codebook_takes_the_file_to_an_index_by_unit(own_survey_files, data, tmp_path,
                                                               capsys):
     """draft -> validate -> index, with the draft as written (the analyst would still check
