@@ -1003,6 +1003,17 @@ def assemble(columns: list[Column], *, file_options: dict, notes=(), title: str 
             entry = _values_entry(role, columns[by_target[target][0]])
             if entry is not None:
                 value_entries.append(entry)
+    for role in ("unit", "unit_type", "staff", "interviewer"):
+        # a select_one of units (an XLSForm): the export holds choice names, the reports
+        # should show the choices' labels
+        target = Target("columns", role)
+        if target in by_target:
+            column = columns[by_target[target][0]]
+            names = {a: lab for a, lab in column.labels.items() if str(a) != str(lab)}
+            if names:
+                value_entries.append(Entry(role, children=[
+                    Entry(str(a), str(lab), comment="the choice's label") for a, lab in
+                    names.items()]))
     if value_entries:
         out.append(Entry(comment="file label -> contract value (the contract's own list of "
                                  "labels, or a 'guess')"))

@@ -168,3 +168,17 @@ def test_kobo_choice_names_become_the_unit_names(own_survey_files):
     survey = sa.load_survey(own_survey_files["kobo_export.csv"],
                             codebook=own_survey_files["kobo_export_csv.codebook.yaml"])
     assert "Sở Tư pháp" in set(survey["unit"]) and "so_tu_phap" not in set(survey["unit"])
+
+
+@pytest.mark.parametrize("data", ["kobo_export.csv", "kobo_export.xlsx"])
+def test_a_codebook_from_the_xlsform_reads_both_kobo_exports(own_survey_files, data, tmp_path,
+                                                              capsys):
+    book = tmp_path / "form.yaml"
+    assert cli.main(["codebook", "from-xlsform", str(own_survey_files["kobo_form.xlsx"]), "-o",
+                     str(book)]) == 0
+    out = tmp_path / "index.csv"
+    assert cli.main(["index", "--data", str(own_survey_files[data]), "--codebook", str(book),
+                     "--out", str(out)]) == 0
+    capsys.readouterr()
+    units = set(pd.read_csv(out)["unit"]) - {"all respondents"}
+    assert "Sở Tư pháp" in units and len(units) == 4
