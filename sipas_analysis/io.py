@@ -502,16 +502,20 @@ def _read_survey_file(path: Path, sheet) -> tuple[pd.DataFrame, list[dict]]:
     if suffix == ".csv":
         import csv
 
-        with open(path, "rb") as handle:
-            if b"\x00" in handle.read(1 << 16):
-                raise _Unreadable("holds NUL bytes: a binary file, not CSV text")
+        import io as _stdio
+
+        # UTF-8 (with or without BOM), UTF-16 (as Excel's "Unicode text" saves) or
+        # Windows-1258, found as the readers find it; binary noise is refused there.
+        try:
+            content, _, _ = readers.decode_text(path, path.read_bytes(), "auto")
+        except readers.UnreadableFile as error:
+            raise _Unreadable(error.reason) from None
         # The header as written: pandas would rename a repeated one before we saw it.
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            names = next(csv.reader(handle), [])
+        names = next(csv.reader(_stdio.StringIO(content, newline="")), [])
         if not any(_header_key(n) for n in names):
             raise _Unreadable("has no header row (its first line is blank)")
         text = {c: "str" for c in _TEXT_COLUMNS if c in names}
-        df = pd.read_csv(path, dtype=text, encoding="utf-8-sig")
+        df = pd.read_csv(_stdio.StringIO(content, newline=""), dtype=text)
     elif suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 

@@ -615,8 +615,9 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _decode(path: Path, data: bytes, encoding) -> tuple[str, str, list[str]]:
-    """The text of a CSV and the encoding it was read with."""
+def decode_text(path: Path, data: bytes, encoding) -> tuple[str, str, list[str]]:
+    """The text of a CSV (NFC), the encoding it was read with and what was found: UTF-8 with
+    or without BOM, UTF-16 with or without BOM, else Windows-1258; ``encoding`` given is used."""
     notes = []
     if encoding != "auto":
         try:
@@ -698,7 +699,7 @@ _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical 
 
 def _read_csv(path: Path, header_row, separator, encoding) -> RawTable:
     data = path.read_bytes()
-    text, used, notes = _decode(path, data, encoding)
+    text, used, notes = decode_text(path, data, encoding)
     if separator == "auto":
         separator, how = _separator(text)
         notes.append(f"The separator is the {_SEPARATOR_NAMES.get(separator, separator)} "

@@ -415,3 +415,19 @@ def test_spss_blank_strings_are_missing_answers(valid_frame, tmp_path):
     raw = io.load_survey(path, validate=False)
     assert raw["education"].isna().tolist()[:6] == [True, False, False, True, False, True]
     assert raw["education"].notna().sum() == len(frame) - 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1258", "utf-8-sig"])
+def test_a_contract_csv_in_another_encoding_reads_the_same(tmp_path, encoding):
+    """Excel's "Unicode text" (UTF-16) and Vietnamese Windows (Windows-1258) files, with a
+    Vietnamese label in them, read as the UTF-8 file does."""
+    from sipas_analysis.simulate import simulate_survey
+    sample, _ = simulate_survey(n=120, seed=4, years=[2024])
+    sample["sex"] = sample["sex"].map({"female": "Nữ", "male": "Nam"})
+    reference = tmp_path / "utf8.csv"
+    sample.to_csv(reference, index=False)
+    other = tmp_path / f"{encoding}.csv"
+    # Windows-1258 holds the tone marks as combining characters (NFD); the others any form
+    other.write_bytes(unicodedata.normalize("NFD", reference.read_text(encoding="utf-8"))
+                      .encode(encoding))
+    pd.testing.assert_frame_equal(io.load_survey(other), io.load_survey(reference))
