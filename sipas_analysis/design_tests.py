@@ -66,7 +66,7 @@ PROPORTIONS = (None, "all", "row", "column")
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class TestResult:
+class SurveyTest:
     """A design-based test, as R's ``htest``.
 
     ``statistic`` is named by ``statistic_name`` ("F", "X-squared" or "t"); ``parameters``
@@ -225,11 +225,13 @@ def svytable(design, row: str, col: str, *, proportions: str | None = None,
     >>> data = pd.DataFrame({"sex": ["f", "f", "m", "m"], "satisfied": [1, 0, 1, 1],
     ...                      "w": [10.0, 30.0, 20.0, 40.0]})
     >>> svytable(SurveyDesign(data, weights="w"), "sex", "satisfied")
+    ... # doctest: +NORMALIZE_WHITESPACE
     satisfied     0     1
     sex
     f          30.0  10.0
     m           0.0  60.0
     >>> svytable(SurveyDesign(data, weights="w"), "sex", "satisfied", proportions="row")
+    ... # doctest: +NORMALIZE_WHITESPACE
     satisfied     0     1
     sex
     f          0.75  0.25
@@ -276,13 +278,13 @@ def _main_effects_and_interactions(nr: int, nc: int):
 
 
 def svychisq(design, row: str, col: str, *, statistic: str = "F",
-             na_rm: bool = True) -> TestResult:
+             na_rm: bool = True) -> SurveyTest:
     """Design-based test of independence of ``row`` and ``col`` (R's ``svychisq``).
 
     ``statistic``: ``"F"`` (default: Rao–Scott second-order correction as an F with design
     df), ``"Chisq"`` (first-order correction; the statistic printed is Pearson's X² of the
     table scaled to the sample size, the p-value that of X² / mean design effect),
-    ``"Wald"`` or ``"adjWald"`` (module docstring). Returns a :class:`TestResult`; ``details``
+    ``"Wald"`` or ``"adjWald"`` (module docstring). Returns a :class:`SurveyTest`; ``details``
     holds ``table`` (weighted counts), ``pearson`` (X² of the table scaled to n, the naive
     test's statistic), ``n``, ``design_df`` (ν) and, for F and Chisq, ``design_effects`` (the
     eigenvalues of Δ).
@@ -290,11 +292,11 @@ def svychisq(design, row: str, col: str, *, statistic: str = "F",
     Examples
     --------
     Clustered answers: the naive Pearson test would call this association significant
-    (p = 0.01); the design-based test does not:
+    (p = 0.008); the design-based test does not:
 
     >>> import numpy as np, pandas as pd
     >>> from sipas_analysis.design import SurveyDesign
-    >>> rng = np.random.default_rng(1)
+    >>> rng = np.random.default_rng(5)
     >>> village = np.repeat(np.arange(12), 25)
     >>> data = pd.DataFrame({"village": village,
     ...                      "online": rng.random(300) < rng.random(12)[village],
@@ -302,9 +304,9 @@ def svychisq(design, row: str, col: str, *, statistic: str = "F",
     >>> design = SurveyDesign(data, psu="village")
     >>> result = svychisq(design, "online", "satisfied")
     >>> round(result.statistic, 3), {k: round(v, 2) for k, v in result.parameters.items()}
-    (0.858, {'ndf': 1.0, 'ddf': 11.0})
+    (0.864, {'ndf': 1.0, 'ddf': 11.0})
     >>> round(result.p_value, 3), round(float(stats.chi2.sf(result.details["pearson"], 1)), 3)
-    (0.374, 0.009)
+    (0.373, 0.008)
     """
     if statistic not in CHISQ_STATISTICS:
         raise ValueError(f"svychisq: statistic must be one of {CHISQ_STATISTICS}, got "
@@ -353,7 +355,7 @@ def svychisq(design, row: str, col: str, *, statistic: str = "F",
             ndf, ddf = float(ndf_raw), nu - ndf_raw + 1
             value = wald * ddf / (ndf_raw * nu)
         p_value = float(stats.f.sf(value, ndf, ddf)) if ddf > 0 else np.nan
-        return TestResult("Design-based Wald test of association", "F", value,
+        return SurveyTest("Design-based Wald test of association", "F", value,
                           {"ndf": ndf, "ddf": ddf}, p_value, details=details)
 
     p = totals / grand
@@ -375,10 +377,10 @@ def svychisq(design, row: str, col: str, *, statistic: str = "F",
         value = pearson / trace
         ddf = d0 * nu
         p_value = float(stats.f.sf(value, d0, ddf)) if ddf > 0 else np.nan
-        return TestResult("Pearson's X^2: Rao & Scott adjustment", "F", value,
+        return SurveyTest("Pearson's X^2: Rao & Scott adjustment", "F", value,
                           {"ndf": d0, "ddf": ddf}, p_value, details=details)
     p_value = float(stats.chi2.sf(pearson / (trace / delta.shape[0]), ndf_raw))
-    return TestResult("Pearson's X^2: Rao & Scott adjustment", "X-squared", pearson,
+    return SurveyTest("Pearson's X^2: Rao & Scott adjustment", "X-squared", pearson,
                       {"df": float(ndf_raw)}, p_value, details=details)
 
 
@@ -387,7 +389,7 @@ def svychisq(design, row: str, col: str, *, statistic: str = "F",
 # --------------------------------------------------------------------------------------------
 
 def svyttest(design, var: str, group: str | None = None, *, mu: float = 0.0,
-             level: float | None = None, na_rm: bool = False) -> TestResult:
+             level: float | None = None, na_rm: bool = False) -> SurveyTest:
     """Design-based t test (R's ``svyttest``).
 
     With ``group`` (a column with exactly two levels in the domain): the difference of the
@@ -408,7 +410,7 @@ def svyttest(design, var: str, group: str | None = None, *, mu: float = 0.0,
     ...                      "score": [3.0, 4.0, 2.5, 4.5, 3.5, 3.0, 2.0, 4.0, 5.0, 3.0]})
     >>> result = svyttest(SurveyDesign(data, psu="psu"), "score", "online")
     >>> round(result.estimate, 3), round(result.statistic, 3), result.parameters
-    (1.3, 2.765, {'df': 3.0})
+    (1.3, 2.654, {'df': 3.0})
     """
     caller = "svyttest"
     if not isinstance(var, str):
@@ -454,7 +456,7 @@ def svyttest(design, var: str, group: str | None = None, *, mu: float = 0.0,
     details = {"mu": mu, "design_df": float(sub.df)}
     if levels is not None:
         details.update(levels=levels, means=dict(zip(levels, means)))
-    return TestResult(method, "t", float(t), {"df": df}, p_value, estimate=estimate,
+    return SurveyTest(method, "t", float(t), {"df": df}, p_value, estimate=estimate,
                       std_error=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
                       level=level, details=details)
 
