@@ -151,7 +151,12 @@ def _levels(series: pd.Series, rows: np.ndarray) -> list:
 
 
 def _codes(series: pd.Series, levels: list) -> np.ndarray:
-    return np.asarray(pd.Categorical(series, categories=levels).codes, dtype=np.int64)
+    """Position of each value in ``levels`` (-1 for a missing or other value)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        position = {level: i for i, level in enumerate(levels)}
+        mapping = np.array([position.get(c, -1) for c in series.cat.categories] + [-1])
+        return mapping[np.asarray(series.cat.codes)].astype(np.int64)   # code -1 -> last
+    return np.asarray(pd.Index(levels).get_indexer(series.to_numpy()), dtype=np.int64)
 
 
 def _active(design) -> np.ndarray:
