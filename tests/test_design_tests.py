@@ -414,3 +414,12 @@ def test_rao_scott_holds_its_level_in_a_clustered_sample_where_pearson_does_not(
     mc_se = np.sqrt(0.05 * 0.95 / n_samples)
     assert abs(rate - 0.05) < 3.2 * mc_se, (rate, naive)
     assert naive > 0.15, (rate, naive)
+
+
+def test_missing_columns_are_named_together(dclus1):
+    with pytest.raises(sa.MissingColumnError, match=r"'nope'.*'nada'|'nada'.*'nope'"):
+        svychisq(dclus1, "nope", "nada")
+    with pytest.raises(sa.MissingColumnError, match="nope"):
+        svyttest(dclus1, "api00", "nope")
+    with pytest.raises(sa.MissingColumnError, match="nope"):
+        domain_estimates(dclus1, "api00", ["stype", "nope"])
