@@ -423,3 +423,32 @@ def test_missing_columns_are_named_together(dclus1):
         svyttest(dclus1, "api00", "nope")
     with pytest.raises(sa.MissingColumnError, match="nope"):
         domain_estimates(dclus1, "api00", ["stype", "nope"])
+
+
+def test_calibrated_designs_use_their_calibration_residuals_as_r(dclus1):
+    # R: dclus1p <- postStratify(dclus1, ~stype, pop.types); svychisq(...); svyttest(...)
+    post = dclus1.post_stratify("stype", {"E": 4421, "H": 755, "M": 1018})
+    awards = post.chisq("sch.wide", "awards")
+    assert awards.statistic == pytest.approx(1.406025039e+02, **R_PRINTED)
+    assert awards.p_value == pytest.approx(1.090065381e-08, **R_PRINTED)
+    stype = post.chisq("sch.wide", "stype")
+    assert stype.statistic == pytest.approx(4.71173822420, **R_PRINTED)
+    assert stype.parameters["ndf"] == pytest.approx(1.62902495450, **R_PRINTED)
+    assert stype.parameters["ddf"] == pytest.approx(22.80634936299, **R_PRINTED)
+    assert stype.p_value == pytest.approx(0.02508983624, **R_PRINTED)
+    t = post.ttest("api00", "sch.wide")
+    assert t.statistic == pytest.approx(1.7618547751, **R_PRINTED)
+    assert t.p_value == pytest.approx(0.1015763016, **R_PRINTED)
+    assert (t.ci_low, t.ci_high) == (pytest.approx(-7.9389317615, **R_PRINTED),
+                                     pytest.approx(78.1359586935, **R_PRINTED))
+    # R: gclus1 <- calibrate(dclus1, ~api99, c(6194, 3914069)); svychisq(~sch.wide + awards)
+    greg = dclus1.calibrate("~ api99", {"Intercept": 6194, "api99": 3914069})
+    chisq = greg.chisq("sch.wide", "awards")
+    assert chisq.statistic == pytest.approx(1.872800716e+02, **R_PRINTED)
+    assert chisq.p_value == pytest.approx(1.702408740e-09, **R_PRINTED)
+    # R's svyby(covmat=TRUE) fails on calibrated designs in survey 4.1.1; its SEs without
+    # covmat (weighting.Rout, "gclus1 svyby api00 stype") are the diagonal here
+    est = greg.domain_estimates("api00", "stype")
+    np.testing.assert_allclose(est.coef, [671.7631683, 637.6147350, 653.5877032], rtol=1e-9)
+    np.testing.assert_allclose(est.table["std_error"], [4.436113744, 26.904385078,
+                                                        13.438595429], rtol=1e-9)

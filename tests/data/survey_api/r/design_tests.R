@@ -76,3 +76,14 @@ show("dclus1 svyby total enroll stype+sch.wide covmat vcov", vcov(d))
 con("dclus1 svycontrast sum of E totals", svycontrast(d, c("E.No" = 1, "E.Yes" = 1)))
 m <- svymean(~api00 + api99, dclus1)
 con("dclus1 svycontrast svymean api00-api99", svycontrast(m, c(api00 = 1, api99 = -1)))
+
+## calibrated designs: the variances use the calibration residuals
+pop.types <- data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018))
+dclus1p <- postStratify(dclus1, ~stype, pop.types)
+chisq("dclus1p svychisq sch.wide awards F", svychisq(~sch.wide + awards, dclus1p))
+chisq("dclus1p svychisq sch.wide stype F", svychisq(~sch.wide + stype, dclus1p))
+tt("dclus1p svyttest api00 sch.wide", svyttest(api00 ~ sch.wide, dclus1p))
+gclus1 <- calibrate(dclus1, ~api99, c(6194, 3914069))
+chisq("gclus1 svychisq sch.wide awards F", svychisq(~sch.wide + awards, gclus1))
+## (svyby(~api00, ~awards, gclus1, svymean, covmat = TRUE) stops with an error in survey 4.1.1:
+## "number of items to replace is not a multiple of replacement length")
