@@ -385,7 +385,7 @@ def test_svycontrast_refuses_unknown_labels_and_wrong_lengths(dclus1):
 
 def test_public_names_are_exported():
     for name in ("svytable", "svychisq", "svyttest", "domain_estimates", "svycontrast",
-                 "Estimates"):
+                 "Estimates", "SurveyTest"):
         assert getattr(sa, name) is not None and name in sa.__all__
     assert sa.Estimates is Estimates
 
