@@ -92,7 +92,7 @@ import patsy
 import scipy.sparse
 from scipy import stats
 
-from . import weighting
+from . import design_tests, weighting
 
 from .rng import Seed, as_generator
 from .schema import require_columns
@@ -1395,6 +1395,32 @@ class SurveyDesign:
         n_psu = _count_distinct(group, psu, n_domains)
         n_strata = _count_distinct(group, self._stages[0].group[psu], n_domains)
         return n_psu - n_strata
+
+    # ------------------------------------------------------------------ tables and tests
+    # Thin wrappers of module ``design_tests`` (its docstrings have the methods and references).
+    def table(self, row: str, col: str, *, proportions: str | None = None,
+              n_total: float | None = None, na_rm: bool = True) -> pd.DataFrame:
+        """Weighted two-way table of ``row`` by ``col`` (R's ``svytable``):
+        :func:`sipas_analysis.design_tests.svytable`."""
+        return design_tests.svytable(self, row, col, proportions=proportions,
+                                     n_total=n_total, na_rm=na_rm)
+
+    def chisq(self, row: str, col: str, *, statistic: str = "F", na_rm: bool = True):
+        """Rao–Scott (default ``"F"``), ``"Chisq"``, ``"Wald"`` or ``"adjWald"`` test of
+        independence (R's ``svychisq``): :func:`sipas_analysis.design_tests.svychisq`."""
+        return design_tests.svychisq(self, row, col, statistic=statistic, na_rm=na_rm)
+
+    def ttest(self, var: str, group: str | None = None, *, mu: float = 0.0,
+              level: float | None = None, na_rm: bool = False):
+        """Design-based t test of two domain means, or of one mean (R's ``svyttest``):
+        :func:`sipas_analysis.design_tests.svyttest`."""
+        return design_tests.svyttest(self, var, group, mu=mu, level=level, na_rm=na_rm)
+
+    def domain_estimates(self, var, by=None, *, stat: str = "mean", na_rm: bool = False):
+        """Domain means or totals with their full covariance (R's ``svyby(covmat=TRUE)``):
+        :func:`sipas_analysis.design_tests.domain_estimates`; ``.contrast()`` on the result is
+        R's ``svycontrast``."""
+        return design_tests.domain_estimates(self, var, by, stat=stat, na_rm=na_rm)
 
     # ------------------------------------------------------------------ helpers
     def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False, *,
