@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Read FILE (CSV, Parquet, Excel or SPSS .sav), check every row against the "
                     "data contract and print every problem at once. Exit status 1 if invalid. "
                     "Nothing is written.")
-    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .sav; with "
-                                       "--codebook also .xls, .ods, .dta)")
+    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .xlsm, .xls, .ods, "
+                                       ".sav, .dta)")
     _codebook_option(validate)
 
     index = sub.add_parser(

@@ -432,3 +432,25 @@ def test_a_contract_csv_in_another_encoding_reads_the_same(tmp_path, encoding):
     from tests.own_survey_fixtures import _cp1258
     other.write_bytes(_cp1258(text) if encoding == "cp1258" else text.encode(encoding))
     pd.testing.assert_frame_equal(io.load_survey(other), io.load_survey(reference))
+
+
+def test_contract_files_in_ods_and_stata_read_as_the_csv(tmp_path):
+    import pyreadstat
+
+    from sipas_analysis.simulate import simulate_survey
+    from tests.own_survey_fixtures import _ods
+    sample, _ = simulate_survey(n=80, seed=5, years=[2024])
+    plain = sample.copy()
+    for column in plain.columns:
+        if str(plain[column].dtype) in ("category", "boolean", "bool"):
+            plain[column] = plain[column].astype(str).where(sample[column].notna(), None)
+    reference = tmp_path / "survey.csv"
+    sample.to_csv(reference, index=False)
+    expected = io.load_survey(reference)
+    pyreadstat.write_dta(plain, str(tmp_path / "survey.dta"))
+    _ods(tmp_path / "survey.ods", [list(plain.columns)] + [
+        [None if pd.isna(v) else v for v in row] for row in plain.itertuples(index=False)])
+    for name in ("survey.dta", "survey.ods"):
+        got = io.load_survey(tmp_path / name)
+        pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False,
+                                      obj=name)
