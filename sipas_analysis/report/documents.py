@@ -73,7 +73,7 @@ class DocumentError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 def _tool(env: str, names: tuple[str, ...]) -> str | None:
     if os.environ.get(env):
-        return os.environ[env]
+        return os.environ[env] if Path(os.environ[env]).is_file() else None
     return next((found for name in names if (found := shutil.which(name))), None)
 
 
