@@ -194,19 +194,29 @@ def test_documents_are_outputs_rebuilt_when_missing_and_failures_keep_the_last_g
     third = tiny_batch(tmp_path, documents=("pdf",))
     assert [r.skipped for r in third.results] == ["unchanged"]
     # a PDF that cannot be made fails its unit; the last good report, PDF included, stays
+    # (the unit's export half run again on its executed notebook: no kernel needed)
     good = (unit / "report.pdf").read_bytes()
 
     def broken(*args, **kwargs):
         raise documents.DocumentError("Chromium could not print")
 
     monkeypatch.setattr(documents, "write_pdf", broken)
-    fourth = tiny_batch(tmp_path, documents=("pdf", "docx"), force=True)
-    assert [r.status for r in fourth.results] == ["failed"]
-    assert fourth.results[0].error["ename"] == "DocumentError"
-    assert fourth.results[0].shown is not None  # the older report is the one shown
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("report.ipynb", "tables.xlsx"):
+        shutil.copy(unit / name, work / name)
+    parameters = record["parameters"] | {"tables_path": str(work / "tables.xlsx")}
+    task = batch.UnitTask(notebook=str(TINY), parameters=record["parameters"],
+                          out_dir=str(unit), work_dir=str(work), cwd=str(tmp_path),
+                          title="SIPAS 2024 · Hà Nội", documents=("pdf", "docx"))
+    failed = batch.finish_unit(batch.ExecutedUnit(task=task, parameters=parameters, error=None,
+                                                  started=0.0))
+    assert failed.status == "failed" and failed.error["ename"] == "DocumentError"
+    assert failed.shown is not None  # the older report is the one shown
     assert (unit / "report.pdf").read_bytes() == good
     assert (unit / "report.docx").exists()
-    assert not (tmp_path / "reports" / "2024" / ".partial").exists()
+    assert json.loads((unit / batch.UNIT_RECORD).read_text(encoding="utf-8")) == record
+    assert not work.exists()
 
 
 def pdf_ok(path: Path) -> bool:
