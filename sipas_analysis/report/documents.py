@@ -233,8 +233,9 @@ def write_pdf(html_path, pdf_path, *, year: int | None = None, synthetic: bool =
 # A fixed time for the document's core properties and zip entries: the same notebook, the same
 # bytes (python-docx would write today's date and zip times).
 FIXED_TIME = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
-FIGURE_WIDTH_CM = 16.0
-FIGURE_SCALE = 2.0  # PNG pixels per SVG pixel: sharp when printed
+FIGURE_WIDTH_CM = 16.0   # A4's 21 cm less 2.5 cm margins
+FIGURE_HEIGHT_CM = 22.0  # at most: a figure and its heading on one page
+FIGURE_SCALE = 1.5  # PNG pixels per SVG point: about 200 dpi at 16 cm wide, sharp when printed
 
 
 class _TableParser(html.parser.HTMLParser):
@@ -373,7 +374,11 @@ class _Writer:
 
     def image(self, png: bytes) -> None:
         from docx.shared import Cm
-        self.document.add_picture(io.BytesIO(png), width=Cm(FIGURE_WIDTH_CM))
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        if height * FIGURE_WIDTH_CM > FIGURE_HEIGHT_CM * width:  # a tall figure fits the page
+            self.document.add_picture(io.BytesIO(png), height=Cm(FIGURE_HEIGHT_CM))
+        else:
+            self.document.add_picture(io.BytesIO(png), width=Cm(FIGURE_WIDTH_CM))
 
     def plain(self, text: str) -> None:
         for line in text.rstrip("\n").split("\n"):
@@ -407,6 +412,11 @@ def docx_bytes(notebook, *, lang: str | None = None, title: str = "") -> bytes:
     lang = language.check_lang(lang or nb.metadata.get("papermill", {}).get(
         "parameters", {}).get("lang", "vi"))
     document = docx.Document()
+    from docx.shared import Cm
+    for section in document.sections:  # A4, as Vietnamese administrative documents are
+        section.page_width, section.page_height = Cm(21), Cm(29.7)
+        section.left_margin = section.right_margin = Cm(2.5)
+        section.top_margin = section.bottom_margin = Cm(2)
     normal = document.styles["Normal"]
     normal.font.name, normal.font.size = "Times New Roman", Pt(12)
     # the language Word's spelling checker uses, and the font for Vietnamese (complex) text
