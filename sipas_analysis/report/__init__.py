@@ -19,7 +19,8 @@ Computations never round or format; the sections do, at the very end.
 """
 from ..language import (LANGS, TEXT, check_lang, format_count, format_interval,  # noqa: F401
                         format_number, format_percent, term_label, text, tick_formatter)
-from . import display, documents, export, figures, kinds, params, sections, settings, shared  # noqa: F401,E501
+from . import (display, documents, export, figures, kinds, params, sections,  # noqa: F401
+               settings, shared)
 from .documents import write_docx, write_pdf  # noqa: F401
 from .display import (HtmlTable, blank_suppressed, display_index_table,  # noqa: F401
                       heading, markdown_list, suppress_small, suppression_flags, unit_name,
