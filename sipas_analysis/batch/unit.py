@@ -238,7 +238,8 @@ def finish_unit(unit: ExecutedUnit) -> UnitResult:
         made = _documents.write_documents(
             work, task.documents, year=parameters.get("year"), lang=lang, title=task.title,
             synthetic=_documents.is_synthetic(page, lang))
-        done = result("ok", sorted(f"{out_dir.name}/{name}" for name in UNIT_OUTPUTS + tuple(made)))
+        done = result("ok", sorted(f"{out_dir.name}/{name}"
+                                   for name in UNIT_OUTPUTS + tuple(made)))
         write_record(work, done)
         _move_into_place(work, out_dir)
         return done

@@ -261,7 +261,7 @@ class _TableParser(html.parser.HTMLParser):
         elif tag in ("td", "th") and self._row is not None:
             self._text = []
             self._header &= tag == "th"
-        elif tag == "p" and not self.tables or tag == "p" and self._row is None:
+        elif tag == "p" and self._row is None:
             self._paragraph = []
 
     def handle_endtag(self, tag):
