@@ -237,7 +237,7 @@ def finish_unit(unit: ExecutedUnit) -> UnitResult:
         # fails the unit and keeps the last good report
         made = _documents.write_documents(
             work, task.documents, year=parameters.get("year"), lang=lang, title=task.title,
-            synthetic=_documents.is_synthetic(page, lang))
+            synthetic=bool(task.documents) and _documents.is_synthetic(page, lang))
         done = result("ok", sorted(f"{out_dir.name}/{name}"
                                    for name in UNIT_OUTPUTS + tuple(made)))
         write_record(work, done)
