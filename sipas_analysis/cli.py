@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--notebook", default=None,
                          help="report notebook (default: notebooks/province_report.ipynb)")
     reports.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reports.add_argument("--pdf", action="store_true",
+                         help="also write each unit's report.pdf (A4; needs chromium, "
+                              "chromium-driver and selenium)")
+    reports.add_argument("--docx", action="store_true",
+                         help="also write each unit's report.docx (Word, to edit)")
     reports.add_argument("--force", action="store_true",
                          help="re-run every unit (by default a unit whose parameters, data, "
                               "notebook and package are unchanged since the last run is skipped)")
@@ -728,7 +733,9 @@ def _cmd_reports(args) -> int:
                                  data=args.data, jobs=args.jobs, out=args.out,
                                  notebook=args.notebook, progress=not args.no_progress,
                                  force=args.force, scheduler=args.scheduler, engine=args.engine,
-                                 params_files=files, **_timeout_option(args.timeout))
+                                 params_files=files, **_timeout_option(args.timeout),
+                                 documents=[name for name in ("pdf", "docx")
+                                            if getattr(args, name)])
     except KeyboardInterrupt:
         print("sipas reports: interrupted; every kernel was stopped. Run the same command "
               "again to finish: units already built are skipped.", file=sys.stderr)
