@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -58,6 +58,7 @@ autodoc_preserve_defaults = True  # show `level=0.95`, not the evaluated object
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
+napoleon_use_ivar = True  # a class's "Attributes" as fields: no second entry beside its properties
 
 # --- notebooks: rendered with the outputs committed with them, never executed ------------
 nb_execution_mode = "off"
@@ -110,7 +111,26 @@ def write_public_api() -> None:
     _write_if_changed(DOCS / "api" / "public.rst", "\n".join(lines) + "\n")
 
 
+def notebook_title(notebook: dict, stem: str) -> str | None:
+    """None when the notebook's first markdown cell has a heading; else a title for its page:
+    the first phrase of the HTML comment the report notebooks open with (their title is an
+    output of a code cell, which Sphinx does not read), else the file name."""
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        text = "".join(cell.get("source", ""))
+        if re.search(r"^# \S", text, re.MULTILINE):
+            return None
+        comment = re.match(r"\s*<!--\s*([^:.>]+)", text)
+        if comment:
+            return comment.group(1).strip()
+        break
+    return stem.replace("_", " ").capitalize()
+
+
 def copy_notebooks() -> None:
+    """Copies of the committed notebooks, outputs as they are; a page title added where the
+    notebook has none in markdown."""
     target = DOCS / "notebooks"
     target.mkdir(exist_ok=True)
     sources = {path.name: path for path in sorted((ROOT / "notebooks").glob("*.ipynb"))}
@@ -118,9 +138,13 @@ def copy_notebooks() -> None:
         if stale.name not in sources:
             stale.unlink()
     for name, path in sources.items():
-        copy = target / name
-        if not copy.exists() or copy.read_bytes() != path.read_bytes():
-            shutil.copy2(path, copy)
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        title = notebook_title(notebook, path.stem)
+        if title is not None:
+            notebook["cells"].insert(0, {"cell_type": "markdown", "metadata": {},
+                                         "source": [f"# {title}\n\n",
+                                                    f"`notebooks/{name}`, as committed."]})
+        _write_if_changed(target / name, json.dumps(notebook, ensure_ascii=False, indent=1) + "\n")
 
 
 # --- README sections in the pages --------------------------------------------------------
@@ -172,8 +196,66 @@ def _include_readme(app, docname, source) -> None:
                                                             top=bool(m.group(3))), source[0])
 
 
+# --- docstrings ----------------------------------------------------------------------------
+# The package's docstrings put a list or an unindented sentence right under the line before it,
+# as Markdown allows; reStructuredText wants a blank line there ("unexpected unindent"). Adding
+# that blank line changes nothing else: every other markup stays the docstring's own.
+_BULLET = re.compile(r"^(\s*)[-*+] \S")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def blank_lines_for_rst(lines: list[str]) -> list[str]:
+    """``lines`` with a blank line wherever a block ends, a list starts, or a term with an
+    indented description follows a line of its own indentation, without one."""
+    out: list[str] = []
+    doctest = False  # a doctest block runs from a ">>>" line to the next blank line
+    for i, line in enumerate(lines):
+        if not line.strip():
+            doctest = False
+        elif line.lstrip().startswith(">>>"):
+            doctest = True
+        elif out and out[-1].strip() and not doctest:
+            before, after = out[-1], lines[i + 1] if i + 1 < len(lines) else ""
+            same = _indent(line) == _indent(before)
+            starts_list = bool(_BULLET.match(line)) and not _BULLET.match(before)
+            starts_term = after.strip() and _indent(after) > _indent(line) and not _BULLET.match(line)
+            if _indent(line) < _indent(before) or (same and (starts_list or starts_term)):
+                out.append("")
+        out.append(line)
+    return out
+
+
+def end_parameters_before_prose(lines: list[str]) -> list[str]:
+    """A sentence such as "Returns a DataFrame ..." written after a ``Parameters`` section, at
+    its indentation, is prose, not one more parameter: two blank lines end napoleon's section."""
+    out: list[str] = []
+    in_parameters = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+            in_parameters = stripped in ("Parameters", "Other Parameters")
+        elif in_parameters and _indent(line) == 0 and re.match(r"Returns? \S", stripped):
+            out += ["", ""]
+            in_parameters = False
+        out.append(line)
+    return out
+
+
+def _before_napoleon(app, what, name, obj, options, lines) -> None:
+    lines[:] = end_parameters_before_prose(lines)
+
+
+def _process_docstring(app, what, name, obj, options, lines) -> None:
+    lines[:] = blank_lines_for_rst(lines)
+
+
 def setup(app):
     app.connect("source-read", _include_readme)
+    app.connect("autodoc-process-docstring", _before_napoleon, priority=400)
+    app.connect("autodoc-process-docstring", _process_docstring, priority=600)
     return {"parallel_read_safe": True}
 
 
