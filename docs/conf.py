@@ -40,7 +40,7 @@ extensions = [
     "myst_nb",  # brings myst_parser: Markdown pages and notebooks
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "api/public.rst"]  # public.rst is included
 templates_path = ["_templates"]
 
 # --- the API reference ---------------------------------------------------------------------
@@ -141,7 +141,7 @@ def copy_notebooks() -> None:
         notebook = json.loads(path.read_text(encoding="utf-8"))
         title = notebook_title(notebook, path.stem)
         if title is not None:
-            notebook["cells"].insert(0, {"cell_type": "markdown", "metadata": {},
+            notebook["cells"].insert(0, {"cell_type": "markdown", "id": "docs-title", "metadata": {},
                                          "source": [f"# {title}\n\n",
                                                     f"`notebooks/{name}`, as committed."]})
         _write_if_changed(target / name, json.dumps(notebook, ensure_ascii=False, indent=1) + "\n")
@@ -208,8 +208,8 @@ def _indent(line: str) -> int:
 
 
 def blank_lines_for_rst(lines: list[str]) -> list[str]:
-    """``lines`` with a blank line wherever a block ends, a list starts, or a term with an
-    indented description follows a line of its own indentation, without one."""
+    """``lines`` with a blank line wherever a block ends, a list starts or ends, or a term with
+    an indented description follows a line of its own indentation, without one."""
     out: list[str] = []
     doctest = False  # a doctest block runs from a ">>>" line to the next blank line
     for i, line in enumerate(lines):
@@ -220,7 +220,7 @@ def blank_lines_for_rst(lines: list[str]) -> list[str]:
         elif out and out[-1].strip() and not doctest:
             before, after = out[-1], lines[i + 1] if i + 1 < len(lines) else ""
             same = _indent(line) == _indent(before)
-            starts_list = bool(_BULLET.match(line)) and not _BULLET.match(before)
+            starts_list = bool(_BULLET.match(line)) != bool(_BULLET.match(before))  # or ends
             starts_term = after.strip() and _indent(after) > _indent(line) and not _BULLET.match(line)
             if _indent(line) < _indent(before) or (same and (starts_list or starts_term)):
                 out.append("")
@@ -252,12 +252,17 @@ def _process_docstring(app, what, name, obj, options, lines) -> None:
     lines[:] = blank_lines_for_rst(lines)
 
 
+def _generate_sources(app) -> None:
+    write_public_api()
+    copy_notebooks()
+
+
 def setup(app):
+    # Before autosummary (priority 500) reads the sources for the pages it generates.
+    app.connect("builder-inited", _generate_sources, priority=100)
     app.connect("source-read", _include_readme)
     app.connect("autodoc-process-docstring", _before_napoleon, priority=400)
     app.connect("autodoc-process-docstring", _process_docstring, priority=600)
     return {"parallel_read_safe": True}
 
 
-write_public_api()
-copy_notebooks()
