@@ -75,7 +75,8 @@ html_theme_options = {
     "navbar_align": "left",
     "secondary_sidebar_items": ["page-toc"],
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["sipas.css"]
 html_last_updated_fmt = None  # no build date: the same sources give the same pages
 html_copy_source = False
 html_show_sourcelink = False
@@ -104,7 +105,7 @@ def write_public_api() -> None:
             objects.append(f"~{module}.{qualname}")
     lines = [".. This file is written by docs/conf.py at every build; do not edit.", ""]
     lines += ["Names of ``import sipas_analysis as sa``", "-" * 40, "",
-              ".. autosummary::", ""]
+              ".. autosummary::", "   :nosignatures:", ""]
     lines += [f"   {target}" for target in objects]
     lines += ["", "Modules reached as ``sa.<module>``", "-" * 34, "", ".. autosummary::", ""]
     lines += [f"   {target}" for target in modules]
