@@ -66,7 +66,7 @@ def _tokens(text: str) -> list[str]:
 def header_texts(header) -> list[list[str]]:
     """The token lists a header is matched on: the whole header, and (for Kobo ``group/name``
     or a labelled ``Group/Question`` export) the part after the last "/"; each with the
-    question number ("Câu 5:", "q1_", "5.") removed.
+    question number ("Câu 5:", ``q1_``, "5.") removed.
 
     Examples
     --------

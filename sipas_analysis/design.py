@@ -832,7 +832,7 @@ class SurveyDesign:
         (GREG; closed form unless bounded), "raking" (g = exp(x'λ)) or "logit" (needs
         finite ``bounds``); ``bounds = (lower, upper)`` on g = new weight / old weight.
         Non-linear and bounded calibration use R's Newton iteration (``grake``), converged
-        when every total is within ``epsilon`` (relative to 1 + |total|) and an error naming
+        when every total is within ``epsilon`` (relative to ``1 + |total|``) and an error naming
         the worst column otherwise. ``variance`` (R's ``variance=``): the working model's
         variance σ² of each row, as a column name, or coefficients c with σ² = x'c (one per
         model-matrix column): ``calibrate("~ x - 1", [X], variance=1)`` is the ratio
