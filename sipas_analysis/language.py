@@ -197,6 +197,10 @@ TEXT: dict[str, dict[str, str]] = {
     # --- the batch's index page ---
     "index_title": {"vi": "Chỉ số SIPAS năm {year}: xếp hạng {n} đơn vị",
                     "en": "SIPAS {year}: ranking of {n} units"},
+    "index_map_alt": {
+        "vi": "Bản đồ các tỉnh, thành phố theo nhóm chỉ số SIPAS năm {year}",
+        "en": "Map of the provinces by SIPAS index group, {year}",
+    },
     "index_intro": {
         "vi": "Mỗi đơn vị có một báo cáo riêng. Thứ hạng kèm tập xếp hạng tin cậy 95 %: hai đơn "
               "vị có tập chồng lên nhau không khác nhau rõ rệt.",

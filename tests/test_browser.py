@@ -65,7 +65,7 @@ def pages(tmp_path_factory):
                                  notebook=notebook, cache_dir=root / "cache", progress=False,
                                  compute=None if real else fake_shared)
     assert result.exit_status == 0, result.summary()
-    return types.SimpleNamespace(index=result.index_path,
+    return types.SimpleNamespace(index=result.index_path, real=real,
                                  unit=result.out_dir / "63-79" / "report.html")
 
 
@@ -96,6 +96,8 @@ def test_unit_page_in_a_browser(driver, pages):
 def test_index_page_in_a_browser(driver, pages):
     images, errors, text = open_page(driver, pages.index, "index_2024")
     assert all(complete and width > 0 for complete, width, _alt in images), images
+    if pages.real:   # the province map, drawn from the shared results' quartile groups
+        assert any(alt.startswith("Bản đồ các tỉnh") for _c, _w, alt in images), images
     assert "Chỉ số SIPAS năm 2024" in text and "DỮ LIỆU MÔ PHỎNG" in text
     assert errors == []
     # the link to a unit's page leads to that page

@@ -354,3 +354,30 @@ def test_other_bad_input():
         draw(words)
     with pytest.raises(TypeError, match="DataFrame"):
         draw([1, 2])
+
+
+def test_the_index_page_shows_the_province_map():
+    import base64
+    import re
+    from types import SimpleNamespace
+
+    from sipas_analysis import reference
+    from sipas_analysis.batch.run import _index_map
+    from sipas_analysis.report.export import index_page
+
+    codes = reference.provinces("63")["province_code"]
+    ranks = pd.DataFrame({"province_code": codes, "estimate": np.linspace(80, 99, len(codes)),
+                          "quartile_group": np.repeat([4, 3, 2, 1], 16)[:len(codes)]})
+    shared = SimpleNamespace(ranks=ranks, unit_set="63", synthetic=True)
+    svg = _index_map(shared, "vi")
+    table = pd.DataFrame({"province_code": codes[:2], "estimate": [90.0, 91.0]})
+    page = index_page(table, {}, year=2024, unit_set="63", lang="vi", synthetic=True,
+                      footer="f", map_svg=svg)
+    found = re.search(r'<figure class="map"><img src="data:image/svg\+xml;base64,([^"]+)" '
+                      r'alt="([^"]+)">', page)
+    assert found and found.group(2).startswith("Bản đồ các tỉnh")
+    drawn = base64.b64decode(found.group(1)).decode("utf-8")
+    assert "Hoàng Sa" in drawn and "geoBoundaries" in drawn
+    # shared results without quartile groups (a stand-in, one unit): no map, no error
+    assert _index_map(SimpleNamespace(ranks=ranks.drop(columns="quartile_group"),
+                                      unit_set="63"), "vi") is None

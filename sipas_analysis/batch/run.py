@@ -408,8 +408,18 @@ def _write_index_page(path: Path, shared, results: dict, *, year: int, unit_set:
                            Path(data).name, hash=data_hash, version=version)
     page = index_page(index_table(shared, lang, unit_set=unit_set), results, year=year,
                       unit_set=unit_set, lang=lang, synthetic=_synthetic(data, shared),
-                      footer=footer)
+                      footer=footer, map_svg=_index_map(shared, lang))
     _atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+
+
+def _index_map(shared, lang: str) -> str | None:
+    """The map of the index page; none when the shared results hold no quartile groups (a
+    stand-in of the tests, or a batch of one unit)."""
+    ranks = getattr(shared, "ranks", None)
+    if ranks is None or "quartile_group" not in ranks or ranks["quartile_group"].isna().all():
+        return None
+    from ..report.figures import province_map
+    return str(province_map(shared, lang=lang))
 
 
 def _write_manifest(path: Path, manifest: dict) -> None:

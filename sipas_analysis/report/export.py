@@ -155,10 +155,11 @@ def _code_column(table: pd.DataFrame, codes: set[str]) -> str | None:
 
 
 def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
-               lang: str, synthetic: bool, footer: str) -> str:
-    """The year's index page: the banner when the data are synthetic, the ranking table with a
-    link to each unit's page (or why there is none) and, after it, one line per unit whose
-    page is an older report kept because today's run failed (``result.shown``), saying why."""
+               lang: str, synthetic: bool, footer: str, map_svg: str | None = None) -> str:
+    """The year's index page: the banner when the data are synthetic, the province map
+    (``map_svg``, when given), the ranking table with a link to each unit's page (or why there
+    is none) and, after it, one line per unit whose page is an older report kept because
+    today's run failed (``result.shown``), saying why."""
     codes = set(reference.provinces(unit_set)["province_code"])
     code_column = _code_column(table, codes)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
@@ -194,8 +195,14 @@ def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
     banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
               "</p>\n") if synthetic else ""
     title = language.text("index_title", lang, year=year, n=len(table))
+    figure = ""
+    if map_svg:
+        encoded = base64.b64encode(map_svg.encode("utf-8")).decode("ascii")
+        alt = html.escape(language.text("index_map_alt", lang, year=year))
+        figure = (f'<figure class="map"><img src="data:image/svg+xml;base64,{encoded}" '
+                  f'alt="{alt}"></figure>\n')
     body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
-            f"<p>{html.escape(language.text('index_intro', lang))}</p>\n"
+            f"<p>{html.escape(language.text('index_intro', lang))}</p>\n{figure}"
             f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
             + f"\n</tbody>\n</table>\n{notes}</main>\n<footer>{html.escape(footer)}</footer>")
     return _page(body, lang=lang, title=title)

@@ -64,3 +64,14 @@ def render(figure: Figure, shared, params) -> plots.SVGFigure:
         while len(_NATIONAL) > _NATIONAL_KEPT:
             _NATIONAL.popitem(last=False)
     return _NATIONAL[key]
+
+
+def province_map(shared, *, lang: str, highlight: str | None = None) -> plots.SVGFigure:
+    """The provinces coloured by their quartile group of the overall index (faded where the
+    group is uncertain), the province ``highlight`` outlined: for the index page."""
+    figure, ax = plots.new_figure((6.0, 6.6))
+    plots.plot_province_map(shared.ranks, groups="quartile_group", unit_set=shared.unit_set,
+                            highlight=highlight, lang=lang, ax=ax)
+    if getattr(shared, "synthetic", False):
+        plots.mark_synthetic(figure, lang)
+    return plots.render(figure)
