@@ -443,7 +443,7 @@ def example_files(directory=None) -> tuple[Path, Path]:
     Returns (survey CSV, codebook YAML). It is synthetic: its figures are no real results."""
     from .. import resources
     directory = Path(directory) if directory is not None else \
-        resources.processed_dir() / "agency_example"
+        resources.processed_dir() / "agency_example-1"
     data, book = directory / "agency_example.csv", directory / "agency_example.codebook.yaml"
     if data.is_file() and book.is_file():
         return data, book
