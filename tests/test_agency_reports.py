@@ -237,3 +237,19 @@ def test_province_inputs_have_no_codebook_fingerprint():
     assert set(inputs) == {"params", "data", "notebook", "package"}
     assert batch.rerun_reason({"status": "ok", "inputs": inputs, "outputs": []}, inputs,
                               year_dir=None) == "outputs missing"
+
+
+def test_unit_importance_is_that_of_relative_importance(thai_nguyen, shared):
+    from sipas_analysis.models.importance import relative_importance
+    from sipas_analysis.report.agency_shared import _design
+    _, _, codebook, survey = thai_nguyen
+    unit = "Sở Tư pháp"
+    scores = [f"{f}_score" for f in codebook.factors]
+    rows = survey[(survey["unit"] == unit) & (survey["year"] == 2024)].dropna(
+        subset=scores + ["overall_satisfaction"]).reset_index(drop=True)
+    expected = relative_importance("overall_satisfaction ~ " + " + ".join(scores),
+                                   _design(rows)).table
+    got = shared.importance[shared.importance["unit"] == unit]
+    assert np.allclose(got["lmg"], expected["lmg"]) and np.allclose(got["share"],
+                                                                    expected["share"])
+    assert int(got["n"].iloc[0]) == len(rows)

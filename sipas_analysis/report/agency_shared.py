@@ -220,11 +220,13 @@ def _versus_province(design, book, table: pd.DataFrame, weights: np.ndarray,
     from .. import indices
     rows, province = [], []
     terms = list(dict.fromkeys(table["term"]))
+    # one pass over the data for every term: the joint covariance of all (unit, term) cells
+    estimates, vcov = indices.sipas_index_vcov(design, by="unit", term=terms, rule=None,
+                                               **book.index_options())
+    estimates = estimates.reset_index(drop=True)
     for term in terms:
-        estimates, vcov = indices.sipas_index_vcov(
-            design, by="unit", term=term, rule=None, **book.index_options())
-        estimates = estimates.reset_index(drop=True)
-        position = {u: i for i, u in enumerate(estimates["unit"])}
+        cells = estimates.index[estimates["term"] == term]
+        position = {u: i for u, i in zip(estimates.loc[cells, "unit"], cells)}
         if any(u not in position for u in units):
             continue   # a unit without this term: no province figure of it
         order = np.array([position[u] for u in units])
@@ -288,28 +290,43 @@ def _change(survey: pd.DataFrame, book, year: int, previous: int, units: list[st
 
 
 def _importance(year: pd.DataFrame, book, settings) -> pd.DataFrame:
-    """Each unit's relative importance (LMG) of its factor scores for overall satisfaction
-    (no bootstrap; a unit whose design df are below ``settings.min_unit_design_df``, or with a
-    single factor, has none)."""
-    from ..models.importance import relative_importance
+    """Each unit's relative importance (LMG: the Shapley shares of R², as
+    ``models.importance.relative_importance`` computes them, without bootstrap) of its factor
+    scores for overall satisfaction. A unit whose design df are below
+    ``settings.min_unit_design_df``, or whose scores do not vary, has none.
+
+    All units are solved in one batch of correlation matrices (one fit per unit through the
+    formula interface costs ~0.1 s each, most of a 30-unit batch's shared time)."""
+    from ..models.importance import _correlation, _shapley, _subset_r_squared, _weighted_cov
     scores = [f"{f}_score" for f in book.factors]
     if "overall_satisfaction" not in year or len(scores) < 2 or \
             not all(s in year for s in scores):
         return pd.DataFrame()
-    formula = "overall_satisfaction ~ " + " + ".join(scores)
-    frames = []
-    for unit, rows in year.groupby("unit", sort=True, observed=True):
-        rows = rows.dropna(subset=scores + ["overall_satisfaction"]).reset_index(drop=True)
+    names = ["overall_satisfaction", *scores]
+    kept, matrices, sizes = [], [], []
+    for unit, rows in year[["unit", *names, "weight"]].groupby("unit", sort=True,
+                                                                observed=True):
+        rows = rows.dropna(subset=names)
+        rows = rows[rows["weight"] > 0]
         if len(rows) - 1 < settings.min_unit_design_df:
             continue
         try:
-            result = relative_importance(formula, _design(rows))
-        except ValueError:
+            cov = _weighted_cov(rows[names].to_numpy(float), rows["weight"].to_numpy(float))
+            matrices.append(_correlation(cov, names))
+        except ValueError:     # a score without variation, or collinear scores
             continue
-        frames.append(result.table[["term", "lmg", "share"]].assign(
-            unit=unit, term=lambda t: t["term"].str.replace("_score", ""),
-            r_squared=result.r_squared, n=result.n))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        kept.append(unit)
+        sizes.append(len(rows))
+    if not kept:
+        return pd.DataFrame()
+    m = len(scores)
+    r2 = _subset_r_squared(np.stack(matrices), [np.array([j + 1]) for j in range(m)])
+    lmg = _shapley(r2, m)
+    total = r2[:, -1]
+    return pd.DataFrame({
+        "unit": np.repeat(kept, m), "term": [f for _ in kept for f in book.factors],
+        "lmg": lmg.ravel(), "share": (lmg / total[:, None]).ravel(),
+        "r_squared": np.repeat(total, m), "n": np.repeat(sizes, m)})
 
 
 def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
