@@ -151,7 +151,7 @@ def match_units(available, requested) -> list[str]:
     >>> match_units(["Sở Tư pháp"], "Sở Tư phap; Sở Y tế")
     Traceback (most recent call last):
     ...
-    ValueError: unknown unit(s) 'Sở Y tế' (closest: Sở Tư pháp); the file's units: Sở Tư pháp
+    ValueError: unknown unit(s) 'Sở Y tế'; the file's units: Sở Tư pháp
     """
     from ..codebook import unit_key
     names = sorted({str(v) for v in available})
