@@ -253,3 +253,12 @@ def test_unit_importance_is_that_of_relative_importance(thai_nguyen, shared):
     assert np.allclose(got["lmg"], expected["lmg"]) and np.allclose(got["share"],
                                                                     expected["share"])
     assert int(got["n"].iloc[0]) == len(rows)
+
+
+def test_a_unit_without_respondents_says_so(shared, thai_nguyen):
+    data, book, _, _ = thai_nguyen
+    params = AgencyParams(unit="Sở Y tế", year=2024, data=str(data), codebook=str(book),
+                          lang="en")
+    shown = AGENCY_REPORT.render(shared, params)
+    assert len(shown) == 1 and "Sở Y tế" in shown[0]
+    assert list(AGENCY_REPORT.workbook_tables(shared, params)) == ["note"]

@@ -7,7 +7,10 @@ workbook. A new kind is a new list here.
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from .. import resources
+from ..language import text
 from .export import write_tables
 from .sections import SECTIONS, ReportKind
 from .sections.agency import AGENCY_SECTIONS
@@ -32,11 +35,23 @@ class AgencyKind(ReportKind):
         if cell not in self._by_cell:
             raise ValueError(f"report kind {self.name!r} has no cell {cell!r}; its cells: "
                              f"{', '.join(self._by_cell)}")
+        name = shared.unit_of(params.unit)
+        overall = shared.units[(shared.units["unit"] == name)
+                               & (shared.units["kind"] == "overall")]
+        if name is None or overall["estimate"].isna().all():
+            # a unit with no respondents (or no answers) that year: one sentence, first cell
+            if cell != self.cell_names()[0]:
+                return []
+            return [text("unit_without_estimate", params.lang, unit=name or params.unit,
+                         year=shared.year)]
         section, part = self._by_cell[cell]
         return section.outputs(part, shared, params)
 
     def workbook_tables(self, shared, params) -> dict:
         from .display import blank_suppressed
+        if shared.unit_of(params.unit) is None:
+            return {"note": pd.DataFrame({"note": [text("unit_without_estimate", params.lang,
+                                                         unit=params.unit, year=shared.year)]})}
         return {name: blank_suppressed(table(shared, params))
                 for section in self.sections for name, table in section.sheets}
 
