@@ -199,6 +199,8 @@ def test_batch_writes_one_folder_per_unit_and_the_league_table(agency_batch):
     index = result.index_path.read_text(encoding="utf-8")
     assert '<a href="so-tu-phap/report.html">' in index
     assert "League table 2024: Sở, ban, ngành" in index and "UBND cấp huyện" in index
+    par = pd.read_excel(year_dir / "par_points.xlsx", engine="openpyxl")
+    assert len(par) == 14 and {"Unit", "Points", "Points, lower", "Unit type"} <= set(par)
     manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
     assert manifest["kind"] == "agency" and manifest["codebook_hash"]
     assert all(u["inputs"]["codebook"] == manifest["codebook_hash"] for u in manifest["units"])

@@ -422,7 +422,8 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
 
     ``units``: ``"all"`` (every unit of ``year``), names separated by ``;`` in any accepted
     spelling (``codebook.unit_key``), or a list. Writes OUT/YEAR/<unit_slug>/{report.ipynb,
-    report.html, tables.xlsx, unit.json} per unit, OUT/YEAR/index.html (the league table) and
+    report.html, tables.xlsx, unit.json} per unit, OUT/YEAR/index.html (the league table),
+    OUT/YEAR/par_points.xlsx (every unit's PAR points, ready to paste) and
     OUT/YEAR/manifest.json, with the province batch's machinery: units built aside and moved
     into place whole, a failed unit keeps its last good report, unchanged units are skipped.
     A unit's inputs include the codebook's hash and the PAR settings (``par_max`` is a
@@ -524,12 +525,19 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
         index_path = year_dir / "index.html"
         index_key = _digest([shared.data_hash, shared.codebook_hash, package, year, lang,
                              par_max, [(r.province_code, r.status, r.shown) for r in ordered]])
-        if previous.get("index_key") != index_key or not index_path.exists():
+        if previous.get("index_key") != index_key or not index_path.exists() or \
+                not (year_dir / "par_points.xlsx").exists():
             footer = language.text("index_footer", lang, time=now, data=Path(data).name,
                                    hash=shared.data_hash, version=info["sipas_analysis"]) + \
                 f" Codebook {codebook.name} ({shared.codebook_hash})."
             page = league_page(shared, results, lang=lang, footer=footer)
             _atomic_write(index_path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+            # the PAR appraisal table of every unit, ready to paste (one sheet, numbers)
+            from ..par_points import write_par_workbook
+            par = shared.par.sort_values(["unit_type", "unit"]).reset_index(drop=True)
+            write_par_workbook(par[["unit", "unit_type"] + [c for c in par.columns
+                                                           if c not in ("unit", "unit_type")]],
+                               year_dir / "par_points.xlsx", lang=lang)
         seconds = time.perf_counter() - started
         _write_manifest(manifest_path, _manifest(fields | {
             "created": now, "complete": True, "pending": [], "synthetic": shared.synthetic,
