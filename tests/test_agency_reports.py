@@ -264,3 +264,13 @@ def test_a_unit_without_respondents_says_so(shared, thai_nguyen):
     shown = AGENCY_REPORT.render(shared, params)
     assert len(shown) == 1 and "Sở Y tế" in shown[0]
     assert list(AGENCY_REPORT.workbook_tables(shared, params)) == ["note"]
+
+
+def test_the_agency_notebook_shows_the_kinds_cells_in_order():
+    nb = json.loads(AGENCY_REPORT.notebook.read_text(encoding="utf-8"))
+    shown = ["".join(c["source"]).split('"')[1] for c in nb["cells"]
+             if c["cell_type"] == "code" and "".join(c["source"]).startswith("sa.report.show(")]
+    assert shown == AGENCY_REPORT.cell_names()
+    parameters = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    names = {line.split("=")[0].strip() for line in "".join(parameters[0]["source"]).splitlines()}
+    assert names == set(AgencyParams.TYPES)
