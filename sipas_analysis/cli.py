@@ -111,7 +111,15 @@ def _parser() -> argparse.ArgumentParser:
                     "on; exit status 1 if any failed.")
     reports.add_argument("--year", type=int, required=True, help="survey year of the reports")
     reports.add_argument("--units", default=None,
-                         help='"all" (default) or codes such as 01,79 of the year\'s unit set')
+                         help='"all" (default) or codes such as 01,79 of the year\'s unit set; '
+                              'with --codebook: "all", unit names separated by ";" or @FILE '
+                              "(one name per line)")
+    reports.add_argument("--codebook", default=None, metavar="FILE",
+                         help="codebook of your own survey (--data): one report per unit inside "
+                              "the province (OUT/YEAR/<unit>/) and the province's league table")
+    reports.add_argument("--par-max", type=float, default=None, metavar="POINTS",
+                         help="with --codebook: maximum PAR-index points of the satisfaction "
+                              "component (overrides the codebook's par: max)")
     reports.add_argument("--params", nargs="+", default=None, metavar="FILE",
                          help="params files (params/units/63/01.yaml ...) naming the units "
                               "instead of --units (their province_code and unit_set are used; "
@@ -724,18 +732,61 @@ def _timeout_option(seconds) -> dict:
     return {"timeout": None if seconds == 0 else seconds}
 
 
+def _agency_units(text: str | None):
+    """--units of an agency batch: "all", names separated by ";", or @FILE (one per line)."""
+    if text is None:
+        return "all"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except OSError as error:
+            raise UserError(f"--units {text}: cannot read {path}: {error.strerror}") from None
+        names = [line.strip() for line in lines if line.strip() and
+                 not line.lstrip().startswith("#")]
+        if not names:
+            raise UserError(f"--units {text}: the file names no unit")
+        return names
+    return text
+
+
+def _agency_arguments(args) -> dict:
+    """The agency batch's arguments, once the province batch's own options are refused."""
+    if args.data == "demo":
+        raise UserError("--codebook reads your own survey: give it with --data FILE")
+    wrong = [flag for flag, value in (("--params", args.params), ("--unit-set", args.unit_set),
+                                      ("--scheduler", args.scheduler)) if value is not None]
+    if wrong:
+        raise UserError(f"{', '.join(wrong)} apply to province reports, not with --codebook")
+    if args.par_max is not None and not args.par_max > 0:
+        raise UserError(f"--par-max must be a number of points > 0, got {args.par_max:g}")
+    if not Path(args.codebook).is_file():
+        raise UserError(f"no such codebook: {args.codebook}")
+    return {"data": args.data, "codebook": args.codebook, "units": _agency_units(args.units),
+            "par_max": args.par_max}
+
+
 def _cmd_reports(args) -> int:
     from . import batch
-    units, unit_set, files = _report_units(args)
+    if args.codebook is None and args.par_max is not None:
+        raise UserError("--par-max applies to the reports of your own survey (--codebook)")
+    agency = _agency_arguments(args) if args.codebook is not None else None
+    units, unit_set, files = _report_units(args) if agency is None else (None, None, None)
     previous = _on_sigterm(_terminate)  # a job scheduler's kill ends like Ctrl-C: cleanly
     try:
-        result = batch.run_batch(args.year, units=units, unit_set=unit_set, lang=args.lang,
-                                 data=args.data, jobs=args.jobs, out=args.out,
-                                 notebook=args.notebook, progress=not args.no_progress,
-                                 force=args.force, scheduler=args.scheduler, engine=args.engine,
-                                 params_files=files, **_timeout_option(args.timeout),
-                                 documents=[name for name in ("pdf", "docx")
-                                            if getattr(args, name)])
+        documents = [name for name in ("pdf", "docx") if getattr(args, name)]
+        if agency is not None:
+            result = batch.run_agency_batch(
+                args.year, lang=args.lang, jobs=args.jobs, out=args.out, notebook=args.notebook,
+                progress=not args.no_progress, force=args.force, engine=args.engine,
+                documents=documents, **agency, **_timeout_option(args.timeout))
+        else:
+            result = batch.run_batch(
+                args.year, units=units, unit_set=unit_set, lang=args.lang, data=args.data,
+                jobs=args.jobs, out=args.out, notebook=args.notebook,
+                progress=not args.no_progress, force=args.force, scheduler=args.scheduler,
+                engine=args.engine, params_files=files, documents=documents,
+                **_timeout_option(args.timeout))
     except KeyboardInterrupt:
         print("sipas reports: interrupted; every kernel was stopped. Run the same command "
               "again to finish: units already built are skipped.", file=sys.stderr)

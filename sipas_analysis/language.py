@@ -396,3 +396,100 @@ def term_label(term: str, lang: str) -> str:
     if term in schema.CRITERION_LABELS:
         return schema.CRITERION_LABELS[term][lang]
     return term
+
+# The agency report kind (a unit inside a province: a department, a district or commune
+# committee, a one-stop desk) and the province's league table.
+AGENCY_TEXT: dict[str, dict[str, str]] = {
+    "agency_title": {"vi": "Báo cáo chỉ số hài lòng {year}: {unit}",
+                     "en": "Satisfaction index {year}: {unit}"},
+    "agency_headline": {
+        "vi": "**{unit}** ({unit_type}): chỉ số hài lòng chung **{estimate}** (khoảng tin cậy "
+              "95 %: {ci}; {n} phiếu). Thứ hạng trong {n_peers} đơn vị cùng loại: **{rank}** "
+              "(tập thứ hạng 95 %: {rank_low}–{rank_high}).",
+        "en": "**{unit}** ({unit_type}): overall satisfaction index **{estimate}** (95 % "
+              "interval {ci}; {n} respondents). Rank among the {n_peers} units of its type: "
+              "**{rank}** (95 % rank set {rank_low}–{rank_high})."},
+    "agency_versus": {
+        "vi": "So với toàn tỉnh ({province}): chênh lệch {difference} điểm (khoảng tin cậy "
+              "{ci}; p {p}): {verdict}.",
+        "en": "Against the province ({province}): a difference of {difference} points "
+              "(interval {ci}; p {p}): {verdict}."},
+    "agency_above": {"vi": "cao hơn toàn tỉnh có ý nghĩa thống kê",
+                     "en": "statistically above the province"},
+    "agency_below": {"vi": "thấp hơn toàn tỉnh có ý nghĩa thống kê",
+                     "en": "statistically below the province"},
+    "agency_same": {"vi": "không khác toàn tỉnh có ý nghĩa thống kê",
+                    "en": "not statistically different from the province"},
+    "agency_province_weighted": {
+        "vi": "“Toàn tỉnh” là trung bình chỉ số các đơn vị, gia quyền theo quy mô đơn vị "
+              "(cột unit_size của codebook).",
+        "en": "“The province” is the mean of the units' indices weighted by unit size (the "
+              "codebook's unit_size column)."},
+    "agency_province_equal": {
+        "vi": "“Toàn tỉnh” là trung bình không gia quyền chỉ số các đơn vị (tệp không có quy mô "
+              "đơn vị, columns.unit_size).",
+        "en": "“The province” is the equal-weight mean of the units' indices (the file gives "
+              "no unit sizes, columns.unit_size)."},
+    "agency_section_factors": {"vi": "Các yếu tố so với toàn tỉnh và đơn vị cùng loại",
+                               "en": "Factors against the province and the unit's type"},
+    "agency_section_criteria": {"vi": "Các tiêu chí so với toàn tỉnh và đơn vị cùng loại",
+                                "en": "Criteria against the province and the unit's type"},
+    "agency_section_change": {"vi": "Thay đổi so với kỳ khảo sát trước",
+                              "en": "Change from the previous survey"},
+    "agency_no_previous": {"vi": "Tệp không có năm khảo sát nào trước {year}.",
+                           "en": "The file holds no survey year before {year}."},
+    "agency_section_drivers": {"vi": "Yếu tố tác động đến mức hài lòng chung",
+                               "en": "What drives overall satisfaction"},
+    "agency_drivers_intro": {
+        "vi": "Tầm quan trọng tương đối (LMG, phân rã R² = {r2}) của các yếu tố đối với mức hài "
+              "lòng chung, từ mô hình riêng của đơn vị ({n} phiếu đủ dữ liệu).",
+        "en": "Relative importance (LMG, shares of R² = {r2}) of the factors for overall "
+              "satisfaction, from the unit's own model ({n} complete answers)."},
+    "agency_drivers_none": {
+        "vi": "Không có mô hình tác động: {why}.",
+        "en": "No driver model: {why}."},
+    "agency_drivers_no_overall": {"vi": "codebook không có câu hỏi hài lòng chung (overall)",
+                                  "en": "the codebook has no overall satisfaction question"},
+    "agency_drivers_small": {
+        "vi": "đơn vị có quá ít phiếu đủ dữ liệu (bậc tự do thiết kế dưới {df})",
+        "en": "the unit has too few complete answers (design df below {df})"},
+    "agency_section_par": {"vi": "Điểm Chỉ số CCHC (PAR Index)",
+                           "en": "PAR-index points"},
+    "agency_par": {
+        "vi": "Điểm thành phần hài lòng: **{points}** / {maximum} (khoảng {low}–{high}); quy "
+              "tắc: {rule}.",
+        "en": "Satisfaction component: **{points}** of {maximum} points (interval "
+              "{low}–{high}); rule: {rule}."},
+    "agency_par_band": {
+        "vi": "Xác suất xấp xỉ điểm thuộc mức khác: {p}.",
+        "en": "Approximate probability that the band would differ: {p}."},
+    "agency_section_actions": {"vi": "Ba việc cần làm", "en": "Three actions"},
+    "agency_action": {
+        "vi": "Cải thiện “{criterion}”: {estimate} hài lòng, toàn tỉnh {province}.",
+        "en": "Improve “{criterion}”: {estimate} satisfied, province {province}."},
+    "agency_section_caveats": {"vi": "Lưu ý", "en": "Caveats"},
+    "agency_suppressed": {
+        "vi": "{count} ước lượng không được hiển thị vì mẫu hiệu dụng quá nhỏ hoặc khoảng tin "
+              "cậy quá rộng: {terms}.",
+        "en": "{count} estimate(s) are withheld (effective sample too small or interval too "
+              "wide): {terms}."},
+    "agency_section_provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
+    "agency_league_title": {"vi": "Bảng xếp hạng {year}: {kind}",
+                            "en": "League table {year}: {kind}"},
+    "agency_league_note": {
+        "vi": "Thứ hạng tính riêng trong từng loại đơn vị, với tập thứ hạng 95 %; ▲/▼: cao/thấp "
+              "hơn toàn tỉnh có ý nghĩa thống kê (5 %).",
+        "en": "Ranks within each unit type, with 95 % rank sets; ▲/▼: statistically above/"
+              "below the province (5 %)."},
+    "agency_unit": {"vi": "Đơn vị", "en": "Unit"},
+    "agency_type": {"vi": "Loại đơn vị", "en": "Unit type"},
+    "agency_rank": {"vi": "Hạng", "en": "Rank"},
+    "agency_rank_set": {"vi": "Tập thứ hạng", "en": "Rank set"},
+    "agency_points": {"vi": "Điểm CCHC", "en": "PAR points"},
+    "agency_change": {"vi": "Thay đổi", "en": "Change"},
+    "agency_versus_mark": {"vi": "So với tỉnh", "en": "Vs province"},
+    "agency_province": {"vi": "Toàn tỉnh", "en": "Province"},
+    "agency_type_mean": {"vi": "TB cùng loại", "en": "Type mean"},
+    "agency_difference": {"vi": "Chênh lệch", "en": "Difference"},
+}
+TEXT.update(AGENCY_TEXT)

@@ -67,14 +67,14 @@ from .kernels import (CELL_TIMEOUT, ENGINES, KERNEL_ARGUMENTS, KERNEL_NAME, POLL
                       RESET_TIMEOUT, START_ATTEMPTS, START_TIMEOUT, WARM_ENGINE, KernelStartError, WarmKernel,
                       check_kernel, close_thread_kernel, kernel_reset, kernel_warmup,
                       shutdown_kernels, start_kernel, thread_kernel)
-from .run import BatchResult, resolve_units, run_batch, versions
+from .run import BatchResult, resolve_units, run_agency_batch, run_batch, versions
 from .unit import (FAILED_NOTEBOOK, TRACEBACK_LINES, UNIT_OUTPUTS, UNIT_RECORD, ExecutedUnit,
                    UnitResult, UnitTask, describe_error, execute_unit, failed_result, finish_unit,
                    read_record, run_unit)
 
 __all__ = [
     # the batch
-    "BatchError", "BatchResult", "resolve_units", "run_batch", "versions",
+    "BatchError", "BatchResult", "resolve_units", "run_agency_batch", "run_batch", "versions",
     # where units run
     "SCHEDULER_TIMEOUT",
     # incremental runs

@@ -12,7 +12,8 @@ import time
 
 from .errors import BatchError
 from .kernels import _register_warm_engine, close_thread_kernel, shutdown_kernels, thread_kernel
-from .unit import ExecutedUnit, UnitTask, execute_unit, failed_result, finish_unit, run_unit
+from .unit import (ExecutedUnit, UnitTask, execute_unit, failed_result, finish_unit, run_unit,
+                   unit_identity)
 
 def _run_local(tasks: list[UnitTask], *, jobs: int, on_result, kernel_start=None,
                before=None) -> None:
@@ -118,7 +119,7 @@ def _run_dask(tasks: list[UnitTask], *, scheduler: str, on_result) -> None:
     try:
         batch_id = hashlib.sha256(f"{time.time_ns()}-{os.getpid()}".encode()).hexdigest()[:8]
         for task in tasks:
-            key = f"sipas-report-{batch_id}-{task.parameters['province_code']}"
+            key = f"sipas-report-{batch_id}-{unit_identity(task.parameters)[1]}"
             futures[client.submit(run_unit, task, key=key, pure=False, retries=0)] = task
         for future in as_completed(futures, loop=client.loop):
             task = futures[future]

@@ -17,8 +17,11 @@ from .unit import UnitResult
 # A unit's report is a function of its parameters (and its params file), the data, the notebook
 # and the package; each is fingerprinted and the four fingerprints are the unit's inputs. Every
 # report shows national ranks, so a change of data, notebook or package re-runs all units.
+# An in-province unit's report also depends on the codebook that reads the file (its PAR rule
+# included): its hash is a fifth input, recorded only for those reports.
 INPUT_REASONS = (("params", "params changed"), ("data", "data changed"),
-                 ("notebook", "notebook changed"), ("package", "package changed"))
+                 ("codebook", "codebook changed"), ("notebook", "notebook changed"),
+                 ("package", "package changed"))
 
 
 def _digest(value) -> str:
@@ -45,12 +48,16 @@ def notebook_fingerprint(path) -> str:
 
 
 def unit_inputs(parameters: dict, *, params_text: str, data_hash: str, notebook_hash: str,
-                package: str) -> dict:
+                package: str, codebook_hash: str | None = None) -> dict:
     """The fingerprints a unit's report depends on: ``params`` (its parameters, without where
-    the workbook goes, and the text of its params file), ``data``, ``notebook``, ``package``."""
+    the workbook goes, and the text of its params file), ``data``, ``notebook``, ``package``
+    and, for a survey read through a codebook, ``codebook``."""
     shown = {k: v for k, v in parameters.items() if k != "tables_path"}
-    return {"params": _digest([shown, params_text]), "data": data_hash,
-            "notebook": notebook_hash, "package": package}
+    inputs = {"params": _digest([shown, params_text]), "data": data_hash,
+              "notebook": notebook_hash, "package": package}
+    if codebook_hash is not None:
+        inputs["codebook"] = codebook_hash
+    return inputs
 
 
 def rerun_reason(record: dict | None, inputs: dict, *, year_dir: Path,
@@ -71,7 +78,8 @@ def rerun_reason(record: dict | None, inputs: dict, *, year_dir: Path,
     if record.get("status") != "ok" or (last is not None and last.get("status") != "ok"):
         return "previous failure"
     old = record.get("inputs") or {}
-    changed = [label for name, label in INPUT_REASONS if old.get(name) != inputs[name]]
+    changed = [label for name, label in INPUT_REASONS
+               if (name in inputs or name in old) and old.get(name) != inputs.get(name)]
     if changed:
         return ", ".join(changed)
     outputs = record.get("outputs") or []

@@ -439,3 +439,155 @@ def _manifest(batch: dict, ordered: list[UnitResult], *, info: dict) -> dict:
                                            "data_hash": r.inputs.get("data"), "versions": info}
                   for r in ordered],
     }
+
+
+class _Computed:
+    """Shared results already in hand, in the shape :func:`_run_units` asks for."""
+
+    def __init__(self, value, seconds: float):
+        self.value, self.seconds = value, seconds
+
+    def load(self):
+        return self.value
+
+
+def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi",
+                     par_max: float | None = None, jobs: int = 2, out="reports",
+                     notebook=None, kernel_name: str = KERNEL_NAME, cache_dir=None,
+                     progress: bool = True, engine: str = "warm", force: bool = False,
+                     timeout: float | None = CELL_TIMEOUT, kernel_start=None,
+                     documents=()) -> BatchResult:
+    """Build the report of every unit inside a province (departments, district and commune
+    committees, desks) named by a survey file read through ``codebook``, and the province's
+    league table.
+
+    ``units``: ``"all"`` (every unit of ``year``), names separated by ``;`` in any accepted
+    spelling (``codebook.unit_key``), or a list. Writes OUT/YEAR/<unit_slug>/{report.ipynb,
+    report.html, tables.xlsx, unit.json} per unit, OUT/YEAR/index.html (the league table),
+    OUT/YEAR/par_points.xlsx (every unit's PAR points, ready to paste) and
+    OUT/YEAR/manifest.json, with the province batch's machinery: units built aside and moved
+    into place whole, a failed unit keeps its last good report, unchanged units are skipped.
+    A unit's inputs include the codebook's hash and the PAR settings (``par_max`` is a
+    parameter), so a changed codebook re-runs every unit. Raises BatchError for usage
+    mistakes (an unknown unit, with its closest matches) before anything is written.
+    """
+    from ..codebook import Codebook, unit_slug
+    from ..report.agency_shared import (AgencyParams, agency_cache_path,
+                                        agency_shared_results, match_units)
+    from ..report.export import league_page
+    from ..report.kinds import AGENCY_REPORT
+    started = time.perf_counter()
+    notebook = _checked_notebook(notebook or AGENCY_REPORT.notebook, lang=lang, jobs=jobs,
+                                 engine=engine, scheduler=None)
+    data, codebook = _kernel_data(str(data)), Path(codebook)
+    if not codebook.is_file():
+        raise FileNotFoundError(f"no such codebook: {codebook}")
+    codebook = codebook.resolve()
+    Codebook.from_yaml(codebook)     # a bad codebook is refused before any work
+    if timeout is not None and not timeout > 0:
+        raise BatchError(f"the cell timeout must be a positive number of seconds, got {timeout}")
+    documents = _checked_documents(documents)
+    cache = _cache_dir(cache_dir).resolve()
+    base = {"year": year, "data": data, "codebook": str(codebook), "lang": lang,
+            "par_max": par_max}
+    try:
+        params = AgencyParams(unit="", **base)
+    except ValueError as error:
+        raise BatchError(str(error)) from None
+    with _environment(**{CACHE_DIR_ENV: str(cache)}):
+        shared_started = time.perf_counter()
+        shared = agency_shared_results(params, cache_dir=cache)
+        shared_seconds = time.perf_counter() - shared_started
+    try:
+        names = match_units(shared.unit_names.values(), units)
+    except ValueError as error:
+        raise BatchError(f"--units: {error}") from None
+    slugs = {}
+    for name in names:
+        slug = unit_slug(name)
+        if slug in slugs:
+            raise BatchError(f"units {slugs[slug]!r} and {name!r} have the same folder name "
+                             f"{slug!r}")
+        slugs[slug] = name
+    check_kernel(kernel_name)
+    year_dir = Path(out).absolute() / str(year)
+    year_dir.mkdir(parents=True, exist_ok=True)
+    with _file_lock(year_dir / ".batch.lock", blocking=False) as locked:
+        if not locked:
+            raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
+        notebook_hash, package = notebook_fingerprint(notebook), package_fingerprint()
+        previous = _previous_manifest(year_dir)
+        previous_units = {u.get("province_code"): u for u in previous.get("units", [])}
+        env = _kernel_environment(cache)
+        partial = year_dir / ".partial"
+        tasks, results = [], {}
+        for slug, name in slugs.items():
+            parameters = {"unit": name, **base}
+            inputs = unit_inputs(parameters, params_text="", data_hash=shared.data_hash,
+                                 notebook_hash=notebook_hash, package=package,
+                                 codebook_hash=shared.codebook_hash)
+            record = read_record(year_dir / slug)
+            reason = rerun_reason(record, inputs, year_dir=year_dir, force=force,
+                                  last=previous_units.get(slug))
+            if reason is None and _documents_missing(record, documents):
+                reason = "outputs missing"
+            if reason is None:
+                results[slug] = _result_from_record(record)
+                continue
+            tasks.append(UnitTask(
+                notebook=str(notebook.resolve()), parameters=parameters,
+                out_dir=str((year_dir / slug).resolve()),
+                work_dir=str((partial / slug).resolve()), cwd=str(Path.cwd()),
+                kernel_name=kernel_name, title=f"SIPAS {year} · {name}", engine=engine,
+                env=env, timeout=timeout, reason=reason, key=_digest(inputs), inputs=inputs,
+                documents=documents))
+        info = versions()
+        manifest_path = year_dir / "manifest.json"
+        fields = {"kind": "agency", "year": year, "unit_set": "agency", "lang": lang,
+                  "notebook": str(notebook), "notebook_hash": notebook_hash,
+                  "package": package, "kernel_name": kernel_name, "engine": engine,
+                  "jobs": jobs, "scheduler": None, "data": data, "data_hash": shared.data_hash,
+                  "codebook": str(codebook), "codebook_hash": shared.codebook_hash,
+                  "par_max": par_max, "par_rule": shared.par_rule,
+                  "shared_cache": str(agency_cache_path(params, cache_dir=cache)),
+                  "versions": info, "git_commit": report.git_commit()}
+
+        def progress_manifest(result: UnitResult) -> None:
+            now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            done = [results[s] for s in slugs if s in results]
+            waiting = [{"province_code": unit_slug(t.parameters["unit"]), "reason": t.reason}
+                       for t in tasks if unit_slug(t.parameters["unit"]) not in results]
+            _write_manifest(manifest_path, _manifest(fields | {
+                "created": now, "complete": False, "pending": waiting,
+                "synthetic": shared.synthetic}, done, info=info))
+
+        if tasks:
+            _run_units(tasks, results, shared=_Computed(shared, shared_seconds), year=year,
+                       env=env, partial=partial, progress=progress, scheduler=None, jobs=jobs,
+                       kernel_start=kernel_start, after_each=progress_manifest)
+        ordered = [results[s] for s in slugs]
+        now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        index_path = year_dir / "index.html"
+        index_key = _digest([shared.data_hash, shared.codebook_hash, package, year, lang,
+                             par_max, [(r.province_code, r.status, r.shown) for r in ordered]])
+        if previous.get("index_key") != index_key or not index_path.exists() or \
+                not (year_dir / "par_points.xlsx").exists():
+            footer = language.text("index_footer", lang, time=now, data=Path(data).name,
+                                   hash=shared.data_hash, version=info["sipas_analysis"]) + \
+                f" Codebook {codebook.name} ({shared.codebook_hash})."
+            page = league_page(shared, results, lang=lang, footer=footer)
+            _atomic_write(index_path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+            # the PAR appraisal table of every unit, ready to paste (one sheet, numbers)
+            from ..par_points import write_par_workbook
+            par = shared.par.sort_values(["unit_type", "unit"]).reset_index(drop=True)
+            write_par_workbook(par[["unit", "unit_type"] + [c for c in par.columns
+                                                           if c not in ("unit", "unit_type")]],
+                               year_dir / "par_points.xlsx", lang=lang)
+        seconds = time.perf_counter() - started
+        _write_manifest(manifest_path, _manifest(fields | {
+            "created": now, "complete": True, "pending": [], "synthetic": shared.synthetic,
+            "shared_seconds": round(shared_seconds, 3), "seconds": round(seconds, 3),
+            "index_key": index_key}, ordered, info=info))
+    return BatchResult(year=year, unit_set="agency", results=ordered, out_dir=year_dir,
+                       index_path=index_path, manifest_path=manifest_path, seconds=seconds,
+                       shared_seconds=shared_seconds)

@@ -90,6 +90,17 @@ class UnitResult:
         return f"{self.error.get('ename')}: {evalue}{where}"
 
 
+def unit_identity(parameters: dict) -> tuple[str, str]:
+    """(unit set, unit id) of a unit's parameters: a province's set and code; for a unit inside
+    a province (the agency reports' ``unit`` parameter) ``"agency"`` and its folder name
+    (``codebook.unit_slug``)."""
+    if "province_code" not in parameters and "unit" in parameters:
+        from ..codebook import unit_slug
+        return "agency", unit_slug(parameters["unit"])
+    return (parameters.get("unit_set") or reference.default_unit_set(parameters["year"]),
+            parameters["province_code"])
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -214,8 +225,7 @@ def finish_unit(unit: ExecutedUnit) -> UnitResult:
     task, parameters = unit.task, unit.parameters
     out_dir, work = Path(task.out_dir), Path(task.work_dir)
     executed = work / "report.ipynb"
-    code = parameters["province_code"]
-    unit_set = parameters.get("unit_set") or reference.default_unit_set(parameters["year"])
+    unit_set, code = unit_identity(parameters)
 
     def result(status, outputs, error=None, shown=None) -> UnitResult:
         return UnitResult(
@@ -303,9 +313,9 @@ def _keep_failed(work: Path, executed: Path, out_dir: Path, result: UnitResult) 
 def failed_result(task: UnitTask, exc: BaseException, *, seconds: float = 0.0) -> UnitResult:
     """The record of a unit whose run never returned (its Dask worker died, say)."""
     parameters = dict(task.parameters)
-    unit_set = parameters.get("unit_set") or reference.default_unit_set(parameters["year"])
+    unit_set, code = unit_identity(parameters)
     error = describe_error(exc) | {"notebook_cell": None}
-    return UnitResult(unit_set=unit_set, province_code=parameters["province_code"],
+    return UnitResult(unit_set=unit_set, province_code=code,
                       parameters=parameters | {"tables_path": "tables.xlsx"}, status="failed",
                       seconds=seconds, outputs=[], error=error, reason=task.reason,
                       key=task.key, inputs=task.inputs, engine=task.engine)

@@ -26,7 +26,9 @@ from .display import (HtmlTable, blank_suppressed, display_index_table,  # noqa:
                       heading, markdown_list, suppress_small, suppression_flags, unit_name,
                       unit_region)
 from .export import index_page, index_table, notebook_to_html, write_tables  # noqa: F401
-from .kinds import (KINDS, PROVINCE_REPORT, show, tables_for_workbook,  # noqa: F401
+from .agency_shared import (AgencyParams, AgencyShared, agency_shared_results,  # noqa: F401
+                            compute_agency_shared, match_units)
+from .kinds import (AGENCY_REPORT, KINDS, PROVINCE_REPORT, show, tables_for_workbook,  # noqa: F401
                     write_workbook)
 from .params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, ReportParams,  # noqa: F401
                      check_parameters, check_values, load_params_file, national_params,

@@ -206,3 +206,48 @@ def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
             f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows)
             + f"\n</tbody>\n</table>\n{notes}</main>\n<footer>{html.escape(footer)}</footer>")
     return _page(body, lang=lang, title=title)
+
+
+def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
+    """The province's league table (an agency batch's index page): one table per unit type,
+    units ranked within their type with index, interval, rank set, PAR points, change from the
+    previous survey and the above/below-the-province marks, each unit's name linking to its
+    report in ``<unit_slug>/report.html`` (or saying why there is none). ``results``: unit
+    slug -> UnitResult."""
+    from ..codebook import unit_slug
+    from .sections.agency import league_display
+    types = sorted(shared.units["unit_type"].dropna().unique())
+    parts = []
+    for unit_type in types:
+        table = league_display(shared, lang, unit_type)
+        name_column = table.columns[0]
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+        rows = []
+        for _, row in table.iterrows():
+            slug = unit_slug(row[name_column])
+            result = results.get(slug)
+            name = html.escape(str(row[name_column]))
+            if result is not None and (result.status == "ok" or getattr(result, "shown", None)):
+                name = f'<a href="{slug}/report.html">{name}</a>'
+                if result.status != "ok":
+                    name += (f' <span class="failed">('
+                             f'{html.escape(language.text("index_failed", lang))})</span>')
+            elif result is not None:
+                name += (f' <span class="failed">'
+                         f'({html.escape(language.text("index_failed", lang))})</span>')
+            cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row.iloc[1:])
+            rows.append(f"<tr><td>{name}</td>{cells}</tr>")
+        title = language.text("agency_league_title", lang, year=shared.year,
+                              kind=unit_type or "—")
+        parts.append(f"<h2>{html.escape(title)}</h2>\n<table>\n<thead><tr>{head}</tr></thead>"
+                     "\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+    banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
+              "</p>\n") if shared.synthetic else ""
+    title = language.text("agency_league_title", lang, year=shared.year, kind=shared.data_name)
+    notes = [language.text("agency_league_note", lang),
+             language.text(f"agency_province_{shared.province_rule}", lang),
+             f"PAR: {shared.par_rule}"]
+    body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
+            + "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)
+            + "\n".join(parts) + f"\n</main>\n<footer>{html.escape(footer)}</footer>")
+    return _page(body, lang=lang, title=title)

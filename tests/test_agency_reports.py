@@ -1,0 +1,276 @@
+"""Reports on the units inside a province (departments, district committees) from its own
+survey: the units resolved from the data, the shared results (peer rank sets, the province
+contrast, PAR points), one real batch of the agency notebook on three units of the Thái
+Nguyên fixture, its league table, and the incremental inputs (a changed codebook re-runs)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sipas_analysis import batch, cli
+from sipas_analysis.codebook import Codebook, unit_slug
+from sipas_analysis.io import load_survey
+from sipas_analysis.report.agency_shared import (AgencyParams, compute_agency_shared,
+                                                 example_files, match_units)
+from sipas_analysis.report.kinds import AGENCY_REPORT
+from sipas_analysis.report.sections.agency import league_table
+
+UNITS = "sở tư pháp; Sở Văn hóa, Thể thao và Du lịch; Ủy ban nhân dân huyện Phú Lương"
+
+
+@pytest.fixture(scope="module")
+def thai_nguyen(own_survey_files):
+    data = own_survey_files["thai_nguyen_2024.xlsx"]
+    book = own_survey_files["thai_nguyen_2024.codebook.yaml"]
+    codebook = Codebook.from_yaml(book)
+    survey = load_survey(data, codebook=codebook)
+    return data, book, codebook, survey
+
+
+@pytest.fixture(scope="module")
+def shared(thai_nguyen):
+    _, _, codebook, survey = thai_nguyen
+    return compute_agency_shared(survey, codebook, 2024)
+
+
+@pytest.fixture(scope="module")
+def agency_batch(thai_nguyen, tmp_path_factory):
+    data, book, _, _ = thai_nguyen
+    out = tmp_path_factory.mktemp("agency")
+    result = batch.run_agency_batch(2024, data=data, codebook=book, units=UNITS, lang="en",
+                                    out=out / "reports", cache_dir=out / "cache",
+                                    progress=False)
+    return result, out
+
+
+def test_units_come_from_the_data_in_any_spelling():
+    names = ["Sở Văn hóa, Thể thao và Du lịch", "UBND huyện Phú Lương", "Sở Tư pháp"]
+    assert match_units(names, "all") == sorted(names)
+    # names hold commas, so ";" separates them; abbreviations, case and accents do not matter
+    assert match_units(names, "Sở văn hoá, thể thao và du lịch; ubnd huyen phu luong") == \
+        ["Sở Văn hóa, Thể thao và Du lịch", "UBND huyện Phú Lương"]
+    assert match_units(names, ["Ủy ban nhân dân huyện Phú Lương", "UBND huyện Phú Lương"]) == \
+        ["UBND huyện Phú Lương"]
+
+
+def test_unknown_units_are_refused_with_close_matches():
+    with pytest.raises(ValueError) as error:
+        match_units(["Sở Tư pháp", "Sở Xây dựng"], "Sở Tư phá; Sở Y tế")
+    message = str(error.value)
+    assert "'Sở Tư phá' (closest: Sở Tư pháp)" in message and "'Sở Y tế'" in message
+
+
+def test_cli_unknown_unit_exits_2_and_writes_nothing(thai_nguyen, tmp_path, capsys):
+    data, book, _, _ = thai_nguyen
+    status = cli.main(["reports", "--data", str(data), "--codebook", str(book), "--year", "2024",
+                       "--units", "Sở Y tế; Sở Tư pháp", "--out", str(tmp_path / "out"),
+                       "--no-progress"])
+    assert status == 2
+    assert "unknown unit(s) 'Sở Y tế'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_units_from_a_file_one_per_line(tmp_path):
+    listing = tmp_path / "units.txt"
+    listing.write_text("# departments\nSở Tư pháp\n\nSở Văn hóa, Thể thao và Du lịch\n",
+                       encoding="utf-8")
+    assert cli._agency_units(f"@{listing}") == ["Sở Tư pháp", "Sở Văn hóa, Thể thao và Du lịch"]
+    assert cli._agency_units("all") == "all" and cli._agency_units(None) == "all"
+    with pytest.raises(cli.UserError):
+        cli._agency_units(f"@{tmp_path / 'missing.txt'}")
+
+
+def test_cli_refuses_province_options_with_a_codebook(thai_nguyen, capsys):
+    data, book, _, _ = thai_nguyen
+    assert cli.main(["reports", "--data", str(data), "--codebook", str(book), "--year", "2024",
+                     "--unit-set", "63"]) == 2
+    assert cli.main(["reports", "--year", "2024", "--par-max", "25"]) == 2
+    assert "--par-max applies" in capsys.readouterr().err
+
+
+def test_rank_sets_within_type_match_sipas_index(thai_nguyen, shared, tmp_path):
+    data, book, _, _ = thai_nguyen
+    out = tmp_path / "index.csv"
+    assert cli.main(["index", "--data", str(data), "--codebook", str(book), "--year", "2024",
+                     "--out", str(out)]) == 0
+    index = pd.read_csv(out)
+    index = index[(index["kind"] == "overall") & index["rank"].notna()].set_index("unit")
+    league = league_table(shared).set_index("unit")
+    assert set(league.index) == set(index.index) and len(league) == 14
+    for column in ["rank", "rank_low", "rank_high"]:
+        assert (league[column].astype(int) == index.loc[league.index, column].astype(int)).all()
+    # departments are ranked among departments, districts among districts
+    for _, rows in league.groupby("unit_type"):
+        assert sorted(rows["rank"].astype(int)) == list(range(1, len(rows) + 1))
+    assert league["n_peers"].isin([8, 6]).all()
+
+
+def test_the_province_is_the_equal_weight_mean_without_unit_sizes(shared):
+    overall = shared.units[shared.units["kind"] == "overall"]
+    province = shared.province.set_index("term").loc["overall"]
+    assert shared.province_rule == "equal"
+    assert province["estimate"] == pytest.approx(overall["estimate"].mean())
+    versus = shared.versus_province[shared.versus_province["term"] == "overall"]
+    merged = versus.merge(overall[["unit", "estimate", "std_error"]], on="unit",
+                          suffixes=("", "_unit"))
+    assert np.allclose(merged["difference"], merged["estimate_unit"] - province["estimate"])
+    # units are sampled separately (SRS within each): Var(u - mean) is close to
+    # (1 - 1/k)^2 Var(u) + sum of the others' Var / k^2
+    k = len(overall)
+    var = overall.set_index("unit")["std_error"] ** 2
+    expected = [np.sqrt((1 - 1 / k) ** 2 * var[u] + (var.sum() - var[u]) / k ** 2)
+                for u in merged["unit"]]
+    assert np.allclose(merged["std_error"], expected, rtol=0.05)
+    marks = merged.set_index("unit")["mark"]
+    assert (marks[merged.set_index("unit")["p_value"] >= 0.05] == "").all()
+    assert set(marks) <= {"above", "below", ""}
+
+
+def test_the_province_is_size_weighted_with_unit_sizes(thai_nguyen):
+    _, _, codebook, survey = thai_nguyen
+    sizes = {u: float(i + 1) for i, u in enumerate(sorted(survey["unit"].unique()))}
+    sized = survey.assign(unit_size=survey["unit"].map(sizes))
+    result = compute_agency_shared(sized, codebook, 2024)
+    overall = result.units[result.units["kind"] == "overall"].set_index("unit")["estimate"]
+    weights = pd.Series(sizes) / sum(sizes.values())
+    assert result.province_rule == "weighted"
+    assert result.province.set_index("term").loc["overall", "estimate"] == \
+        pytest.approx(float((overall * weights[overall.index]).sum()))
+
+
+def test_par_points_follow_par_max_and_the_codebook_bands(thai_nguyen, shared):
+    _, _, codebook, survey = thai_nguyen
+    par = shared.par.set_index("unit")
+    assert np.allclose(par["points"], 25 * par["index"] / 100)
+    assert {"points_low", "points_high", "max_points", "unit_type"} <= set(par.columns)
+    ten = compute_agency_shared(survey, codebook, 2024, par_max=10).par.set_index("unit")
+    assert np.allclose(ten["points"], 10 * ten["index"] / 100)
+    banded = dataclasses.replace(codebook, par={
+        "max": 2, "rule": "bands", "bands": [{"from": 80, "points": 1},
+                                             {"from": 95, "points": 2}]})
+    bands = compute_agency_shared(survey, banded, 2024).par
+    assert set(bands["points"]) <= {0.0, 1.0, 2.0} and "p_band_differs" in bands
+
+
+def test_change_from_an_earlier_year_in_the_same_file():
+    data, book = example_files()
+    codebook = Codebook.from_yaml(book)
+    result = compute_agency_shared(load_survey(data, codebook=codebook), codebook, 2024)
+    assert result.previous_year == 2023
+    overall = result.change[result.change["term"] == "overall"]
+    assert len(overall) == 6 and overall["p_value"].between(0, 1).all()
+    first = compute_agency_shared(load_survey(data, codebook=codebook), codebook, 2023)
+    assert first.change.empty and first.previous_year is None
+
+
+def test_a_unit_page_renders_every_section(shared, thai_nguyen):
+    data, book, _, _ = thai_nguyen
+    params = AgencyParams(unit="ubnd huyen phu luong", year=2024, data=str(data),
+                          codebook=str(book), lang="en")
+    shown = "\n".join(o for o in AGENCY_REPORT.render(shared, params) if isinstance(o, str))
+    for part in ["UBND huyện Phú Lương", "Rank among the 6 units", "equal-weight mean",
+                 "PAR-index points", "no design columns", "The file holds no survey year"]:
+        assert part in shown, part
+    tables = AGENCY_REPORT.workbook_tables(shared, params)
+    assert {"index", "versus_province", "par_points", "provenance"} <= set(tables)
+    criteria = [o for o in AGENCY_REPORT.outputs("criteria", shared, params)
+                if not isinstance(o, str)][0].table
+    # criteria by the codebook's header text
+    assert criteria.iloc[:, 0].str.startswith("Câu").all()
+
+
+def test_batch_writes_one_folder_per_unit_and_the_league_table(agency_batch):
+    result, _ = agency_batch
+    assert result.exit_status == 0 and len(result.results) == 3
+    year_dir = result.out_dir
+    slugs = {"so-tu-phap", "so-van-hoa-the-thao-va-du-lich", "uy-ban-nhan-dan-huyen-phu-luong"}
+    assert {p.name for p in year_dir.iterdir() if p.is_dir()} == slugs
+    assert unit_slug("UBND huyện Phú Lương") == "uy-ban-nhan-dan-huyen-phu-luong"
+    for slug in slugs:
+        assert {"report.ipynb", "report.html", "tables.xlsx", "unit.json"} <= \
+            {p.name for p in (year_dir / slug).iterdir()}
+    page = (year_dir / "so-tu-phap" / "report.html").read_text(encoding="utf-8")
+    assert "Sở Tư pháp" in page and "PAR-index points" in page and "<script" not in page
+    index = result.index_path.read_text(encoding="utf-8")
+    assert '<a href="so-tu-phap/report.html">' in index
+    assert "League table 2024: Sở, ban, ngành" in index and "UBND cấp huyện" in index
+    par = pd.read_excel(year_dir / "par_points.xlsx", engine="openpyxl")
+    assert len(par) == 14 and {"Unit", "Points", "Points, lower", "Unit type"} <= set(par)
+    manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    assert manifest["kind"] == "agency" and manifest["codebook_hash"]
+    assert all(u["inputs"]["codebook"] == manifest["codebook_hash"] for u in manifest["units"])
+
+
+def test_a_changed_codebook_reruns_every_unit(agency_batch, thai_nguyen, tmp_path):
+    _, out = agency_batch
+    data, book, _, _ = thai_nguyen
+    copy = tmp_path / "codebook.yaml"
+    copy.write_text(book.read_text(encoding="utf-8"), encoding="utf-8")
+    reports, unit = tmp_path / "reports", "Sở Tư pháp"
+    first = batch.run_agency_batch(2024, data=data, codebook=copy, units=unit, lang="en",
+                                   out=reports, cache_dir=out / "cache", progress=False)
+    assert first.results[0].reason == "new" and first.exit_status == 0
+    same = batch.run_agency_batch(2024, data=data, codebook=copy, units=unit, lang="en",
+                                  out=reports, cache_dir=out / "cache", progress=False)
+    assert same.results[0].skipped == "unchanged"
+    text = book.read_text(encoding="utf-8")
+    assert "satisfied:\n- 4\n- 5" in text
+    copy.write_text(text.replace("satisfied:\n- 4\n- 5", "satisfied:\n- 5"), encoding="utf-8")
+    changed = batch.run_agency_batch(2024, data=data, codebook=copy, units=unit, lang="en",
+                                     out=reports, cache_dir=out / "cache", progress=False)
+    assert changed.results[0].reason == "codebook changed" and changed.exit_status == 0
+    # PAR settings are part of a unit's inputs too
+    par = batch.run_agency_batch(2024, data=data, codebook=copy, units=unit, lang="en",
+                                 par_max=10, out=reports, cache_dir=out / "cache",
+                                 progress=False)
+    assert par.results[0].reason == "params changed"
+    shown = (reports / "2024" / "so-tu-phap" / "report.html").read_text(encoding="utf-8")
+    assert "of 10.00 points" in shown
+
+
+def test_province_inputs_have_no_codebook_fingerprint():
+    inputs = batch.unit_inputs({"province_code": "01"}, params_text="", data_hash="d",
+                               notebook_hash="n", package="p")
+    assert set(inputs) == {"params", "data", "notebook", "package"}
+    assert batch.rerun_reason({"status": "ok", "inputs": inputs, "outputs": []}, inputs,
+                              year_dir=None) == "outputs missing"
+
+
+def test_unit_importance_is_that_of_relative_importance(thai_nguyen, shared):
+    from sipas_analysis.models.importance import relative_importance
+    from sipas_analysis.report.agency_shared import _design
+    _, _, codebook, survey = thai_nguyen
+    unit = "Sở Tư pháp"
+    scores = [f"{f}_score" for f in codebook.factors]
+    rows = survey[(survey["unit"] == unit) & (survey["year"] == 2024)].dropna(
+        subset=scores + ["overall_satisfaction"]).reset_index(drop=True)
+    expected = relative_importance("overall_satisfaction ~ " + " + ".join(scores),
+                                   _design(rows)).table
+    got = shared.importance[shared.importance["unit"] == unit]
+    assert np.allclose(got["lmg"], expected["lmg"]) and np.allclose(got["share"],
+                                                                    expected["share"])
+    assert int(got["n"].iloc[0]) == len(rows)
+
+
+def test_a_unit_without_respondents_says_so(shared, thai_nguyen):
+    data, book, _, _ = thai_nguyen
+    params = AgencyParams(unit="Sở Y tế", year=2024, data=str(data), codebook=str(book),
+                          lang="en")
+    shown = AGENCY_REPORT.render(shared, params)
+    assert len(shown) == 1 and "Sở Y tế" in shown[0]
+    assert list(AGENCY_REPORT.workbook_tables(shared, params)) == ["note"]
+
+
+def test_the_agency_notebook_shows_the_kinds_cells_in_order():
+    nb = json.loads(AGENCY_REPORT.notebook.read_text(encoding="utf-8"))
+    shown = ["".join(c["source"]).split('"')[1] for c in nb["cells"]
+             if c["cell_type"] == "code" and "".join(c["source"]).startswith("sa.report.show(")]
+    assert shown == AGENCY_REPORT.cell_names()
+    parameters = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    names = {line.split("=")[0].strip() for line in "".join(parameters[0]["source"]).splitlines()}
+    assert names == set(AgencyParams.TYPES)
