@@ -728,7 +728,7 @@ class SurveyDesign:
         (3, 0.6666666666666666)
         >>> jk.mean("y").round(4)[["term", "estimate", "std_error"]]
           term  estimate  std_error
-        0    y     3.1667     1.2019
+        0    y    3.1667     1.2019
         """
         if method not in ("JK1", "JKn", "BRR", "Fay", "bootstrap"):
             raise ValueError(f"as_replicate: method must be 'JK1', 'JKn', 'BRR', 'Fay' or "
@@ -1855,7 +1855,7 @@ class ReplicateDesign(SurveyDesign):
         self.mse = bool(mse)
         self.n_reps = int(n_reps)
         used = np.unique(self._rep_cluster[self._base_weights > 0])
-        self._rep_df = int(np.linalg.matrix_rank(factors[used])) - 1 if used.size else 0
+        self._rep_df = _rank(factors[used]) - 1 if used.size else 0
         self._set_domain(self._domain)
 
     def _set_domain(self, domain: np.ndarray) -> None:
@@ -2031,6 +2031,16 @@ class ReplicateDesign(SurveyDesign):
     def __repr__(self) -> str:
         return (f"ReplicateDesign(rows={len(self.data)}, in domain={int(self._domain.sum())}, "
                 f"method={self.method!r}, replicates={self.n_reps}, df={self.df})")
+
+
+def _rank(matrix: np.ndarray) -> int:
+    """Rank of a (rows x replicates) matrix from its Gram matrix over the smaller dimension:
+    an eigen-decomposition of min(rows, R) squared instead of an SVD of the whole matrix (R's
+    ``degf``, a QR rank with tolerance 1e-5: the Gram's eigenvalues above 1e-10 of the
+    largest)."""
+    gram = matrix.T @ matrix if matrix.shape[0] >= matrix.shape[1] else matrix @ matrix.T
+    eigen = np.linalg.eigvalsh(gram)
+    return int((eigen > 1e-10 * eigen.max()).sum()) if eigen.size and eigen.max() > 0 else 0
 
 
 def _post_stratify_matrix(reps: np.ndarray, codes: np.ndarray, active: np.ndarray,
