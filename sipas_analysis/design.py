@@ -1876,7 +1876,9 @@ class ReplicateDesign(SurveyDesign):
             return self._rep_factors[cluster].T @ v
         used, position = np.unique(cluster, return_inverse=True)
         sums = np.asarray(_indicator(position, used.size) @ v)
-        return self._rep_factors[used].T @ sums
+        # einsum, not BLAS: these products are small and many (one per domain), where a
+        # threaded BLAS call costs more than it saves on a busy machine
+        return np.einsum("cr,ck->rk", self._rep_factors[used], sums)
 
     def _replicate_variance(self, deviation: np.ndarray) -> np.ndarray:
         """scale * sum_r rscales_r (theta_r - c)(theta_r - c)' from theta_r - theta (R's
@@ -2038,9 +2040,19 @@ def _rank(matrix: np.ndarray) -> int:
     an eigen-decomposition of min(rows, R) squared instead of an SVD of the whole matrix (R's
     ``degf``, a QR rank with tolerance 1e-5: the Gram's eigenvalues above 1e-10 of the
     largest)."""
-    gram = matrix.T @ matrix if matrix.shape[0] >= matrix.shape[1] else matrix @ matrix.T
-    eigen = np.linalg.eigvalsh(gram)
-    return int((eigen > 1e-10 * eigen.max()).sum()) if eigen.size and eigen.max() > 0 else 0
+    def gram_rank(m):
+        gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+        eigen = np.linalg.eigvalsh(gram)
+        return int((eigen > 1e-10 * eigen.max()).sum()) if eigen.size and eigen.max() > 0 else 0
+
+    rows, columns = matrix.shape
+    if rows > 4 * columns:
+        # many PSUs, few replicates (a bootstrap): rows of full column rank already prove the
+        # rank, at a fraction of the cost; the whole matrix only when they fall short
+        picked = np.linspace(0, rows - 1, 2 * columns).astype(np.int64)
+        if gram_rank(matrix[picked]) == columns:
+            return columns
+    return gram_rank(matrix)
 
 
 def _post_stratify_matrix(reps: np.ndarray, codes: np.ndarray, active: np.ndarray,
