@@ -1923,6 +1923,36 @@ class ReplicateDesign(SurveyDesign):
                 deviation = np.where(denominator != 0, replicate / denominator, np.nan)
         return self._replicate_variance(deviation)
 
+    def vcov_m_estimator(self, scores: np.ndarray, information: np.ndarray) -> np.ndarray:
+        """Replicate covariance of a model's coefficients from a Newton step in every
+        replicate: theta_r - theta = A_r^-1 sum_i w_ri U_i(theta), A_r = sum_i w_ri h_i h_i'.
+
+        ``scores``: (n, p) weighted scores w_i U_i at the fit (zero on rows not used);
+        ``information``: (n, p) rows h_i whose outer products are the unweighted information
+        of each row (X for a linear model, X sqrt(mu (1 - mu)) for a logit). Exact for a
+        linear model (R's ``svyglm`` refit in each replicate); for a logit the step from the
+        full-sample fit differs from a refit by terms of second order.
+        """
+        scores = np.asarray(scores, dtype=float)
+        h = np.asarray(information, dtype=float)
+        rows = np.flatnonzero(self.weights > 0)
+        w = self.weights[rows]
+        p = scores.shape[1]
+        gradient = self._replicate_sums(scores[rows] / w[:, None], rows)          # (R, p)
+        outer = (h[rows, :, None] * h[rows, None, :]).reshape(len(rows), p * p)
+        bread = self._replicate_sums(outer, rows).reshape(-1, p, p)               # (R, p, p)
+        deviation = np.linalg.solve(bread, gradient[:, :, None])[:, :, 0]
+        return self._replicate_variance(deviation)
+
+    def vcov_refit(self, fit, estimate: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Replicate covariance of an estimate refitted with every replicate's weights (R's
+        ``svyglm`` on a replicate design): ``fit(weights)`` returns the estimate from the
+        weights of ``rows``; ``estimate`` is the full-sample one."""
+        reps = self.replicate_weights()[rows]
+        deviation = np.array([np.asarray(fit(reps[:, r]), dtype=float) - estimate
+                              for r in range(self.n_reps)])
+        return self._replicate_variance(deviation)
+
     def vcov_totals(self, z: np.ndarray) -> np.ndarray:
         """Replicate covariance of the totals sum_i z_i (z weighted by the full-sample
         weights, zero outside the domain): the totals of z_i / w_i with every replicate's

@@ -97,3 +97,11 @@ fileda <- svrepdesign(data = f, repweights = "repw[0-9]+", weights = ~pw, type =
                       scale = jk1$scale, combined.weights = TRUE)
 est("file jk1 svymean api00", svymean(~api00, fileda))
 show("file jk1 degf", degf(fileda))
+
+## models refitted in every replicate (svyglm on a replicate design)
+apiclus1$hi <- as.integer(apiclus1$api00 > 650)
+jk1m <- as.svrepdesign(svydesign(id = ~dnum, weights = ~pw, data = apiclus1, fpc = ~fpc))
+m <- summary(svyglm(api00 ~ ell + meals, jk1m))$coefficients
+cat("### jk1 svyglm api00 ell meals\n"); print(m[, 1:2], digits = 10)
+m <- summary(svyglm(hi ~ ell + meals, jk1m, family = quasibinomial))$coefficients
+cat("### jk1 svyglm logit hi ell meals\n"); print(m[, 1:2], digits = 10)
