@@ -79,6 +79,11 @@ Replicate weights: :meth:`SurveyDesign.bootstrap_weights` (and the per-PSU
 :meth:`SurveyDesign.bootstrap_factors` behind it) give Rao–Wu rescaled bootstrap replicates of
 the stage-1 PSUs (Rao & Wu 1988 JASA 83:231–241; Rao, Wu & Yue 1992 Survey Methodology
 18:209–217), for statistics that are not smooth functions of totals.
+
+Replicate designs: :meth:`SurveyDesign.as_replicate` (JK1, JKn, BRR, Fay, bootstrap) and
+:class:`ReplicateDesign` (replicate weights delivered with the data) recompute every statistic
+with each replicate's weights (R's ``svrepdesign``); every estimator asks its design for the
+variance through :meth:`SurveyDesign.vcov_estimating`, linearised here and by replicates there.
 """
 from __future__ import annotations
 
@@ -1974,8 +1979,9 @@ class ReplicateDesign(SurveyDesign):
         return False   # ``by`` estimates one domain at a time from the replicates
 
     def bootstrap_factors(self, *, n_reps: int, seed: Seed) -> np.ndarray:
-        raise TypeError("a ReplicateDesign already has its replicates; use "
-                        "replicate_weights()")
+        raise TypeError("a ReplicateDesign carries its own replicates (replicate_weights()); "
+                        "a Rao–Wu bootstrap of PSUs (relative_importance's n_boot) needs the "
+                        "SurveyDesign it was made from")
 
     def as_replicate(self, *args, **kwargs):
         raise TypeError("this design already has replicate weights")
