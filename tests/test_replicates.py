@@ -372,3 +372,20 @@ def test_models_on_jk1_are_refitted_in_every_replicate(apiclus1, jk1):
     plain = sa.fit_linear("api00 ~ ell + meals", SurveyDesign(data, weights="pw", psu="dnum",
                                                                fpc="fpc"))
     assert np.sqrt(np.asarray(plain.vcov)[0, 0]) == pytest.approx(18.6708926927, rel=1e-8)
+
+
+def test_sipas_index_on_a_post_stratified_replicate_design(small_survey):
+    design = SurveyDesign(small_survey, weights="weight", psu="unit_id").as_replicate("JK1")
+    calibrated = design.post_stratify("sex", {"male": 480.0, "female": 520.0})
+    reps = calibrated.replicate_weights()
+    sex = small_survey["sex"].to_numpy()
+    assert reps[sex == "female"].sum(axis=0) == pytest.approx(np.full(12, 520.0), rel=1e-12)
+    table = sipas_index(calibrated)
+    brute = brute_force_se(small_survey.assign(weight=calibrated.weights), calibrated, None)
+    assert np.allclose(table["std_error"], brute, rtol=1e-9)
+
+
+def test_linearised_designs_answer_vcov_estimating_with_vcov_totals(apiclus1):
+    design = SurveyDesign(apiclus1, weights="pw", psu="dnum", fpc="fpc")
+    z = design.weights[:, None] * apiclus1[["api00", "enroll"]].to_numpy(dtype=float)
+    assert np.array_equal(design.vcov_estimating(z, np.ones(len(z))), design.vcov_totals(z))
