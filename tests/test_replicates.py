@@ -389,3 +389,14 @@ def test_linearised_designs_answer_vcov_estimating_with_vcov_totals(apiclus1):
     design = SurveyDesign(apiclus1, weights="pw", psu="dnum", fpc="fpc")
     z = design.weights[:, None] * apiclus1[["api00", "enroll"]].to_numpy(dtype=float)
     assert np.array_equal(design.vcov_estimating(z, np.ones(len(z))), design.vcov_totals(z))
+
+
+def test_quantiles_of_a_post_stratified_jk1_design_match_r(jk1):
+    # replicates.Rout (rclus1p svyquantile): 552 652 717, ci (478, 631) (551, 722) (689, 781),
+    # se 35.66788270 39.86410419 21.44735430
+    q = jk1.post_stratify("stype", TYPES).quantile("api00", [0.25, 0.5, 0.75])
+    assert q["estimate"].tolist() == [552, 652, 717]
+    assert q["ci_low"].tolist() == [478, 551, 689]
+    assert q["ci_high"].tolist() == [631, 722, 781]
+    assert q["std_error"].to_numpy() == pytest.approx([35.66788270, 39.86410419, 21.44735430],
+                                                      rel=1e-8)

@@ -105,3 +105,6 @@ m <- summary(svyglm(api00 ~ ell + meals, jk1m))$coefficients
 cat("### jk1 svyglm api00 ell meals\n"); print(m[, 1:2], digits = 10)
 m <- summary(svyglm(hi ~ ell + meals, jk1m, family = quasibinomial))$coefficients
 cat("### jk1 svyglm logit hi ell meals\n"); print(m[, 1:2], digits = 10)
+
+## quantiles of a post-stratified JK1 design
+show("rclus1p svyquantile api00", svyquantile(~api00, rclus1p, c(0.25, 0.5, 0.75), ci = TRUE))
