@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint-imports bench clean
+.PHONY: install demo test lint-imports bench docs clean
 
 # The venv is rebuilt only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The documentation site's tools (Sphinx, its theme, myst-nb): the `docs` extra, into the same venv.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
 # The demo: the synthetic sample, the national table, then the report batch for all 63 provinces.
 demo: $(STAMP)
 	$(BIN)/sipas demo --out reports
@@ -23,9 +29,9 @@ demo: $(STAMP)
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports
 
-# The docstrings' Examples, unit, reference and browser tests, then the committed notebooks
-# re-executed and compared.
-test: $(STAMP) lint-imports
+# The docstrings' Examples, unit, reference and browser tests (the documentation site's build
+# among them: tests/test_docs.py), then the committed notebooks re-executed and compared.
+test: $(STAMP) $(DOCS_STAMP) lint-imports
 	$(BIN)/python -m pytest --doctest-modules sipas_analysis
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
@@ -36,5 +42,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_reports.py
 	$(BIN)/python benchmarks/bench_read.py
 
+# The documentation site, into docs/_build/html (not committed): every Sphinx warning is an
+# error, then every internal link and anchor of the built pages is checked (offline).
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -b html -W --keep-going -q docs docs/_build/html
+	$(BIN)/python docs/check_links.py docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 clean:
 	rm -rf $(VENV) reports data/processed .pytest_cache .hypothesis
+	rm -rf docs/_build docs/api/generated docs/api/public.rst docs/notebooks

@@ -43,6 +43,7 @@ from .simulate import Truth, SamplingPlan, demo_survey, simulate_survey
 from . import quality
 from .quality import exclude_flagged, quality_flags, quality_summary, write_quality_report
 from .small_area import fay_herriot, small_area_index
+from .design_tests import Estimates, SurveyTest, domain_estimates, svychisq, svycontrast, svytable, svyttest  # noqa: F401,E501
 
 try:
     __version__ = version("sipas-analysis")
@@ -60,5 +61,6 @@ __all__ = [
     "relative_importance", "report", "schema", "simulate", "simulate_survey", "sipas_index", "small_area_index", "tau_best",
     "tidy", "to_2025_units", "validate_survey",
 ]
+__all__ += ["Estimates", "SurveyTest", "domain_estimates", "svychisq", "svycontrast", "svytable", "svyttest"]
 __all__ += ["exclude_flagged", "quality", "quality_flags", "quality_summary",
             "write_quality_report"]

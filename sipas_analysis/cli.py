@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Read FILE (CSV, Parquet, Excel or SPSS .sav), check every row against the "
                     "data contract and print every problem at once. Exit status 1 if invalid. "
                     "Nothing is written.")
-    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .sav; with "
-                                       "--codebook also .xls, .ods, .dta)")
+    validate.add_argument("file", help="survey file (.csv, .parquet, .xlsx, .xlsm, .xls, .ods, "
+                                       ".sav, .dta)")
     _codebook_option(validate)
 
     index = sub.add_parser(
@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--notebook", default=None,
                          help="report notebook (default: notebooks/province_report.ipynb)")
     reports.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reports.add_argument("--pdf", action="store_true",
+                         help="also write each unit's report.pdf (A4; needs chromium, "
+                              "chromium-driver and selenium)")
+    reports.add_argument("--docx", action="store_true",
+                         help="also write each unit's report.docx (Word, to edit)")
     reports.add_argument("--force", action="store_true",
                          help="re-run every unit (by default a unit whose parameters, data, "
                               "notebook and package are unchanged since the last run is skipped)")
@@ -257,9 +262,10 @@ def _read_for_draft(path: Path, sheet, header_row):
         if raw.header_row and raw.header_row > 1 and header_row == "auto":
             options["header_row_why"] = (f"found: rows 1-{raw.header_row - 1} above it are "
                                          "title rows")
-        return raw.frame, options, notes, dict(raw.value_labels or {})
+        return raw.frame, options, notes, dict(raw.value_labels or {}), dict(
+            raw.column_labels or {})
     from .codebook_draft import read_plain
-    return (*read_plain(path, sheet=sheet, header_row=header_row), {})
+    return (*read_plain(path, sheet=sheet, header_row=header_row), {}, {})
 
 
 def _cmd_codebook(args) -> int:
@@ -284,9 +290,10 @@ def _cmd_codebook(args) -> int:
         sheet = args.sheet
         if sheet is not None and sheet.isdigit():
             sheet = int(sheet)
-        frame, options, notes, labels = _read_for_draft(source, sheet, args.header_row)
+        frame, options, notes, labels, questions = _read_for_draft(source, sheet,
+                                                                   args.header_row)
         text = draft_codebook(frame, file_options=options, notes=notes, source=source.name,
-                              value_labels=labels)
+                              value_labels=labels, column_labels=questions)
     else:
         from .xlsform import from_xlsform
         text = from_xlsform(source)
@@ -349,10 +356,13 @@ def _exclude_flagged(survey, names: list[str], codebook=None, command: str = "in
     return kept
 
 
-def _survey_design(survey, lonely_psu: str = "fail"):
-    from .design import SurveyDesign
-    return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
-                        lonely_psu=lonely_psu)
+def _survey_design(survey, lonely_psu: str = "fail", codebook=None):
+    from .design import design_for
+    design = design_for(survey, codebook, lonely_psu=lonely_psu)
+    for step in getattr(design, "weighting_steps", ()):
+        print(f"note: weighting: {step.method}; weighting design effect "
+              f"{design.weighting_deff():.2f}", file=sys.stderr)
+    return design
 
 
 def _cmd_validate(args) -> int:
@@ -442,7 +452,7 @@ def _index_table(args):
     by = None if by == "none" else by
     if by is not None and by not in survey.columns:
         raise UserError(f"--by {by!r} is not a column of the data")
-    design = _survey_design(survey, lonely_psu=args.lonely_psu)
+    design = _survey_design(survey, lonely_psu=args.lonely_psu, codebook=book)
     ci_method = args.ci_method
     table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
                                 ci_method=ci_method, **options)
@@ -723,7 +733,9 @@ def _cmd_reports(args) -> int:
                                  data=args.data, jobs=args.jobs, out=args.out,
                                  notebook=args.notebook, progress=not args.no_progress,
                                  force=args.force, scheduler=args.scheduler, engine=args.engine,
-                                 params_files=files, **_timeout_option(args.timeout))
+                                 params_files=files, **_timeout_option(args.timeout),
+                                 documents=[name for name in ("pdf", "docx")
+                                            if getattr(args, name)])
     except KeyboardInterrupt:
         print("sipas reports: interrupted; every kernel was stopped. Run the same command "
               "again to finish: units already built are skipped.", file=sys.stderr)

@@ -486,7 +486,7 @@ class Codebook:
             out["province_code"] = _provinces(names, out["unit_set"], key, problems)
         for role in ("unit", "unit_type"):
             if got.get(role) is not None:
-                text = _text(got[role])
+                text = _text(self._mapped(role, got[role]))
                 if role == "unit":
                     problems.add("columns.unit", "missing unit", text.isna())
                     text = _same_units(text, self.unit_aliases)
@@ -514,7 +514,7 @@ class Codebook:
                 out[role] = number.where(~bad).astype(float)
         for role in ("interviewer", "staff"):
             if got.get(role) is not None:
-                out[role] = _text(got[role])
+                out[role] = _text(self._mapped(role, got[role]))
 
         # ratings
         for factor, crits in self.ratings.items():
@@ -591,7 +591,11 @@ class Codebook:
                         "respondents within each unit")
         elif not self.design.get("psu"):
             said.append("no cluster column: respondents are the sampling units")
-        if not self.design.get("weights"):
+        if self.weighting:
+            said.append(f"weights calibrated to the population margins in "
+                        f"{self.weighting.get('margins')} ({self.weighting.get('method', 'rake')}"
+                        f"{', within ' + str(self.weighting['by']) if self.weighting.get('by') else ''})")
+        elif not self.design.get("weights"):
             said.append("no weights: every respondent counts equally")
         n_factors = len(self.ratings)
         if n_factors < len(schema.FACTORS):
@@ -661,22 +665,26 @@ class Codebook:
 
     def _rating(self, criterion, series, key, problems) -> pd.Series:
         scale = self.scales.get(criterion, self.scale)
-        codes = {}
-        for value in series.dropna().unique():
+        unknown_code = -1.0    # marks an answer off the scale (unless the scale has -1)
+
+        def number_of(value):
             label = fold(value)
-            if not label:          # a blank cell
-                codes[value] = None
-            elif label in scale.labels:
-                codes[value] = scale.labels[label]
-                continue
-            try:   # a file that stores the numbers themselves
+            if not label:                           # a blank cell
+                return np.nan
+            if label in scale.labels:
+                found = scale.labels[label]
+                return np.nan if found is None else found
+            try:                                    # a file that stores the numbers themselves
                 number = float(value)
             except (TypeError, ValueError):
-                number = None
-            codes[value] = number if number in scale.levels else "?"
-        mapped = series.map(codes)
-        unknown = (mapped == "?").to_numpy(dtype=bool)
-        numbers = pd.to_numeric(mapped.where(~(mapped == "?")), errors="coerce").to_numpy(float)
+                return unknown_code
+            return number if number in scale.levels else unknown_code
+
+        if unknown_code in scale.levels:            # a scale from -1 (rare): the slow path
+            unknown_code = -1e300
+        numbers = _per_distinct(series, number_of, np.nan).astype(float)
+        unknown = numbers == unknown_code
+        numbers[unknown] = np.nan
         problems.add(key, f"answer not on the scale (levels {_show_levels(scale.levels)}; "
                      f"labels: {', '.join(scale.shown.values())})", unknown, series)
         if criterion in self.reverse:
@@ -862,6 +870,17 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _per_distinct(series: pd.Series, function, missing) -> np.ndarray:
+    """``function`` of every value, computed once per distinct value (a survey column holds a
+    handful of labels over thousands of rows); ``missing`` where the value is missing."""
+    codes, distinct = pd.factorize(series, use_na_sentinel=True)
+    results = np.empty(len(distinct) + 1, dtype=object)
+    for position, value in enumerate(distinct):
+        results[position] = function(value)
+    results[-1] = missing
+    return results[codes]
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Names and codes as NFC text with single spaces; 12.0 -> "12"; blanks are missing."""
     def one(v):
@@ -869,8 +888,7 @@ def _text(series: pd.Series) -> pd.Series:
             v = int(v)
         text = " ".join(unicodedata.normalize("NFC", str(v)).split())
         return text or None
-    mapping = {v: one(v) for v in series.dropna().unique()}
-    return series.map(mapping).astype(object).where(series.notna(), None)
+    return pd.Series(_per_distinct(series, one, None), index=series.index, dtype=object)
 
 
 def _dates(series: pd.Series, key: str, problems: _RowProblems) -> pd.Series:

@@ -66,7 +66,7 @@ def _tokens(text: str) -> list[str]:
 def header_texts(header) -> list[list[str]]:
     """The token lists a header is matched on: the whole header, and (for Kobo ``group/name``
     or a labelled ``Group/Question`` export) the part after the last "/"; each with the
-    question number ("Câu 5:", "q1_", "5.") removed.
+    question number ("Câu 5:", ``q1_``, "5.") removed.
 
     Examples
     --------
@@ -524,10 +524,14 @@ def _code(value):
     return value
 
 
-def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None) -> list[Column]:
+def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None,
+                       column_labels: dict | None = None) -> list[Column]:
     """What :func:`draft_codebook` knows of each column of ``frame``; ``value_labels``
-    (header -> {code: label}, as SPSS and Stata files carry them) label the codes."""
+    (header -> {code: label}, as SPSS and Stata files carry them) label the codes;
+    ``column_labels`` (header -> question text, SPSS and Stata variable labels) are matched as
+    the header's wording."""
     value_labels = value_labels or {}
+    column_labels = column_labels or {}
     out = []
     for position, header in enumerate(frame.columns):
         series = frame.iloc[:, position]
@@ -536,6 +540,8 @@ def columns_from_frame(frame: pd.DataFrame, value_labels: dict | None = None) ->
             values = values[values.astype(str).str.strip() != ""]
         distinct = values.drop_duplicates()
         column = Column(str(header), n_distinct=len(distinct), n_values=len(values))
+        if column_labels.get(header):
+            column.texts = [str(column_labels[header])]
         if pd.api.types.is_datetime64_any_dtype(series):
             column.kind = "dates"
         elif len(values) == 0:
@@ -997,6 +1003,17 @@ def assemble(columns: list[Column], *, file_options: dict, notes=(), title: str 
             entry = _values_entry(role, columns[by_target[target][0]])
             if entry is not None:
                 value_entries.append(entry)
+    for role in ("unit", "unit_type", "staff", "interviewer"):
+        # a select_one of units (an XLSForm): the export holds choice names, the reports
+        # should show the choices' labels
+        target = Target("columns", role)
+        if target in by_target:
+            column = columns[by_target[target][0]]
+            names = {a: lab for a, lab in column.labels.items() if str(a) != str(lab)}
+            if names:
+                value_entries.append(Entry(role, children=[
+                    Entry(str(a), str(lab), comment="the choice's label") for a, lab in
+                    names.items()]))
     if value_entries:
         out.append(Entry(comment="file label -> contract value (the contract's own list of "
                                  "labels, or a 'guess')"))
@@ -1265,7 +1282,8 @@ def _unmatched_block(columns, used, possible, assigned) -> list[Entry]:
 # --------------------------------------------------------------------------------------------
 
 def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
-                   source: str = "the file", value_labels: dict | None = None) -> str:
+                   source: str = "the file", value_labels: dict | None = None,
+                   column_labels: dict | None = None) -> str:
     """A draft codebook (YAML text) for a survey table whose header row has been found.
 
     ``frame``: the table with the file's headers as columns; ``file_options``: how it was
@@ -1273,7 +1291,8 @@ def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
     comment of a key); ``notes``: what the reader noticed (title rows, a legacy encoding), each
     written as a comment; ``source``: the file's name, for the first comment;
     ``value_labels``: header -> {code: label} (SPSS, Stata): a scale is then recognised from
-    the labels, and both codes and labels are mapped.
+    the labels, and both codes and labels are mapped; ``column_labels``: header -> question
+    text (SPSS, Stata variable labels), matched as the header's wording.
 
     Examples
     --------
@@ -1287,7 +1306,7 @@ def draft_codebook(frame: pd.DataFrame, *, file_options: dict, notes=(),
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"draft_codebook expects a pandas DataFrame, got {type(frame).__name__}")
-    columns = columns_from_frame(frame, value_labels)
+    columns = columns_from_frame(frame, value_labels, column_labels)
     return assemble(columns, file_options=file_options, notes=notes,
                     title=f"{source} ({len(frame):,} rows, {len(columns)} columns)")
 

@@ -97,7 +97,7 @@ import patsy
 import scipy.sparse
 from scipy import stats
 
-from . import weighting
+from . import design_tests, weighting
 
 from .rng import Seed, as_generator
 from .schema import require_columns
@@ -975,6 +975,18 @@ class SurveyDesign:
                              f" {weighting.worst_margin_cell(new, codes_list, targets_list, populations)}."
                              " Check that the margins describe one population, merge sparse "
                              "cells or raise max_iter")
+        # A fixed point that misses a margin: the margins conflict in the data's cells (one
+        # column determined by another, e.g. every man in one age group), which the sweeps
+        # alone cannot see.
+        missed = max(float(np.max(np.abs(
+            np.bincount(c[c >= 0], weights=new[c >= 0], minlength=len(t)) - t)))
+            for c, t in zip(codes_list, targets_list))
+        if missed > max(10 * tolerance, 1e-9 * float(new.sum())):
+            raise ValueError(f"{caller}: the margins cannot all be met in these data (a cell "
+                             f"total stays {missed:.4g} off its target: "
+                             f"{weighting.worst_margin_cell(new, codes_list, targets_list, populations)});"
+                             " the data's cells tie one margin's levels to another's. Merge "
+                             "the margins into one cross-classified margin or check them")
         step = weighting.step_summary(caller, f"margins {margin_columns}", sweeps,
                                       self.weights, new)
         adjustment = weighting.RakingAdjustment(tuple(codes_list), tuple(margin_weights))
@@ -993,7 +1005,7 @@ class SurveyDesign:
         (GREG; closed form unless bounded), "raking" (g = exp(x'λ)) or "logit" (needs
         finite ``bounds``); ``bounds = (lower, upper)`` on g = new weight / old weight.
         Non-linear and bounded calibration use R's Newton iteration (``grake``), converged
-        when every total is within ``epsilon`` (relative to 1 + |total|) and an error naming
+        when every total is within ``epsilon`` (relative to ``1 + |total|``) and an error naming
         the worst column otherwise. ``variance`` (R's ``variance=``): the working model's
         variance σ² of each row, as a column name, or coefficients c with σ² = x'c (one per
         model-matrix column): ``calibrate("~ x - 1", [X], variance=1)`` is the ratio
@@ -1560,6 +1572,32 @@ class SurveyDesign:
         n_strata = _count_distinct(group, self._stages[0].group[psu], n_domains)
         return n_psu - n_strata
 
+    # ------------------------------------------------------------------ tables and tests
+    # Thin wrappers of module ``design_tests`` (its docstrings have the methods and references).
+    def table(self, row: str, col: str, *, proportions: str | None = None,
+              n_total: float | None = None, na_rm: bool = True) -> pd.DataFrame:
+        """Weighted two-way table of ``row`` by ``col`` (R's ``svytable``):
+        :func:`sipas_analysis.design_tests.svytable`."""
+        return design_tests.svytable(self, row, col, proportions=proportions,
+                                     n_total=n_total, na_rm=na_rm)
+
+    def chisq(self, row: str, col: str, *, statistic: str = "F", na_rm: bool = True):
+        """Rao–Scott (default ``"F"``), ``"Chisq"``, ``"Wald"`` or ``"adjWald"`` test of
+        independence (R's ``svychisq``): :func:`sipas_analysis.design_tests.svychisq`."""
+        return design_tests.svychisq(self, row, col, statistic=statistic, na_rm=na_rm)
+
+    def ttest(self, var: str, group: str | None = None, *, mu: float = 0.0,
+              level: float | None = None, na_rm: bool = False):
+        """Design-based t test of two domain means, or of one mean (R's ``svyttest``):
+        :func:`sipas_analysis.design_tests.svyttest`."""
+        return design_tests.svyttest(self, var, group, mu=mu, level=level, na_rm=na_rm)
+
+    def domain_estimates(self, var, by=None, *, stat: str = "mean", na_rm: bool = False):
+        """Domain means or totals with their full covariance (R's ``svyby(covmat=TRUE)``):
+        :func:`sipas_analysis.design_tests.domain_estimates`; ``.contrast()`` on the result is
+        R's ``svycontrast``."""
+        return design_tests.domain_estimates(self, var, by, stat=stat, na_rm=na_rm)
+
     # ------------------------------------------------------------------ helpers
     def _prepare(self, names: list[str], na_rm: bool, numeric_only: bool = False, *,
                  caller: str = "SurveyDesign"):
@@ -2101,3 +2139,87 @@ def _post_stratify_matrix(reps: np.ndarray, codes: np.ndarray, active: np.ndarra
     out = reps.copy()
     out[rows] = reps[rows] * factor[codes[rows]]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# A survey read through a codebook: its design and the codebook's weighting step
+# --------------------------------------------------------------------------------------------
+
+WEIGHTING_METHODS = ("rake", "post_stratify", "linear", "raking", "logit")
+
+
+def design_for(survey: pd.DataFrame, codebook=None, *, lonely_psu: str = "fail",
+               base_dir=None) -> "SurveyDesign":
+    """The design of a survey in the contract's columns (``weight``, ``stratum``, ``psu``),
+    then the codebook's ``weighting:`` step when it has one.
+
+    ``weighting: {margins: FILE, method: rake, bounds: [0.3, 3], by: unit}``: ``margins`` is a
+    CSV or Excel file (relative to the codebook's folder, or ``base_dir``) with the columns
+    ``variable``, ``level``, ``total`` and, with ``by``, the ``by`` column(s): population totals
+    of each level of each variable (within each ``by`` group). ``method``: ``rake`` (default;
+    :meth:`SurveyDesign.rake`), ``post_stratify`` (one variable, or several crossed: the
+    margins then hold every cell, ``level`` as ``a|b``), or a calibration distance
+    ``linear`` / ``raking`` / ``logit`` (:meth:`SurveyDesign.calibrate` on the variables' main
+    effects; no ``by``); ``bounds``: (lower, upper) on g = new weight / old weight, for the
+    calibration distances (``raking`` is raking with bounds). Margins whose levels or totals
+    do not fit the data are refused by those methods, naming the cell.
+    """
+    design = SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
+                          lonely_psu=lonely_psu)
+    spec = getattr(codebook, "weighting", None) or {}
+    if not spec:
+        return design
+    from pathlib import Path
+    where = f"codebook {codebook.source}" if getattr(codebook, "source", None) else "codebook"
+    method = spec.get("method", "rake")
+    if method not in WEIGHTING_METHODS:
+        raise ValueError(f"{where}: weighting.method must be one of {WEIGHTING_METHODS}, got "
+                         f"{method!r}")
+    if "margins" not in spec:
+        raise ValueError(f"{where}: weighting needs margins: a file of population totals")
+    folder = Path(base_dir) if base_dir is not None else (
+        Path(codebook.source).parent if getattr(codebook, "source", None) else Path.cwd())
+    path = folder / str(spec["margins"])
+    if not path.exists():
+        raise FileNotFoundError(f"{where}: no such margins file: {path}")
+    margins = (pd.read_excel(path, dtype={"level": str}) if path.suffix.lower() in
+               (".xlsx", ".xlsm", ".xls") else pd.read_csv(path, dtype={"level": str}))
+    by = _as_list(spec.get("by"))
+    require_columns(margins, by + ["variable", "level", "total"], f"{where}: weighting",
+                    table_name=f"the margins file {path.name}")
+    missing = sorted(set(margins["variable"]) - set(survey.columns))
+    if missing:
+        raise ValueError(f"{where}: the margins file names variables the survey does not "
+                         f"have: {missing}")
+    data = survey.copy()
+    for column in by + list(margins["variable"].unique()):
+        data[column] = data[column].astype("string").astype(object)   # levels as text
+    design = SurveyDesign(data, weights="weight", strata="stratum", psu="psu",
+                          lonely_psu=lonely_psu)
+    for column in by:
+        margins[column] = margins[column].astype(str)
+    tables = {v: rows.rename(columns={"level": v})[by + [v, "total"]]
+              for v, rows in margins.groupby("variable", sort=False)}
+    if spec.get("bounds") is not None and method in ("rake", "post_stratify"):
+        raise ValueError(f"{where}: weighting.bounds applies to a calibration distance; for "
+                         "raking with bounds write method: raking")
+    if method == "rake":
+        return design.rake({tuple(by + [v]) if by else v: t for v, t in tables.items()})
+    if method == "post_stratify":
+        if len(tables) != 1:
+            raise ValueError(f"{where}: post_stratify takes one variable's cells; the margins "
+                             f"give {list(tables)} (rake them instead)")
+        (variable, table), = tables.items()
+        return design.post_stratify(by + [variable], table)
+    if by:
+        raise ValueError(f"{where}: a calibration ({method}) takes national margins; use "
+                         "method: rake for margins within groups")
+    population = {"Intercept": float(next(iter(tables.values()))["total"].sum())}
+    for variable, table in tables.items():
+        levels = sorted(table[variable])
+        for level, total in zip(table[variable], table["total"]):
+            if level != levels[0]:
+                population[f"{variable}[T.{level}]"] = float(total)
+    formula = "~ " + " + ".join(tables)
+    return design.calibrate(formula, population, calfun=method,
+                            bounds=spec.get("bounds"))

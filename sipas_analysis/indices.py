@@ -518,10 +518,11 @@ def sipas_index(design, *, by=None, satisfied=None, rule=None, factors=None,
 
     Returns
     -------
-    DataFrame with the `by` column(s) first, then ``term, kind, factor, estimate, std_error,
-    ci_low, ci_high, n, df, n_eff, deff, small_sample``; one row per group and term (criteria
-    in questionnaire order, then factors, then ``"overall"``); ``df`` only with a proportion
-    ``ci_method``.
+    DataFrame
+        The `by` column(s) first, then ``term, kind, factor, estimate, std_error,
+        ci_low, ci_high, n, df, n_eff, deff, small_sample``; one row per group and term (criteria
+        in questionnaire order, then factors, then ``"overall"``); ``df`` only with a proportion
+        ``ci_method``.
 
     - ``estimate``, ``std_error``, ``ci_*``: percentage points. The SE linearises the whole
       index, covariances between criteria included.
@@ -756,7 +757,7 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
 
     ``simultaneous=True`` adds ``p_simultaneous``: within each family of contrasts that share
     their ``within`` key and group (e.g. one province's terms against the nation), the
-    single-step max-|t| adjusted p-values of
+    single-step max-``|t|`` adjusted p-values of
     :func:`~sipas_analysis.multiple_comparisons.simultaneous_p_values`, from the contrasts'
     design covariance (multivariate t with the family's smallest df; ``n_draws`` draws,
     ``seed``): the chance of any false "significant" difference in the family is held at the

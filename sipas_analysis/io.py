@@ -371,7 +371,8 @@ def load_published_sipas() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 SURVEY_FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet", ".xlsx": "Excel",
-                  ".xlsm": "Excel", ".sav": "SPSS"}
+                  ".xlsm": "Excel", ".xls": "Excel", ".ods": "Excel", ".sav": "SPSS",
+                  ".dta": "Stata"}
 # Codes are identifiers, not numbers: read them as text so that "01" keeps its zero.
 _TEXT_COLUMNS = schema.CODE_COLUMNS + ["unit_set"]
 # SPSS columns whose value labels carry the contract's meaning; the others (ratings 1-5, 0/1
@@ -502,16 +503,20 @@ def _read_survey_file(path: Path, sheet) -> tuple[pd.DataFrame, list[dict]]:
     if suffix == ".csv":
         import csv
 
-        with open(path, "rb") as handle:
-            if b"\x00" in handle.read(1 << 16):
-                raise _Unreadable("holds NUL bytes: a binary file, not CSV text")
+        import io as _stdio
+
+        # UTF-8 (with or without BOM), UTF-16 (as Excel's "Unicode text" saves) or
+        # Windows-1258, found as the readers find it; binary noise is refused there.
+        try:
+            content, _, _ = readers.decode_text(path, path.read_bytes(), "auto")
+        except readers.UnreadableFile as error:
+            raise _Unreadable(error.reason) from None
         # The header as written: pandas would rename a repeated one before we saw it.
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            names = next(csv.reader(handle), [])
+        names = next(csv.reader(_stdio.StringIO(content, newline="")), [])
         if not any(_header_key(n) for n in names):
             raise _Unreadable("has no header row (its first line is blank)")
         text = {c: "str" for c in _TEXT_COLUMNS if c in names}
-        df = pd.read_csv(path, dtype=text, encoding="utf-8-sig")
+        df = pd.read_csv(_stdio.StringIO(content, newline=""), dtype=text)
     elif suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
@@ -520,6 +525,23 @@ def _read_survey_file(path: Path, sheet) -> tuple[pd.DataFrame, list[dict]]:
         if len(set(names)) < len(names):   # pandas cannot read a table with repeated names
             table = table.rename_columns([str(n) for n in _unique_labels(names)])
         df = table.to_pandas()
+    elif suffix in (".xls", ".ods", ".dta"):
+        # legacy Excel, OpenDocument and Stata through the readers (header in row 1, as the
+        # contract's files have it)
+        try:
+            raw = readers.read_raw(path, sheet=0 if sheet is None else sheet, header_row=1)
+        except readers.UnreadableFile as error:
+            raise _Unreadable(error.reason) from None
+        df = raw.frame
+        names = list(df.columns)
+        for key, positions in raw.repeated_headers.items():
+            for position in positions:       # the header as written, before it was made unique
+                names[position - 1] = key
+        if suffix == ".dta":
+            for column, labels in raw.value_labels.items():
+                if column in _LABELLED_COLUMNS and column in df.columns:
+                    named = df[column].map(labels)
+                    df[column] = named.where(named.notna(), df[column])
     elif suffix in (".xlsx", ".xlsm"):
         _check_workbook(path)
         names, sheet = _excel_header(path, sheet)

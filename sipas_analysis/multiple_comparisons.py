@@ -56,11 +56,11 @@ def adjust_p_values(p_values, method: str = "holm") -> np.ndarray:
 
 def simultaneous_p_values(statistic, covariance, *, df=np.inf, n_draws: int = 100_000,
                           seed=0) -> np.ndarray:
-    """Single-step simultaneous (max-|t|) adjusted p-values of a family of correlated tests.
+    """Single-step simultaneous (max-``|t|``) adjusted p-values of a family of correlated tests.
 
     ``statistic``: the family's t (or z) statistics; ``covariance``: the covariance (or the
     correlation) of the estimates they test, in the same order. The adjusted p-value of test
-    i is P(max_j |T_j| >= |t_i|) with T ~ N(0, R), R the correlation, or the multivariate t
+    i is ``P(max_j |T_j| >= |t_i|)`` with T ~ N(0, R), R the correlation, or the multivariate t
     with ``df`` degrees of freedom (one shared chi-square, as R's ``multcomp``
     "single-step"), from ``n_draws`` draws: the family-wise error is controlled at exactly
     the level for the actual dependence, so the adjustment is never stronger than

@@ -422,7 +422,8 @@ def _grouped_dots(ax, groups: list[tuple[str, pd.DataFrame]], terms: list[str],
 def plot_factor_comparison(tables: dict, *, kind="factor", lang: str = "vi", ax=None):
     """Percent satisfied per term for several groups side by side, with intervals.
 
-    tables : ``{label: index table}``, e.g. ``{"Hà Nội": unit, "Cả nước": nation,
+    tables:
+        ``{label: index table}``, e.g. ``{"Hà Nội": unit, "Cả nước": nation,
         "Vùng Đồng bằng sông Hồng": region}``; each a ``sipas_index`` table of one group (columns
         ``term, estimate, ci_low, ci_high``, and ``kind``). The first is drawn in the focus
         colour; labels are used as given.
@@ -565,7 +566,8 @@ def plot_ipa(ipa: pd.DataFrame, *, lang: str = "vi", ax=None, labels: dict | Non
     """Importance–performance quadrants: each driver placed by importance (x) and performance
     (y), the crosshair lines, the four quadrants named in the language, points labelled.
 
-    ipa : table from ``models.importance.ipa_table`` (``term, importance, performance,
+    ipa:
+        table from ``models.importance.ipa_table`` (``term, importance, performance,
         quadrant, importance_crosshair, performance_crosshair``). Points are coloured by
         quadrant, "concentrate_here" in the focus colour. Returns the Axes.
     """
@@ -614,7 +616,8 @@ def plot_group_effects(effects: pd.DataFrame, *, term: str = "staff_score",
                        unit_set: str | None = None, lang: str = "vi", ax=None):
     """Each province's own effect of ``term`` (fixed effect + BLUP) with its interval, sorted.
 
-    effects : ``extra["group_effects"]`` of a multilevel fit (``unit, term, estimate, ci_low,
+    effects:
+        ``extra["group_effects"]`` of a multilevel fit (``unit, term, estimate, ci_low,
         ci_high``). Names come from the ``unit_set`` column, else ``unit_set``, else "63".
     national : the national estimate, a float (drawn as a line) or a tuple
         ``(estimate, ci_low, ci_high)`` (line and shaded interval).

@@ -60,7 +60,8 @@ class UnreadableFile(ValueError):
 class RawTable:
     """A file's table as read: cells, where they are in the file, and what was found.
 
-    ``frame`` has the header texts as columns (stripped; a blank one is "Unnamed: k", k the
+    ``frame`` has the header texts as columns (stripped, line breaks and runs of spaces inside
+    made one space; a blank one is "Unnamed: k", k the
     0-based column; repeated ones made unique as x, x.1), numbers as numbers, text as str
     (NFC), blanks as NaN. ``file_rows`` is the 1-based row of each frame row as the file
     numbers it (Excel's row numbers; a CSV's record number, as Excel shows it; a case number
@@ -76,6 +77,7 @@ class RawTable:
     encoding: str | None = None
     legacy_encoding: str | None = None
     value_labels: dict = field(default_factory=dict)
+    column_labels: dict = field(default_factory=dict)   # header -> question text (SPSS, Stata)
     repeated_headers: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -230,7 +232,8 @@ def _header_text(value) -> str:
         value = int(value)
     if isinstance(value, (_dt.datetime, _dt.date)):
         value = value.isoformat()
-    return unicodedata.normalize("NFC", str(value)).strip()
+    # A header wrapped with Alt+Enter or padded with no-break spaces reads as one line.
+    return " ".join(unicodedata.normalize("NFC", str(value)).split())
 
 
 def unique_labels(names: list) -> list:
@@ -323,6 +326,26 @@ def _typed_column(values: np.ndarray, empty: np.ndarray, numbers_from_text: bool
 _ZERO_PADDED = re.compile(r"^\s*[+-]?0\d")
 
 
+def _footer_rows(grid: np.ndarray, empty: np.ndarray, most: int = 10) -> int:
+    """How many of the last rows are a footer below the table ("Người lập biểu", "Thái
+    Nguyên, ngày ... tháng ... năm 2024", signatures): text in at most two cells of a table at
+    least six columns wide, while the rows above fill more. At most ``most`` rows; the caller
+    also wants a blank row between the table and its footer."""
+    n, width = grid.shape
+    if width < 6 or n < 3:
+        return 0
+    count = 0
+    for i in range(n - 1, max(n - 1 - most, 0), -1):
+        cells = grid[i][~empty[i]]
+        if len(cells) > 2 or not all(isinstance(v, str) and not _NUMBER_LIKE.match(v)
+                                     for v in cells):
+            break
+        count += 1
+    if count and (~empty[: n - count]).sum(axis=1).mean() <= 2:
+        return 0                    # the whole table is that sparse: not a footer
+    return count
+
+
 def _rectangle(rows: list[list], width: int) -> np.ndarray:
     grid = np.empty((len(rows), width), dtype=object)
     grid[:] = ""
@@ -340,6 +363,9 @@ def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: 
     """A table from the rows of a sheet or CSV (row i is the file's row i + 1)."""
     if not any(not _blank(v) for row in rows for v in row):
         raise UnreadableFile(path, "has no header row (it holds no cells)")
+    if isinstance(header_row, str):      # as a codebook or a command line gives it
+        header_row = header_row.strip().lower()
+        header_row = int(header_row) if header_row.isdigit() else header_row
     if header_row == "auto":
         index = find_header_row(rows)
         if index:
@@ -374,9 +400,18 @@ def _grid_table(path: Path, rows: list[list], header_row, *, numbers_from_text: 
     if dropped and keep.any():
         notes.append(f"{dropped} blank row(s) below the header were left out.")
     grid, empty = grid[keep, :last], empty[keep, :last]
+    kept_rows = np.flatnonzero(keep)
+    footer = _footer_rows(grid, empty)
+    if footer and kept_rows[-footer] - kept_rows[-footer - 1] < 2:
+        footer = 0           # no blank row above it: the last respondents, not a footer
+    if footer:
+        where = kept_rows[-footer:] + index + 2
+        notes.append(f"Row(s) {', '.join(map(str, where))} at the end hold text in one or two "
+                     "cells only (a footer: signatures, dates, totals) and were left out.")
+        grid, empty, kept_rows = grid[:-footer], empty[:-footer], kept_rows[:-footer]
     frame = pd.DataFrame({j: _typed_column(grid[:, j], empty[:, j], numbers_from_text)
                           for j in range(last)})
-    file_rows = np.flatnonzero(keep).astype("int64") + index + 2
+    file_rows = kept_rows.astype("int64") + index + 2
     return _finish(path, frame, names, file_rows, index + 1, notes, **info)
 
 
@@ -481,12 +516,29 @@ def _excel_rows_calamine(path: Path, sheet) -> tuple[list[list], str]:
     book = python_calamine.CalamineWorkbook.from_path(str(path))
     try:
         name = _sheet_name(path, list(book.sheet_names), sheet)
-        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        cells = book.get_sheet_by_name(name)
+        rows = cells.to_python(skip_empty_area=False)
+        _fill_merged_down(rows, getattr(cells, "merged_cell_ranges", None) or [])
     finally:
         close = getattr(book, "close", None)
         if close:
             close()
     return rows, name
+
+
+def _fill_merged_down(rows: list[list], merged) -> None:
+    """A cell merged down over several rows gives its value to each of them: a header merged
+    over two rows (STT, Mã phiếu above a row of sub-headers) lets the lower row head every
+    column, and a unit's name merged down its respondents' rows belongs to each. Only merges
+    downwards: a title merged across stays one cell."""
+    for (r0, c0), (r1, c1) in merged:
+        if r1 <= r0 or r0 >= len(rows):
+            continue
+        value = rows[r0][c0] if c0 < len(rows[r0]) else ""
+        for r in range(r0 + 1, min(r1, len(rows) - 1) + 1):
+            for c in range(c0, min(c1, len(rows[r]) - 1) + 1):
+                if rows[r][c] == "":
+                    rows[r][c] = value
 
 
 def _excel_rows_openpyxl(path: Path, sheet) -> tuple[list[list], str]:
@@ -563,8 +615,9 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _decode(path: Path, data: bytes, encoding) -> tuple[str, str, list[str]]:
-    """The text of a CSV and the encoding it was read with."""
+def decode_text(path: Path, data: bytes, encoding) -> tuple[str, str, list[str]]:
+    """The text of a CSV (NFC), the encoding it was read with and what was found: UTF-8 with
+    or without BOM, UTF-16 with or without BOM, else Windows-1258; ``encoding`` given is used."""
     notes = []
     if encoding != "auto":
         try:
@@ -646,7 +699,7 @@ _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical 
 
 def _read_csv(path: Path, header_row, separator, encoding) -> RawTable:
     data = path.read_bytes()
-    text, used, notes = _decode(path, data, encoding)
+    text, used, notes = decode_text(path, data, encoding)
     if separator == "auto":
         separator, how = _separator(text)
         notes.append(f"The separator is the {_SEPARATOR_NAMES.get(separator, separator)} "
@@ -695,19 +748,21 @@ def _read_stat(path: Path, kind: str) -> RawTable:
     df.columns = range(df.shape[1])
     for j in df.columns:
         if _is_text(df[j]):
-            kind = pd.api.types.infer_dtype(df[j], skipna=True)
-            if kind in ("date", "datetime"):
+            inferred = pd.api.types.infer_dtype(df[j], skipna=True)
+            if inferred in ("date", "datetime"):
                 df[j] = pd.to_datetime(df[j])
             else:
                 df[j] = _nfc_text(df[j])     # SPSS pads strings; a blank answer is missing
     labels = {_header_text(k): dict(v) for k, v in meta.variable_value_labels.items()}
     notes = [f"Read {kind} file with pyreadstat: {df.shape[1]} variables, "
              f"{len(labels)} with value labels (kept as codes)."]
-    variable_labels = {n: l for n, l in zip(meta.column_names, meta.column_labels or []) if l}
+    variable_labels = {_header_text(n): unicodedata.normalize("NFC", str(l))
+                       for n, l in zip(meta.column_names, meta.column_labels or []) if l}
     if variable_labels:
-        notes.append(f"{len(variable_labels)} variables have labels.")
+        notes.append(f"{len(variable_labels)} variables have labels (the question texts).")
     file_rows = np.arange(1, len(df) + 1, dtype="int64")
     return _finish(path, df, names, file_rows, 0, notes, value_labels=labels,
+                   column_labels=variable_labels,
                    encoding=getattr(meta, "file_encoding", None))
 
 

@@ -299,7 +299,7 @@ def fay_herriot(direct, sampling_variance, X, *, method: str = "REML", max_iter:
     method : {"REML", "ML", "FH"}
         How A is estimated (Fisher scoring from ``median(D)``, as ``eblupFH``).
     max_iter, precision : int, float
-        ``eblupFH``'s ``MAXITER`` and ``PRECISION``: iterate while |ΔA / A| > precision.
+        ``eblupFH``'s ``MAXITER`` and ``PRECISION``: iterate while ``|ΔA / A| > precision``.
     areas : array_like, optional
         Area labels for the ``area`` column (default 0..m-1).
 

@@ -417,7 +417,7 @@ def grake(mm: np.ndarray, ww: np.ndarray, calfun: str, lower: float, upper: floa
           sigma2: np.ndarray | None = None):
     """R's ``grake``: Newton iterations for the calibration equations Σ d g x = T.
 
-    Returns ``(g, iterations, misfit)`` where misfit is the largest |Σ d g x - T| / (1 + |T|);
+    Returns ``(g, iterations, misfit)`` where misfit is the largest ``|Σ d g x - T| / (1 + |T|)``;
     the caller refuses a result whose misfit is not below ``epsilon``. As R, when every
     population total is more than 20 times the sample's the weights are first rescaled by
     the mean of those ratios (the bounds then apply to the rescaled weights).

@@ -250,3 +250,58 @@ def test_repeated_ids_are_said_not_refused():
     assert survey["respondent_id"].tolist()[:2] == ["P1", "P1"]
     assert survey["psu"].nunique() == 5
     assert any("2 rows share a respondent id" in s for s in survey.attrs["assumptions"])
+
+
+def _weighting_book(tmp_path, margins: pd.DataFrame, ages=(25, 35, 50, 70, 28, 35, 25, 70, 50, 40,
+                                                            50, 70, 25, 35, 60, 70, 50, 35, 25,
+                                                            20), **spec):
+    path = tmp_path / "margins.csv"
+    margins.to_csv(path, index=False)
+    book = Codebook.from_dict(BOOK | {"columns": BOOK["columns"] | {"age_group": "Tuổi"},
+                                      "weighting": {"margins": "margins.csv", **spec}},
+                              source=str(tmp_path / "cb.yaml"))
+    table = pd.concat([_table()] * 4, ignore_index=True)
+    table["Mã phiếu"] = [f"P{i}" for i in range(len(table))]
+    table["Tuổi"] = list(ages)
+    return book, book.apply(table)
+
+
+def test_the_codebook_weighting_step_post_stratifies_to_the_margins(tmp_path):
+    from sipas_analysis.design import design_for
+    margins = pd.DataFrame({"variable": ["sex", "sex"], "level": ["female", "male"],
+                            "total": [6000, 4000]})
+    book, survey = _weighting_book(tmp_path, margins.iloc[:2], method="post_stratify")
+    survey = survey[survey["sex"].notna()]
+    design = design_for(survey, book)
+    # closed form: the post-stratified mean is the population-weighted mean of the cell means
+    y = survey["result_on_time"]
+    cell = y.groupby(survey["sex"].astype(str)).mean()
+    expected = 0.6 * cell["female"] + 0.4 * cell["male"]
+    assert float(design.mean("result_on_time")["estimate"].iloc[0]) == pytest.approx(expected)
+    assert design.weighting_steps[0].method == "post_stratify"
+    assert any("calibrated to the population margins in margins.csv" in s
+               for s in survey.attrs["assumptions"])
+
+
+def test_raking_to_margins_reproduces_them_and_bad_margins_are_named(tmp_path):
+    from sipas_analysis.design import design_for
+    margins = pd.DataFrame({"variable": ["sex", "sex", "age_group", "age_group", "age_group",
+                                         "age_group"],
+                            "level": ["female", "male", "18-29", "30-44", "45-59", "60+"],
+                            "total": [520, 480, 300, 250, 250, 200]})
+    book, survey = _weighting_book(tmp_path, margins)
+    survey = survey[survey["sex"].notna()]
+    raked = design_for(survey, book)
+    frame = raked.data.assign(w=raked.weights)
+    assert frame.groupby("sex")["w"].sum().to_dict() == pytest.approx({"female": 520,
+                                                                        "male": 480})
+    assert frame.groupby("age_group")["w"].sum().to_dict() == pytest.approx(
+        {"18-29": 300, "30-44": 250, "45-59": 250, "60+": 200})
+    bad = margins.assign(total=margins["total"].where(margins["level"] != "60+", 999))
+    book, survey = _weighting_book(tmp_path, bad)
+    with pytest.raises(ValueError, match="total"):
+        design_for(survey[survey["sex"].notna()], book)
+    # every man in two age groups, every woman in the other two: the margins cannot both hold
+    book, survey = _weighting_book(tmp_path, margins, ages=[25, 35, 50, 70, 28] * 4)
+    with pytest.raises(ValueError, match="cannot all be met"):
+        design_for(survey[survey["sex"].notna()], book)

@@ -415,3 +415,42 @@ def test_spss_blank_strings_are_missing_answers(valid_frame, tmp_path):
     raw = io.load_survey(path, validate=False)
     assert raw["education"].isna().tolist()[:6] == [True, False, False, True, False, True]
     assert raw["education"].notna().sum() == len(frame) - 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1258", "utf-8-sig"])
+def test_a_contract_csv_in_another_encoding_reads_the_same(tmp_path, encoding):
+    """Excel's "Unicode text" (UTF-16) and Vietnamese Windows (Windows-1258) files, with a
+    Vietnamese label in them, read as the UTF-8 file does."""
+    from sipas_analysis.simulate import simulate_survey
+    sample, _ = simulate_survey(n=120, seed=4, years=[2024])
+    sample["sex"] = sample["sex"].map({"female": "Nữ", "male": "Nam"})
+    reference = tmp_path / "utf8.csv"
+    sample.to_csv(reference, index=False)
+    other = tmp_path / f"{encoding}.csv"
+    text = reference.read_text(encoding="utf-8")
+    # Windows-1258 holds ư, ơ, â ... whole and the tone as a combining mark
+    from tests.own_survey_fixtures import _cp1258
+    other.write_bytes(_cp1258(text) if encoding == "cp1258" else text.encode(encoding))
+    pd.testing.assert_frame_equal(io.load_survey(other), io.load_survey(reference))
+
+
+def test_contract_files_in_ods_and_stata_read_as_the_csv(tmp_path):
+    import pyreadstat
+
+    from sipas_analysis.simulate import simulate_survey
+    from tests.own_survey_fixtures import _ods
+    sample, _ = simulate_survey(n=80, seed=5, years=[2024])
+    plain = sample.copy()
+    for column in plain.columns:
+        if str(plain[column].dtype) in ("category", "boolean", "bool"):
+            plain[column] = plain[column].astype(str).where(sample[column].notna(), None)
+    reference = tmp_path / "survey.csv"
+    sample.to_csv(reference, index=False)
+    expected = io.load_survey(reference)
+    pyreadstat.write_dta(plain, str(tmp_path / "survey.dta"))
+    _ods(tmp_path / "survey.ods", [list(plain.columns)] + [
+        [None if pd.isna(v) else v for v in row] for row in plain.itertuples(index=False)])
+    for name in ("survey.dta", "survey.ods"):
+        got = io.load_survey(tmp_path / name)
+        pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False,
+                                      obj=name)

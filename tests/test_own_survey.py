@@ -146,8 +146,8 @@ def test_quality_of_an_own_survey(own_survey_files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("data", ["thai_nguyen_2024.xlsx", "kobo_export.csv", "kobo_export.xlsx",
-                                  "kiosk_monthly.csv", "tcvn3_survey.xlsx", "utf16_survey.csv",
-                                  "survey.ods"])
+                                  "kiosk_monthly.csv", "survey.sav", "tcvn3_survey.xlsx",
+                                  "utf16_survey.csv", "survey.ods"])
 def test_a_draft_codebook_takes_the_file_to_an_index_by_unit(own_survey_files, data, tmp_path,
                                                               capsys):
     """draft -> validate -> index, with the draft as written (the analyst would still check
@@ -161,3 +161,24 @@ def test_a_draft_codebook_takes_the_file_to_an_index_by_unit(own_survey_files, d
     capsys.readouterr()
     table = pd.read_csv(out)
     assert table["unit"].nunique() >= 4 and table["estimate"].between(0, 100).all()
+
+
+def test_kobo_choice_names_become_the_unit_names(own_survey_files):
+    import sipas_analysis as sa
+    survey = sa.load_survey(own_survey_files["kobo_export.csv"],
+                            codebook=own_survey_files["kobo_export_csv.codebook.yaml"])
+    assert "Sở Tư pháp" in set(survey["unit"]) and "so_tu_phap" not in set(survey["unit"])
+
+
+@pytest.mark.parametrize("data", ["kobo_export.csv", "kobo_export.xlsx"])
+def test_a_codebook_from_the_xlsform_reads_both_kobo_exports(own_survey_files, data, tmp_path,
+                                                              capsys):
+    book = tmp_path / "form.yaml"
+    assert cli.main(["codebook", "from-xlsform", str(own_survey_files["kobo_form.xlsx"]), "-o",
+                     str(book)]) == 0
+    out = tmp_path / "index.csv"
+    assert cli.main(["index", "--data", str(own_survey_files[data]), "--codebook", str(book),
+                     "--out", str(out)]) == 0
+    capsys.readouterr()
+    units = set(pd.read_csv(out)["unit"]) - {"all respondents"}
+    assert "Sở Tư pháp" in units and len(units) == 4

@@ -22,7 +22,8 @@ def _name(requirement: str) -> str:
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip = {_name(r): r for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    pip = {_name(r): r for r in project["dependencies"] + extras}
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda = {_name(d): d for d in conda if isinstance(d, str)}
     conda.pop("python"), conda.pop("pip")

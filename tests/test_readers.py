@@ -233,6 +233,8 @@ def test_explicit_options_are_honoured(own_survey_files, tmp_path):
     path = own_survey_files["thai_nguyen_2024.xlsx"]
     as_given = read_raw(path, header_row=4)
     pd.testing.assert_frame_equal(as_given.frame, read_raw(path).frame)
+    pd.testing.assert_frame_equal(read_raw(path, header_row="4").frame, as_given.frame)
+    assert read_raw(path, header_row="Auto").header_row == 4
     assert any("as given" in note for note in as_given.notes)
     title = read_raw(path, header_row=1)
     assert title.frame.columns[0] == "UBND TỈNH THÁI NGUYÊN" and title.file_rows[0] == 2
@@ -423,3 +425,38 @@ def test_a_device_with_a_survey_extension(tmp_path):
     link.symlink_to("/dev/null")
     with pytest.raises(UnreadableFile, match="not a regular file"):
         read_raw(link)
+
+
+def test_two_row_header_with_cells_merged_down(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "merged.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.merge_range(0, 0, 0, 4, "KẾT QUẢ KHẢO SÁT")
+    sheet.merge_range(2, 0, 3, 0, "STT")
+    sheet.merge_range(2, 1, 3, 1, "Mã phiếu")
+    sheet.merge_range(2, 2, 2, 4, "Tiếp cận dịch vụ")
+    sheet.write_row(3, 2, ["Câu 1", "Câu 2:\nTrang thiết bị", "Câu\xa03"])
+    for i in range(5):
+        sheet.write_row(4 + i, 0, [i + 1, f"P{i}", "Hài lòng", "Rất hài lòng", "Hài lòng"])
+    book.close()
+    table = read_raw(path)
+    assert table.header_row == 4 and table.file_rows[0] == 5
+    assert list(table.frame.columns) == ["STT", "Mã phiếu", "Câu 1", "Câu 2: Trang thiết bị",
+                                         "Câu 3"]
+
+
+def test_footer_rows_are_left_out(tmp_path):
+    rows = ["Mã phiếu;Đơn vị;Câu 1;Câu 2;Câu 3;Câu 4"] + [
+        f"P{i};Sở Tư pháp;Hài lòng;Hài lòng;Rất hài lòng;Hài lòng" for i in range(6)]
+    rows += [";;;;;", "Người lập biểu;;;;Thủ trưởng đơn vị;",
+             ";;;;Thái Nguyên, ngày 30 tháng 11 năm 2024;"]
+    path = tmp_path / "footer.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    table = read_raw(path)
+    assert len(table.frame) == 6 and table.file_rows[-1] == 7
+    assert any("10" in note and "footer" in note for note in table.notes)
+    # a respondent who answered one question is kept
+    path.write_text("\n".join(rows[:7] + ["P9;Sở Xây dựng;;;;"]) + "\n", encoding="utf-8")
+    assert len(read_raw(path).frame) == 7

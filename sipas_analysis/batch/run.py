@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import language, reference, report
 from ..files import atomic_write as _atomic_write
 from ..files import file_lock as _file_lock
+from ..report import documents as _documents
 from ..report.export import index_page, index_table
 from ..report.kinds import DEFAULT_NOTEBOOK
 from ..report.params import PARAMS_DIR, load_params_file
@@ -148,7 +149,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
               progress: bool = True, engine: str = "warm", force: bool = False,
               scheduler: str | None = None, params_files: dict | None = None,
               params_dir=None, timeout: float | None = CELL_TIMEOUT,
-              kernel_start=None) -> BatchResult:
+              kernel_start=None, documents=()) -> BatchResult:
     """Build every unit's report for a year; see the docstring of :mod:`sipas_analysis.batch`
     for the steps.
 
@@ -169,6 +170,8 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
     local threads (the cluster's workers must see the same paths). ``timeout``: seconds a cell
     may run (default :data:`~.kernels.CELL_TIMEOUT`; None: no limit): a wedged cell fails its
     unit, whose kernel is replaced, and the batch goes on. ``kernel_start`` replaces :func:`start_kernel` (tests).
+    ``documents``: also make each unit's "pdf" (report.pdf) and/or "docx" (report.docx)
+    (:mod:`sipas_analysis.report.documents`); a unit built without one runs again when asked.
     Raises BatchError or reference.UnknownProvinceError for usage mistakes before any work.
     """
     started = time.perf_counter()
@@ -181,6 +184,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
     cache = _cache_dir(cache_dir).resolve()
     if timeout is not None and not timeout > 0:
         raise BatchError(f"the cell timeout must be a positive number of seconds, got {timeout}")
+    documents = _checked_documents(documents)
     base = {"year": year, "unit_set": unit_set, "data": data, "lang": lang}
     try:  # checked before any folder is made (a wrong year leaves nothing behind)
         national = report.ReportParams(province_code=codes[0], **base)
@@ -204,7 +208,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
                           "package": package},
             task_fields={"notebook": str(notebook.resolve()), "cwd": str(cwd),
                          "kernel_name": kernel_name, "engine": engine, "env": env,
-                         "timeout": timeout})
+                         "timeout": timeout, "documents": documents})
         info = versions()
         manifest_path = year_dir / "manifest.json"
         fields = {
@@ -327,6 +331,8 @@ def _plan_units(codes: list[str], base: dict, *, year_dir: Path, partial: Path, 
         record = read_record(year_dir / f"{unit_set}-{code}")
         reason = rerun_reason(record, inputs, year_dir=year_dir, force=force,
                               last=previous_units.get((unit_set, code)))
+        if reason is None and _documents_missing(record, task_fields.get("documents", ())):
+            reason = "outputs missing"
         if reason is None:
             results[code] = _result_from_record(record)
             continue
@@ -369,6 +375,30 @@ def _run_units(tasks: list[UnitTask], results: dict, *, shared: _SharedOnce, yea
                            before=shared.load)
     finally:  # units' unfinished work folders go, whatever happened
         shutil.rmtree(partial, ignore_errors=True)
+        _documents.close_browsers()  # and the Chromium that printed the PDFs
+
+
+def _checked_documents(documents) -> tuple:
+    """The documents asked for, in a fixed order, once known and their tools there (BatchError
+    before any work)."""
+    asked = {documents} if isinstance(documents, str) else set(documents or ())
+    unknown = sorted(asked - set(_documents.DOCUMENTS))
+    if unknown:
+        raise BatchError(f"unknown document(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(_documents.DOCUMENTS)}")
+    documents = tuple(name for name in _documents.DOCUMENTS if name in asked)
+    if "pdf" in documents:
+        try:
+            _documents.pdf_tools()
+        except _documents.DocumentError as error:
+            raise BatchError(f"--pdf: {error}") from None
+    return documents
+
+
+def _documents_missing(record: dict | None, documents: tuple) -> bool:
+    """Whether a unit's folder lacks a document asked for today (built before it was asked)."""
+    outputs = {Path(output).name for output in (record or {}).get("outputs") or []}
+    return any(_documents.DOCUMENT_FILES[name] not in outputs for name in documents)
 
 
 def _write_index_page(path: Path, shared, results: dict, *, year: int, unit_set: str, lang: str,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import reference
+from ..report import documents as _documents
 from ..report.export import notebook_to_html
 from .errors import BatchError
 from .kernels import CELL_TIMEOUT, ENGINES, KERNEL_NAME, _register_warm_engine, thread_kernel
@@ -50,6 +51,7 @@ class UnitTask:
     reason: str = ""                # why the unit runs (see rerun_reason)
     key: str = ""                   # the unit's input key (see unit_inputs)
     inputs: dict = field(default_factory=dict)
+    documents: tuple = ()           # also made: "pdf" (report.pdf), "docx" (report.docx)
 
 
 @dataclass
@@ -228,10 +230,16 @@ def finish_unit(unit: ExecutedUnit) -> UnitResult:
             raise unit.error
         if not (work / "tables.xlsx").exists():
             raise FileNotFoundError("the notebook did not write its tables to tables_path")
-        (work / "report.html").write_text(
-            notebook_to_html(executed, lang=parameters.get("lang", "vi"), title=task.title),
-            encoding="utf-8")
-        done = result("ok", sorted(f"{out_dir.name}/{name}" for name in UNIT_OUTPUTS))
+        lang = parameters.get("lang", "vi")
+        page = notebook_to_html(executed, lang=lang, title=task.title)
+        (work / "report.html").write_text(page, encoding="utf-8")
+        # the PDF and Word documents, when asked for, are outputs like the others: a failure
+        # fails the unit and keeps the last good report
+        made = _documents.write_documents(
+            work, task.documents, year=parameters.get("year"), lang=lang, title=task.title,
+            synthetic=bool(task.documents) and _documents.is_synthetic(page, lang))
+        done = result("ok", sorted(f"{out_dir.name}/{name}"
+                                   for name in UNIT_OUTPUTS + tuple(made)))
         write_record(work, done)
         _move_into_place(work, out_dir)
         return done

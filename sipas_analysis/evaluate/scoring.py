@@ -4,13 +4,13 @@ Everything here reads a table of estimates (ESTIMATE_COLUMNS: the ``estimates`` 
 or a store read back), so that a new diagnosand needs no new simulation.
 
 Diagnosands (:func:`diagnosands`), per estimator x inquiry, over simulations and units
--------------------------------------------------------------------------------------
+--------------------------------------------------------------------------------------
 ``bias`` mean(estimate - target); ``rmse``; ``sd_estimate`` the empirical SD over simulations
 (pooled over units: sqrt of the mean per-unit variance); ``mean_se``; ``se_calibration`` =
 mean reported SE / sd_estimate (1 is right, below 1 over-confident); ``coverage`` share of
 intervals containing the target (rank sets for ranks); ``mean_ci_width``; ``power`` share of
 p < ``alpha``; ``type_s`` share of significant estimates with the wrong sign and ``type_m`` mean
-|estimate| / |target| among significant ones (Gelman & Carlin 2014); for inquiries with several
+``|estimate| / |target|`` among significant ones (Gelman & Carlin 2014); for inquiries with several
 units ``spearman`` (mean over simulations of the rank correlation of estimates and targets) and
 ``spread_ratio`` (SD of the estimates across units / SD of the targets: below 1 is shrinkage);
 for rank inquiries ``top1_recovered`` (true first ranked first), ``top10_recovered`` (share of

@@ -19,7 +19,8 @@ class SampleSize:
     """How precision grows with respondents per province, and the sizes that answer two
     questions (from :func:`sample_size`).
 
-    curve: ``respondents, se_same_psus, se_more_psus, power_same_psus, power_more_psus,
+    curve:
+        ``respondents, se_same_psus, se_more_psus, power_same_psus, power_more_psus,
         reliability_same_psus, reliability_more_psus``: the SE of a province index (pp) when
         the extra respondents go into the same PSUs (cluster size grows) or into more PSUs of
         the same size; the power of telling apart two provinces whose indices differ by

@@ -59,7 +59,8 @@ _BATCH_ENTRIES = 4_000_000
 class ImportanceResult:
     """Relative importance of the players (predictors or groups) of one model.
 
-    table: one row per player: ``term, lmg, share, ci_low, ci_high, rank, rank_low, rank_high,
+    table: one row per player:
+        ``term, lmg, share, ci_low, ci_high, rank, rank_low, rank_high,
         share_ci_low, share_ci_high``. ``lmg`` sums to ``r_squared``; ``share = lmg / r_squared``
         sums to 1; ``ci_low, ci_high`` are percentile bootstrap intervals of ``lmg`` and
         ``share_ci_*`` those of ``share``; ``rank`` 1 is the most important, ``rank_low`` /

@@ -13,13 +13,15 @@ Where to look:
   the one call a report notebook's cells make;
 - ``figures``: rendering a section's figure (national figures drawn once and reused);
 - ``display``: headings, names, display tables and suppression; ``export``: HTML pages and the
-  workbook.
+  workbook; ``documents``: the PDF (:func:`write_pdf`) and Word (:func:`write_docx`) documents.
 
 Computations never round or format; the sections do, at the very end.
 """
 from ..language import (LANGS, TEXT, check_lang, format_count, format_interval,  # noqa: F401
                         format_number, format_percent, term_label, text, tick_formatter)
-from . import display, export, figures, kinds, params, sections, settings, shared  # noqa: F401
+from . import (display, documents, export, figures, kinds, params, sections,  # noqa: F401
+               settings, shared)
+from .documents import write_docx, write_pdf  # noqa: F401
 from .display import (HtmlTable, blank_suppressed, display_index_table,  # noqa: F401
                       heading, markdown_list, suppress_small, suppression_flags, unit_name,
                       unit_region)
