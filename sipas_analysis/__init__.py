@@ -28,7 +28,7 @@ from . import (batch, codebook, design, evaluate, index_rule, indices, intervals
                plots, reference, report, schema, simulate)
 from .codebook import Codebook, CodebookError
 from .index_rule import IndexRule
-from .design import SurveyDesign
+from .design import ReplicateDesign, SurveyDesign
 from .indices import (compare_indices, rank_group_probabilities, rank_units,  # noqa: F401
                       sipas_index, tau_best)
 from .intervals import proportion_interval
@@ -51,7 +51,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "Codebook", "CodebookError", "IndexRule", "MissingColumnError", "SamplingPlan", "SurveyDesign", "SurveyValidationError",
+    "Codebook", "CodebookError", "IndexRule", "MissingColumnError", "ReplicateDesign", "SamplingPlan", "SurveyDesign", "SurveyValidationError",
     "Truth",
     "average_marginal_effects", "batch", "codebook", "compare_indices", "demo_survey", "design", "evaluate", "fit_linear",
     "fay_herriot", "fit_logit", "fit_multilevel", "fit_ordinal", "fit_panel", "glance", "indices", "intervals", "io",

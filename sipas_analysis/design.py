@@ -79,6 +79,11 @@ Replicate weights: :meth:`SurveyDesign.bootstrap_weights` (and the per-PSU
 :meth:`SurveyDesign.bootstrap_factors` behind it) give Rao–Wu rescaled bootstrap replicates of
 the stage-1 PSUs (Rao & Wu 1988 JASA 83:231–241; Rao, Wu & Yue 1992 Survey Methodology
 18:209–217), for statistics that are not smooth functions of totals.
+
+Replicate designs: :meth:`SurveyDesign.as_replicate` (JK1, JKn, BRR, Fay, bootstrap) and
+:class:`ReplicateDesign` (replicate weights delivered with the data) recompute every statistic
+with each replicate's weights (R's ``svrepdesign``); every estimator asks its design for the
+variance through :meth:`SurveyDesign.vcov_estimating`, linearised here and by replicates there.
 """
 from __future__ import annotations
 
@@ -459,6 +464,25 @@ class SurveyDesign:
         totals = z if self._row_to_unit is None else np.asarray(self._row_to_unit @ z)
         return self._vcov_of_unit_totals(totals)
 
+    def vcov_estimating(self, z: np.ndarray, jacobian: np.ndarray | None = None, *,
+                        rows: np.ndarray | None = None) -> np.ndarray:
+        """Design covariance (k x k) of k estimates given by their estimating functions.
+
+        Every estimator here and in ``indices`` asks the design for its variance through this
+        method, which both design classes have. ``z`` (n, k): the weighted influence values
+        w_i u_i of the estimates, zero outside the domain, with u = psi / sum(w d) for an
+        estimate solving sum_i w_i psi_i(theta) = 0 whose derivative is -d_i (a ratio
+        sum(w y) / sum(w x): psi = y - theta x, d = x; a mean: d = 1). ``jacobian``: d, (n,)
+        or (n, k), or None for a linear statistic (a total: theta = sum(w u)). ``rows``: the
+        design rows where ``z`` can be non-zero (a hint; ``jacobian`` then holds those rows
+        only).
+
+        Here (Taylor linearisation) this is :meth:`vcov_totals` of ``z``, and ``jacobian`` is
+        not needed; a :class:`ReplicateDesign` recomputes each estimate with every replicate's
+        weights, theta_r - theta = sum(w_r psi) / sum(w_r d), exactly as refitting a ratio.
+        """
+        return self.vcov_totals(z)
+
     def _calibration_residuals(self, z: np.ndarray) -> np.ndarray:
         """z after every calibration's adjustment (weighting.py), as R's ``svyrecvar``."""
         for adjust in self._adjustments:
@@ -667,6 +691,155 @@ class SurveyDesign:
         """
         factors = self.bootstrap_factors(n_reps=n_reps, seed=seed)
         return (self.weights[:, None] * factors[self.psu_codes]).astype(np.float32)
+
+    def as_replicate(self, method: str = "JK1", *, n_reps: int | None = None,
+                     fay_rho: float = 0.5, seed: Seed = None,
+                     mse: bool = False) -> "ReplicateDesign":
+        """This design with replicate weights of its stage-1 PSUs (R's ``as.svrepdesign``).
+
+        ``method``:
+
+        - ``"JK1"`` (unstratified designs): replicate p drops PSU p and multiplies the others
+          by n/(n-1); scale (1 - f)(n - 1)/n with f the stage-1 sampling fraction.
+        - ``"JKn"`` (stratified): replicate (h, p) drops PSU p of stratum h and multiplies
+          the other PSUs of h by n_h/(n_h - 1); rscale (1 - f_h)(n_h - 1)/n_h. Strata taken
+          with certainty give no replicate. A single-PSU stratum follows ``lonely_psu`` as R's
+          ``jknweights``: an error under "fail", no replicate under "remove"/"certainty", no
+          replicate and the variance scaled by PSUs / replicates under "average", and under
+          "adjust" one replicate dropping it and multiplying every other PSU by H/(H-1),
+          rscale (H-1)/H.
+        - ``"BRR"`` / ``"Fay"`` (exactly 2 PSUs in every stratum): half-samples from the rows
+          2..H+1 of a Sylvester Hadamard matrix of order K, the smallest power of 2 above the
+          H strata (R's ``hadamard`` for those sizes; R picks a smaller Paley matrix for some
+          H, e.g. 12 replicates for 10 or 11 strata, which changes non-linear estimates a
+          little). The chosen PSU gets factor 2 - rho, the other rho (BRR: rho = 0; Fay:
+          ``fay_rho``); scale 1 / (K (1 - rho)^2). The fpc is ignored, as R does.
+        - ``"bootstrap"``: ``n_reps`` (default 50) Rao–Wu rescaled bootstrap replicates of
+          :meth:`bootstrap_factors` (R's "subbootstrap" without an fpc; with one, the factors
+          are rescaled by sqrt(1 - f_h) as documented there); scale 1/(n_reps - 1). Needs
+          ``seed``.
+
+        Later stages are not represented (the with-replacement "ultimate cluster"
+        approximation, as R). ``mse``: centre the replicates at the full-sample estimate
+        instead of their mean. A calibrated design is refused: make the replicate design
+        first and calibrate it (its calibration is then redone in every replicate).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> data = pd.DataFrame({"psu": [1, 1, 2, 2, 3, 3], "y": [1.0, 2.0, 2.0, 3.0, 5.0, 6.0]})
+        >>> jk = SurveyDesign(data, psu="psu").as_replicate("JK1")
+        >>> jk.n_reps, float(jk.scale)
+        (3, 0.6666666666666666)
+        >>> jk.mean("y").round(4)[["term", "estimate", "std_error"]]
+          term  estimate  std_error
+        0    y    3.1667     1.2019
+        """
+        if method not in ("JK1", "JKn", "BRR", "Fay", "bootstrap"):
+            raise ValueError(f"as_replicate: method must be 'JK1', 'JKn', 'BRR', 'Fay' or "
+                             f"'bootstrap', got {method!r}")
+        if self.calibrated:
+            raise ValueError("as_replicate: this design is calibrated; make the replicate "
+                             "design from the uncalibrated one and calibrate that")
+        if n_reps is not None and method != "bootstrap":
+            raise ValueError(f"as_replicate: n_reps applies to method='bootstrap' only; "
+                             f"{method} has one replicate per PSU or half-sample")
+        stage = self._stages[0]
+        stratum_of_psu = stage.group
+        n_h = stage.n_sampled
+        n_psu = stage.n_clusters
+        stratified = self.strata_column is not None
+        scale, rscales = 1.0, None
+        if method == "JK1":
+            if stratified:
+                raise ValueError("as_replicate: JK1 is for unstratified designs; use 'JKn'")
+            n = float(n_psu)
+            if n < 2:
+                raise ValueError("as_replicate: JK1 needs at least 2 PSUs")
+            factors = np.full((n_psu, n_psu), n / (n - 1))
+            np.fill_diagonal(factors, 0.0)
+            scale = (1.0 - stage.fraction[0]) * (n - 1) / n
+        elif method == "JKn":
+            if not stratified:
+                raise ValueError("as_replicate: JKn is for stratified designs; use 'JK1'")
+            columns, rscale_list = [], []
+            lonely_strata = []
+            n_strata = int(n_h.size)
+            for h in range(n_strata):
+                members = np.flatnonzero(stratum_of_psu == h)
+                keep = 1.0 - stage.fraction[h]
+                if members.size == 1:
+                    if keep <= _CERTAINTY_TOLERANCE:
+                        continue
+                    lonely_strata.append(h)
+                    if self.lonely_psu == "adjust":
+                        f = np.full(n_psu, n_strata / (n_strata - 1))
+                        f[members] = 0.0
+                        columns.append(f)
+                        rscale_list.append((n_strata - 1) / n_strata)
+                    continue
+                if keep <= _CERTAINTY_TOLERANCE:
+                    continue       # R drops the replicates of a certainty stratum
+                for p in members:
+                    f = np.ones(n_psu)
+                    f[members] = members.size / (members.size - 1)
+                    f[p] = 0.0
+                    columns.append(f)
+                    rscale_list.append(keep * (members.size - 1) / members.size)
+            if lonely_strata and self.lonely_psu == "fail":
+                raise ValueError(self._lonely_message(0, np.array(lonely_strata)))
+            if not columns:
+                raise ValueError("as_replicate: every stratum was sampled exhaustively or has "
+                                 "one PSU: there is no variance to estimate")
+            factors = np.column_stack(columns)
+            rscales = np.array(rscale_list)
+            if self.lonely_psu == "average" and len(columns) < n_psu:
+                scale = n_psu / len(columns)
+        elif method in ("BRR", "Fay"):
+            if not stratified:
+                raise ValueError(f"as_replicate: {method} needs a stratified design with 2 PSUs "
+                                 "in every stratum")
+            bad = np.flatnonzero(n_h != 2)
+            if bad.size:
+                rows = np.flatnonzero(np.isin(self._stratum, bad))
+                first = pd.Series(rows, index=self._stratum[rows]).groupby(level=0).first()
+                labels = self.data[self.strata_column].to_numpy()[first.to_numpy()]
+                raise ValueError(f"as_replicate: {method} needs exactly 2 PSUs in every "
+                                 f"stratum; {bad.size} stratum/strata of "
+                                 f"{self.strata_column!r} have another number: "
+                                 f"{', '.join(str(x) for x in labels[:20])}")
+            rho = 0.0 if method == "BRR" else float(fay_rho)
+            if not 0 <= rho < 1:
+                raise ValueError(f"as_replicate: fay_rho must be in [0, 1), got {fay_rho!r}")
+            n_strata = int(n_h.size)
+            hadamard = _sylvester_hadamard(n_strata + 1)
+            # as R's brrweights: stratum s (in the sorted order of the labels as text) takes
+            # row s + 2 of the matrix; 1 there keeps the stratum's first PSU (in order of
+            # appearance), 0 its second
+            labels = (pd.Series(self.data[self.strata_column].to_numpy())
+                      .groupby(self._stratum).first().astype(str).to_numpy())
+            rank = np.empty(n_strata, dtype=np.int64)
+            rank[np.argsort(labels, kind="stable")] = np.arange(n_strata)
+            psu_order = np.argsort(stratum_of_psu, kind="stable")
+            first_psu = np.zeros(n_psu, dtype=bool)
+            first_psu[psu_order[::2]] = True
+            chosen_first = hadamard[1 + rank[stratum_of_psu]] == 1      # (n_psu, K)
+            pick = np.where(first_psu[:, None], chosen_first, ~chosen_first)
+            factors = np.where(pick, 2.0 - rho, rho)
+            scale = 1.0 / (hadamard.shape[0] * (1.0 - rho) ** 2)
+            if self.fpc_columns:
+                warnings.warn(f"as_replicate: the finite population correction is dropped for "
+                              f"{method}, as R does", UserWarning, stacklevel=2)
+        else:
+            reps = 50 if n_reps is None else n_reps
+            factors = self.bootstrap_factors(n_reps=reps, seed=seed)
+            scale = 1.0 / max(int(reps) - 1, 1)
+        new = object.__new__(ReplicateDesign)
+        new.__dict__.update(self.__dict__)
+        new._set_replicates(self._stages[0].cluster, factors, self._base_weights,
+                            method=method if method != "bootstrap" else "bootstrap",
+                            scale=scale, rscales=rscales, mse=mse)
+        return new
 
     # ------------------------------------------------------------------ domains
     def subset(self, mask) -> "SurveyDesign":
@@ -1026,7 +1199,7 @@ class SurveyDesign:
         y0 = np.where(np.isnan(y), 0.0, y)
         estimate = w @ y0 / weight_sum
         z = w[:, None] * (y0 - estimate) / weight_sum
-        table = self._table(terms, estimate, design.vcov_totals(z), n)
+        table = self._table(terms, estimate, design.vcov_estimating(z, np.ones(len(w))), n)
         if deff:  # unweighted linearised value, for the SRS variance
             u = (y0 - estimate) / weight_sum
         return design._add_design_columns(table, u if deff else None, deff=deff, df=df)
@@ -1057,7 +1230,7 @@ class SurveyDesign:
         w = design.weights
         u = np.where(np.isnan(y), 0.0, y)
         z = w[:, None] * u
-        table = self._table(terms, z.sum(axis=0), design.vcov_totals(z), n)
+        table = self._table(terms, z.sum(axis=0), design.vcov_estimating(z), n)
         return design._add_design_columns(table, u, deff=deff, df=df)
 
     def ratio(self, numerator, denominator, *, na_rm: bool = False, deff: bool | str = False,
@@ -1101,7 +1274,9 @@ class SurveyDesign:
                 estimates.append(r)
                 columns.append(w * (y[:, i] - r * x[:, j]) / totals_x[j])
         z = np.column_stack(columns)
-        table = self._table(terms, np.array(estimates), design.vcov_totals(z), n)
+        jacobian = np.column_stack([x[:, j] for i in range(len(numerators))
+                                    for j in range(len(denominators))])
+        table = self._table(terms, np.array(estimates), design.vcov_estimating(z, jacobian), n)
         u = None
         if deff:  # unweighted linearised values (rows of weight 0 give no SRS variance)
             u = np.column_stack([(y[:, i] - est * x[:, j]) / totals_x[j]
@@ -1173,7 +1348,8 @@ class SurveyDesign:
                 below = (x[:, None] <= estimates[None, :]).astype(float)
                 share = w @ below / weight_sum
                 z = w[:, None] * (below - share) / weight_sum
-                se_share = np.sqrt(np.clip(np.diag(design.vcov_totals(z)), 0.0, None))
+                se_share = np.sqrt(np.clip(np.diag(design.vcov_estimating(z, np.ones(len(w)))),
+                                           0.0, None))
                 p_low, p_high = share - crit * se_share, share + crit * se_share
                 low = np.array([np.nan if not (pl >= 0) else
                                 _qrule_math(sorted_x, cumulative, total, pl) for pl in p_low])
@@ -1581,6 +1757,388 @@ def _indicator(codes: np.ndarray, n_groups: int) -> scipy.sparse.csc_matrix:
     """
     return scipy.sparse.csc_matrix((np.ones(codes.size), (codes, np.arange(codes.size))),
                                    shape=(n_groups, codes.size))
+
+
+# ---------------------------------------------------------------------------------------------
+# Replicate-weight designs
+# ---------------------------------------------------------------------------------------------
+
+REPLICATE_METHODS = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "other")
+
+
+def _sylvester_hadamard(order: int) -> np.ndarray:
+    """0/1 Hadamard matrix of the smallest power-of-2 order >= ``order`` (Sylvester's
+    doubling, R's ``hadamard`` for those sizes: [[H, H], [H, 1 - H]] from [[1]])."""
+    h = np.ones((1, 1))
+    while h.shape[0] < order:
+        h = np.block([[h, h], [h, 1.0 - h]])
+    return h
+
+
+def _replicate_columns(data: pd.DataFrame, repweights) -> list[str]:
+    """The replicate-weight columns: a list of names, or a regular expression (or prefix)
+    matched at the start of the column names, as R's ``svrepdesign(repweights="repw[0-9]+")``."""
+    import re
+    if isinstance(repweights, str):
+        pattern = re.compile(repweights)
+        columns = [c for c in data.columns if isinstance(c, str) and pattern.match(c)]
+        if not columns:
+            raise ValueError(f"ReplicateDesign: no column of the data matches repweights="
+                             f"{repweights!r}")
+        return columns
+    columns = list(repweights)
+    if not columns:
+        raise ValueError("ReplicateDesign: repweights names no column")
+    require_columns(data, columns, "ReplicateDesign")
+    return columns
+
+
+class ReplicateDesign(SurveyDesign):
+    """A survey design whose variances come from replicate weights (R's ``svrepdesign``).
+
+    Made by :meth:`SurveyDesign.as_replicate` (jackknife, BRR/Fay or bootstrap replicates of
+    a design's stage-1 PSUs) or directly from replicate weights delivered with the data:
+
+    ``ReplicateDesign(data, repweights=..., weights=..., method=..., scale=..., rscales=...,
+    mse=False)``. ``repweights``: a list of columns or a regular expression matched at the
+    start of column names (``"repw[0-9]+"``); ``weights``: the full-sample weights (None:
+    1); ``combined_weights=True`` (R's default): the columns are the replicate weights
+    themselves, False: factors multiplying ``weights``. ``method``: "JK1", "JKn", "BRR",
+    "Fay", "bootstrap" or "other"; it sets ``scale`` when not given as R's ``svrepdesign``
+    does (JK1 (R-1)/R, BRR 1/R, Fay 1/(R (1-fay_rho)^2), bootstrap 1/(R-1)); "JKn" and
+    "other" need ``scale`` (default 1) and ``rscales`` (default 1 per replicate).
+
+    Estimates: every estimator of :class:`SurveyDesign` (``mean``, ``total``, ``ratio``,
+    ``by``, ``subset``, ``quantile``) and ``indices.sipas_index``. Each statistic theta is
+    recomputed with every replicate's weights and its variance is
+
+        scale * sum_r rscales_r * (theta_r - c)^2,
+
+    c the mean of the replicates (``mse=False``, R's default) or the full-sample estimate
+    (``mse=True``). Ratios, means and the SIPAS indices (linear combinations of ratios) are
+    recomputed exactly; statistics given only by influence values (``vcov_totals``, used by
+    rank comparisons and models) use replicate totals of those values. The design degrees of
+    freedom ``df`` are the rank of the replicate weights minus 1 (R's ``degf``), the same for
+    every domain. Calibration (``post_stratify``, ``rake``, ``calibrate``, ``trim_weights``)
+    redoes the calibration in every replicate, as R's methods for replicate designs.
+
+    Attributes: ``n_reps`` (replicates), ``scale``, ``rscales``, ``mse``, ``method``, and
+    :meth:`replicate_weights` (n x n_reps).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({"y": [1.0, 2.0, 4.0, 7.0], "w": [2.0, 2.0, 2.0, 2.0],
+    ...                      "rep1": [0, 8/3, 8/3, 8/3], "rep2": [8/3, 0, 8/3, 8/3],
+    ...                      "rep3": [8/3, 8/3, 0, 8/3], "rep4": [8/3, 8/3, 8/3, 0]})
+    >>> jk = ReplicateDesign(data, repweights="rep[0-9]+", weights="w", method="JK1")
+    >>> jk
+    ReplicateDesign(rows=4, in domain=4, method='JK1', replicates=4, df=3)
+    >>> jk.mean("y").round(4)[["term", "estimate", "std_error"]]
+      term  estimate  std_error
+    0    y       3.5     1.3229
+    """
+
+    def __init__(self, data: pd.DataFrame, *, repweights, weights: str | None = None,
+                 method: str = "other", scale: float | None = None, rscales=None,
+                 mse: bool = False, combined_weights: bool = True, fay_rho: float = 0.5,
+                 level: float = 0.95):
+        if method not in REPLICATE_METHODS:
+            raise ValueError(f"method must be one of {REPLICATE_METHODS}, got {method!r}")
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        columns = _replicate_columns(data, repweights)
+        problems = []
+        for c in columns:
+            if not pd.api.types.is_numeric_dtype(data[c]):
+                problems.append(f"{c!r} is not numeric (dtype {data[c].dtype})")
+                continue
+            v = data[c].to_numpy(dtype=float, na_value=np.nan)
+            bad = np.isnan(v) | (v < 0) | np.isinf(v)
+            if bad.any():
+                problems.append(f"{c!r} has {int(bad.sum())} missing, negative or infinite "
+                                f"value(s) (rows {_first_rows(bad)})")
+        if problems:
+            raise ValueError("ReplicateDesign: invalid replicate weights: " + "; ".join(problems))
+        super().__init__(data, weights=weights, level=level)
+        factors = data[columns].to_numpy(dtype=float)
+        if not combined_weights:
+            factors = factors * self._base_weights[:, None]
+        n_reps = factors.shape[1]
+        if method == "JKn" and rscales is None:
+            raise ValueError("ReplicateDesign: method='JKn' needs rscales ((n_h - 1) / n_h of "
+                             "each replicate's stratum)")
+        default_scale = {"JK1": (n_reps - 1) / n_reps, "BRR": 1.0 / n_reps,
+                         "Fay": 1.0 / (n_reps * (1.0 - fay_rho) ** 2),
+                         "bootstrap": 1.0 / max(n_reps - 1, 1)}.get(method, 1.0)
+        self._set_replicates(np.arange(len(data)), factors, np.ones(len(data)),
+                             method=method, scale=default_scale if scale is None else scale,
+                             rscales=rscales, mse=mse)
+        self.repweights_columns = columns
+
+    # ------------------------------------------------------------------ structure
+    def _set_replicates(self, cluster, factors, base, *, method, scale, rscales, mse):
+        """Replicate r's weight of row i is base[i] * factors[cluster[i], r] (rows outside
+        the domain: 0). Jackknife and bootstrap replicates of PSUs need only a factor per PSU,
+        which keeps a 500-replicate design of 1,000,000 rows small."""
+        factors = np.asarray(factors, dtype=float)
+        n_reps = factors.shape[1]
+        rscales = np.ones(n_reps) if rscales is None else \
+            np.broadcast_to(np.asarray(rscales, dtype=float), (n_reps,)).copy()
+        if not (np.isfinite(scale) and scale >= 0) or not (np.isfinite(rscales).all()
+                                                           and (rscales >= 0).all()):
+            raise ValueError(f"ReplicateDesign: scale and rscales must be finite and >= 0, "
+                             f"got scale={scale!r}")
+        self._rep_cluster = np.asarray(cluster, dtype=np.int64)
+        self._rep_factors = factors
+        self._rep_base = np.asarray(base, dtype=float)
+        self.method = method
+        self.scale = float(scale)
+        self.rscales = rscales
+        self.mse = bool(mse)
+        self.n_reps = int(n_reps)
+        used = np.unique(self._rep_cluster[self._base_weights > 0])
+        self._rep_df = _rank(factors[used]) - 1 if used.size else 0
+        self._set_domain(self._domain)
+
+    def _set_domain(self, domain: np.ndarray) -> None:
+        super()._set_domain(domain)
+        if hasattr(self, "_rep_df"):
+            self.df = self._rep_df
+
+    def replicate_weights(self) -> np.ndarray:
+        """The (n, n_reps) replicate weights (zero outside the domain)."""
+        return (self._rep_base * self._domain)[:, None] * self._rep_factors[self._rep_cluster]
+
+    def _replicate_sums(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(n_reps, k): sum over ``rows`` of replicate weight x value, for x (len(rows), k):
+        one sum per cluster, then one matrix product with the factors."""
+        v = (self._rep_base[rows] * self._domain[rows])[:, None] * x
+        cluster = self._rep_cluster[rows]
+        if self._rep_factors.shape[0] == len(self.data):      # a factor for every row
+            return self._rep_factors[cluster].T @ v
+        used, position = np.unique(cluster, return_inverse=True)
+        sums = np.asarray(_indicator(position, used.size) @ v)
+        # einsum, not BLAS: these products are small and many (one per domain), where a
+        # threaded BLAS call costs more than it saves on a busy machine
+        return np.einsum("cr,ck->rk", self._rep_factors[used], sums)
+
+    def _replicate_variance(self, deviation: np.ndarray) -> np.ndarray:
+        """scale * sum_r rscales_r (theta_r - c)(theta_r - c)' from theta_r - theta (R's
+        ``svrVar``: c the mean of the replicates of positive rscale unless ``mse``)."""
+        if not self.mse:
+            keep = self.rscales > 0
+            deviation = deviation - deviation[keep].mean(axis=0) if keep.any() else deviation
+        return self.scale * (deviation * self.rscales[:, None]).T @ deviation
+
+    # ------------------------------------------------------------------ variance
+    def vcov_estimating(self, z: np.ndarray, jacobian: np.ndarray | None = None, *,
+                        rows: np.ndarray | None = None) -> np.ndarray:
+        """Replicate covariance of estimates given by their estimating functions (see
+        :meth:`SurveyDesign.vcov_estimating`): theta_r - theta = sum(w_r psi) / sum(w_r d),
+        or sum(w_r u) - sum(w u) for a linear statistic (``jacobian`` None)."""
+        z = np.asarray(z, dtype=float)
+        if z.ndim == 1:
+            z = z[:, None]
+        if z.shape[0] != len(self.data):
+            raise ValueError(f"z must have shape (n,) or (n, k) with n = {len(self.data)}, "
+                             f"got {z.shape}")
+        compact_jacobian = rows is not None
+        if rows is None:
+            rows = np.flatnonzero(self.weights > 0)
+        rows = np.asarray(rows)
+        w = self.weights[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(w[:, None] > 0, z[rows] / w[:, None], 0.0)
+        replicate = self._replicate_sums(u, rows)
+        if jacobian is None:
+            deviation = replicate - w @ u
+        else:
+            d = np.asarray(jacobian, dtype=float)
+            if d.ndim == 1:
+                d = d[:, None]
+            if not compact_jacobian:
+                d = d[rows]
+            d = np.broadcast_to(d, u.shape)
+            full = w @ d
+            with np.errstate(divide="ignore", invalid="ignore"):
+                denominator = self._replicate_sums(d, rows) / np.where(full != 0, full, np.nan)
+                deviation = np.where(denominator != 0, replicate / denominator, np.nan)
+        return self._replicate_variance(deviation)
+
+    def vcov_m_estimator(self, scores: np.ndarray, information: np.ndarray) -> np.ndarray:
+        """Replicate covariance of a model's coefficients from a Newton step in every
+        replicate: theta_r - theta = A_r^-1 sum_i w_ri U_i(theta), A_r = sum_i w_ri h_i h_i'.
+
+        ``scores``: (n, p) weighted scores w_i U_i at the fit (zero on rows not used);
+        ``information``: (n, p) rows h_i whose outer products are the unweighted information
+        of each row (X for a linear model, X sqrt(mu (1 - mu)) for a logit). Exact for a
+        linear model (R's ``svyglm`` refit in each replicate); for a logit the step from the
+        full-sample fit differs from a refit by terms of second order.
+        """
+        scores = np.asarray(scores, dtype=float)
+        h = np.asarray(information, dtype=float)
+        rows = np.flatnonzero(self.weights > 0)
+        w = self.weights[rows]
+        p = scores.shape[1]
+        gradient = self._replicate_sums(scores[rows] / w[:, None], rows)          # (R, p)
+        outer = (h[rows, :, None] * h[rows, None, :]).reshape(len(rows), p * p)
+        bread = self._replicate_sums(outer, rows).reshape(-1, p, p)               # (R, p, p)
+        deviation = np.linalg.solve(bread, gradient[:, :, None])[:, :, 0]
+        return self._replicate_variance(deviation)
+
+    def vcov_refit(self, fit, estimate: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Replicate covariance of an estimate refitted with every replicate's weights (R's
+        ``svyglm`` on a replicate design): ``fit(weights)`` returns the estimate from the
+        weights of ``rows``; ``estimate`` is the full-sample one."""
+        reps = self.replicate_weights()[rows]
+        deviation = np.array([np.asarray(fit(reps[:, r]), dtype=float) - estimate
+                              for r in range(self.n_reps)])
+        return self._replicate_variance(deviation)
+
+    def vcov_totals(self, z: np.ndarray) -> np.ndarray:
+        """Replicate covariance of the totals sum_i z_i (z weighted by the full-sample
+        weights, zero outside the domain): the totals of z_i / w_i with every replicate's
+        weights."""
+        return self.vcov_estimating(z)
+
+    def satterthwaite_df(self, z: np.ndarray) -> np.ndarray:
+        """The design df (rank of the replicate weights - 1) for every column of ``z``."""
+        z = np.asarray(z)
+        k = 1 if z.ndim == 1 else z.shape[1]
+        return np.full(k, float(self.df))
+
+    def domain_df(self, codes, n_domains: int) -> np.ndarray:
+        """The design df for every domain (R's ``degf`` of a replicate design does not change
+        with the domain)."""
+        return np.full(int(n_domains), self.df, dtype=np.int64)
+
+    def _variance_ignores_domain(self) -> bool:
+        return False   # ``by`` estimates one domain at a time from the replicates
+
+    def bootstrap_factors(self, *, n_reps: int, seed: Seed) -> np.ndarray:
+        raise TypeError("a ReplicateDesign carries its own replicates (replicate_weights()); "
+                        "a Rao–Wu bootstrap of PSUs (relative_importance's n_boot) needs the "
+                        "SurveyDesign it was made from")
+
+    def as_replicate(self, *args, **kwargs):
+        raise TypeError("this design already has replicate weights")
+
+    # ------------------------------------------------------------------ calibration
+    def _with_replicates(self, new: "SurveyDesign", replicate_weights: np.ndarray):
+        """``new`` (the full-sample calibration of this design) with recalibrated replicate
+        weights (n x n_reps, one factor per row from now on)."""
+        new._set_replicates(np.arange(len(self.data)), replicate_weights,
+                            np.ones(len(self.data)), method=self.method, scale=self.scale,
+                            rscales=self.rscales, mse=self.mse)
+        return new
+
+    def post_stratify(self, by, population) -> "ReplicateDesign":
+        """As :meth:`SurveyDesign.post_stratify`, and every replicate post-stratified to the
+        same totals (R's ``postStratify`` on a replicate design)."""
+        new = super().post_stratify(by, population)
+        active = self.weights > 0
+        codes, keys = weighting.cell_codes(self.data, _as_list(by), active, "post_stratify")
+        targets = np.bincount(codes[active], weights=new.weights[active], minlength=len(keys))
+        reps = self.replicate_weights()
+        return self._with_replicates(new, _post_stratify_matrix(reps, codes, active, targets))
+
+    def rake(self, margins, *, epsilon: float = 1e-10, max_iter: int = 100
+             ) -> "ReplicateDesign":
+        """As :meth:`SurveyDesign.rake`, and every replicate raked to the same margins with
+        the same number of sweeps as the full sample (R's ``rake`` on a replicate design)."""
+        new = super().rake(margins, epsilon=epsilon, max_iter=max_iter)
+        sweeps = new.weighting_steps[-1].iterations
+        active = self.weights > 0
+        margin_codes = []
+        for key, population in margins.items():
+            cols = list(key) if isinstance(key, tuple) else [key]
+            codes, keys = weighting.cell_codes(self.data, cols, active, "rake")
+            totals = weighting.parse_totals(population, cols, f"rake margin {cols}")
+            sums = np.bincount(codes[active], weights=self.weights[active], minlength=len(keys))
+            targets = weighting.match_totals(keys, sums, totals, cols, "rake")
+            margin_codes.append((codes, targets))
+        reps = self.replicate_weights()
+        for _ in range(max(sweeps, 1)):
+            for codes, targets in margin_codes:
+                reps = _post_stratify_matrix(reps, codes, active, targets)
+        return self._with_replicates(new, reps)
+
+    def calibrate(self, formula: str, population, *, calfun: str = "linear", bounds=None,
+                  variance=None, epsilon: float = 1e-7,
+                  max_iter: int = 50) -> "ReplicateDesign":
+        """As :meth:`SurveyDesign.calibrate`, and every replicate calibrated to the same
+        totals with the same distance and bounds (R's ``calibrate`` on a replicate design)."""
+        new = super().calibrate(formula, population, calfun=calfun, bounds=bounds,
+                                variance=variance, epsilon=epsilon, max_iter=max_iter)
+        names, mm = self._model_matrix(formula, "calibrate")
+        target = weighting.match_population_vector(population, names, "calibrate")
+        keep = ~((target == 0) & np.all(mm == 0, axis=0))     # as the full-sample calibration
+        mm, target, names = mm[:, keep], target[keep], [n for n, k in zip(names, keep) if k]
+        sigma2 = self._calibration_variance(variance, mm, names, "calibrate")
+        lower, upper = (-np.inf, np.inf) if bounds is None else map(float, bounds)
+        reps = self.replicate_weights()
+        out = np.empty_like(reps)
+        for r in range(reps.shape[1]):
+            ww = reps[:, r]
+            if calfun == "linear" and not (np.isfinite(lower) or np.isfinite(upper)):
+                g = weighting.linear_g(mm, ww, target, names, f"calibrate (replicate {r + 1})",
+                                       sigma2)
+            else:
+                g, _, misfit = weighting.grake(mm, ww, calfun, lower, upper, target,
+                                               epsilon=epsilon, max_iter=int(max_iter),
+                                               sigma2=sigma2)
+                if not np.all(misfit < epsilon):
+                    raise ValueError(f"calibrate: replicate {r + 1} did not converge with "
+                                     f"calfun={calfun!r} and bounds {bounds!r}")
+            out[:, r] = ww * g
+        return self._with_replicates(new, out)
+
+    def trim_weights(self, lower: float = -np.inf, upper: float = np.inf, *,
+                     strict: bool = False) -> "ReplicateDesign":
+        """As :meth:`SurveyDesign.trim_weights`, every replicate trimmed the same way (R's
+        ``trimWeights`` on a replicate design)."""
+        new = super().trim_weights(lower, upper, strict=strict)
+        reps = self.replicate_weights()
+        for r in range(reps.shape[1]):
+            reps[:, r] = weighting.trim_weights(reps[:, r], lower, upper, strict=strict)[0]
+        return self._with_replicates(new, reps)
+
+    def __repr__(self) -> str:
+        return (f"ReplicateDesign(rows={len(self.data)}, in domain={int(self._domain.sum())}, "
+                f"method={self.method!r}, replicates={self.n_reps}, df={self.df})")
+
+
+def _rank(matrix: np.ndarray) -> int:
+    """Rank of a (rows x replicates) matrix from its Gram matrix over the smaller dimension:
+    an eigen-decomposition of min(rows, R) squared instead of an SVD of the whole matrix (R's
+    ``degf``, a QR rank with tolerance 1e-5: the Gram's eigenvalues above 1e-10 of the
+    largest)."""
+    def gram_rank(m):
+        gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+        eigen = np.linalg.eigvalsh(gram)
+        return int((eigen > 1e-10 * eigen.max()).sum()) if eigen.size and eigen.max() > 0 else 0
+
+    rows, columns = matrix.shape
+    if rows > 4 * columns:
+        # many PSUs, few replicates (a bootstrap): rows of full column rank already prove the
+        # rank, at a fraction of the cost; the whole matrix only when they fall short
+        picked = np.linspace(0, rows - 1, 2 * columns).astype(np.int64)
+        if gram_rank(matrix[picked]) == columns:
+            return columns
+    return gram_rank(matrix)
+
+
+def _post_stratify_matrix(reps: np.ndarray, codes: np.ndarray, active: np.ndarray,
+                          targets: np.ndarray) -> np.ndarray:
+    """Every column of ``reps`` times target / its weighted count of the row's cell."""
+    rows = np.flatnonzero(active)
+    sums = np.asarray(_indicator(codes[rows], len(targets)) @ reps[rows])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(sums > 0, targets[:, None] / sums, 0.0)
+    out = reps.copy()
+    out[rows] = reps[rows] * factor[codes[rows]]
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -362,7 +362,10 @@ def _group_ratio_vcov(design, core: _Core, u: np.ndarray) -> np.ndarray:
         z[rows] = core.weights[block, None] * u[block]
         mask[rows] = True
         domain = design.subset(mask) if G > 1 else design
-        out[g] = np.asarray(domain.vcov_totals(z), dtype=float).reshape(r, r)
+        # the ratios' estimating functions: psi = y - R a, derivative -a (replicate designs
+        # recompute each ratio with every replicate's weights from them)
+        out[g] = np.asarray(domain.vcov_estimating(z, core.a[block], rows=rows),
+                            dtype=float).reshape(r, r)
         z[rows] = 0.0
         mask[rows] = False
     return out

@@ -135,11 +135,20 @@ def _check_rank(frame: _Frame):
 # --------------------------------------------------------------------------------------------
 # Variance: design-based sandwich or model-based
 # --------------------------------------------------------------------------------------------
-def _sandwich(frame: _Frame, scores: np.ndarray, bread_inv: np.ndarray) -> np.ndarray:
+def _sandwich(frame: _Frame, scores: np.ndarray, bread_inv: np.ndarray,
+              information: np.ndarray | None = None) -> np.ndarray:
     """A⁻¹ V(Σ U) A⁻¹ with V from the design; rows not used carry zero scores but keep the
-    design's strata and PSUs (domain estimation, as R's svyglm on a subset)."""
+    design's strata and PSUs (domain estimation, as R's svyglm on a subset).
+
+    A replicate design (``vcov_m_estimator``) given the rows' ``information`` (h_i with
+    unweighted information h_i h_i') refits by a Newton step in every replicate instead."""
     full = np.zeros((frame.n_total, scores.shape[1]))
     full[frame.used] = scores
+    refit = getattr(frame.design, "vcov_m_estimator", None)
+    if refit is not None and information is not None:
+        rows = np.zeros((frame.n_total, information.shape[1]))
+        rows[frame.used] = information
+        return refit(full, rows)
     meat = frame.design.vcov_totals(full)
     return bread_inv @ meat @ bread_inv.T
 
@@ -216,7 +225,7 @@ def fit_linear(formula: str, design_or_data, *, freq_weights: str | None = None)
     stats_row = {"r_squared": 1 - rss / tss, "n_expanded": float(sw) if frame.design is None
                  else np.nan}
     if frame.design is not None:
-        vcov = _sandwich(frame, X * (w * resid)[:, None], bread_inv)
+        vcov = _sandwich(frame, X * (w * resid)[:, None], bread_inv, information=X)
         df = _design_df(frame, p)
         stats_row.update(_design_stats(frame), dispersion=_svyglm_dispersion(resid, w),
                          aic=np.nan)
@@ -504,7 +513,12 @@ def fit_logit(formula: str, design_or_data, *, freq_weights: str | None = None) 
     loglik0 = _binary_loglik(y, np.full_like(y, ybar), w)
     stats_row = {"pseudo_r_squared": 1 - loglik / loglik0, "iterations": iterations}
     if frame.design is not None:
-        vcov = _sandwich(frame, X * (w * (y - mu))[:, None], bread_inv)
+        refit = getattr(frame.design, "vcov_refit", None)
+        if refit is not None:   # a replicate design: refit in every replicate, as svyglm
+            vcov = refit(lambda wr: _irls_logit(X, y, wr, names=frame.names,
+                                                outcome=frame.lhs)[0], beta, frame.used)
+        else:
+            vcov = _sandwich(frame, X * (w * (y - mu))[:, None], bread_inv)
         df = _design_df(frame, p)
         stats_row.update(_design_stats(frame), aic=np.nan)
     else:
