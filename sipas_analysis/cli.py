@@ -108,7 +108,11 @@ def _parser() -> argparse.ArgumentParser:
                     "tables.xlsx; the year gets index.html and manifest.json. The national results "
                     "every unit shares are computed once and cached (cache/ in the processed-data "
                     "folder, or $SIPAS_CACHE_DIR). A failing unit is recorded and the others go "
-                    "on; exit status 1 if any failed.")
+                    "on; exit status 1 if any failed. With --data FILE --codebook C (your own "
+                    "survey): notebooks/agency_report.ipynb once per unit inside the province, "
+                    "OUT/YEAR/<unit-slug>/..., the province's league table as index.html and "
+                    "OUT/YEAR/par_points.xlsx; --units takes all, names separated by ';', or "
+                    "@FILE with one name per line.")
     reports.add_argument("--year", type=int, required=True, help="survey year of the reports")
     reports.add_argument("--units", default=None,
                          help='"all" (default) or codes such as 01,79 of the year\'s unit set; '
@@ -402,6 +406,10 @@ def _missing_answers(survey, book):
     rows = [dict(column=c, factor=f, n_missing=int(survey[c].isna().sum()),
                  share_missing=float(survey[c].isna().mean()))
             for f, crits in book.factors.items() for c in crits]
+    if "overall_satisfaction" in survey:
+        missing = survey["overall_satisfaction"].isna()
+        rows.append(dict(column="overall_satisfaction", factor="overall",
+                         n_missing=int(missing.sum()), share_missing=float(missing.mean())))
     return pd.DataFrame(rows)
 
 
@@ -913,6 +921,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"sipas: warning: {message}", file=sys.stderr)
 
 
+def _looks_like_an_own_survey(error, args) -> bool:
+    """A file read without a codebook that lacks most of the contract's columns."""
+    if getattr(args, "codebook", "absent") is not None or args.command == "codebook":
+        return False
+    rules = list(getattr(error, "problems", {}).get("rule", []))
+    return sum(rule == "required column is missing" for rule in rules) >= 5
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
     with warnings.catch_warnings():    # restores the caller's warning display afterwards
@@ -941,6 +957,10 @@ def _main(argv: list[str] | None) -> int:
         return 128 + int(getattr(signal, "SIGPIPE", 13))
     except SurveyValidationError as error:
         print(str(error), file=sys.stderr)
+        if _looks_like_an_own_survey(error, args):
+            print(f"hint: this file is not in the data contract. For your own survey, draft a "
+                  f"codebook (sipas codebook draft FILE -o codebook.yaml), check it, and give "
+                  f"it with --codebook codebook.yaml (README: Your own survey)", file=sys.stderr)
         return EXIT_INVALID
     except (UserError, UnknownProvinceError, FileNotFoundError) as error:
         print(f"sipas {args.command}: {error}", file=sys.stderr)

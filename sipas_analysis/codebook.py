@@ -245,6 +245,11 @@ class Codebook:
                     or not 2017 <= constants["year"] <= 2100:
                 p.append(f"constants.year must be a whole year from 2017, got "
                          f"{files.short_repr(constants['year'])}")
+        for key, value in constants.items():
+            if value is None or (isinstance(value, str) and not value.strip()):
+                p.append(f"constants.{key} is empty: write its value or delete the line")
+        constants = {k: v for k, v in constants.items()
+                     if v is not None and not (isinstance(v, str) and not v.strip())}
         if "date" in constants:
             try:
                 constants = constants | {"date": _date(constants["date"])}

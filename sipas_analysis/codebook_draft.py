@@ -1127,13 +1127,38 @@ def _conflicts(mapping: dict, main: dict) -> bool:
                for k, v in mapping.items())
 
 
+_CANONICAL = {unicodedata.normalize("NFC", label).casefold(): label
+              for levels in _SCALE_FAMILIES.values() for label, _ in levels.values()}
+
+
+def _spelling(label) -> str:
+    match = _LABEL_NUMBER.match(str(label))
+    text = match.group(2) if match else str(label)
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
 def _mapping_entries(mapping: dict) -> list[Entry]:
+    # A label that reads like a standard one only once its tone marks are ignored ("Rất hai
+    # long" beside "Rất hài lòng") is most likely a typing slip: it is left commented, so that
+    # validation reports its rows instead of the draft silently counting it.
+    canonical_keys = {_label_key(label) for label in mapping
+                      if _spelling(label) in _CANONICAL}
     entries, seen = [], set()
     for label, number in mapping.items():
         key = unicodedata.normalize("NFC", str(label)).strip().casefold()
         if key in seen:                 # the codebook matches any case and Unicode form
             continue
         seen.add(key)
+        slip = (not str(label).isascii() and _spelling(label) not in _CANONICAL
+                and _label_key(label) in canonical_keys)
+        if slip:
+            usual = next(_CANONICAL[_spelling(other)] for other in mapping
+                         if _spelling(other) in _CANONICAL
+                         and _label_key(other) == _label_key(label))
+            entries.append(Entry(str(label), number, active=False,
+                                 comment=f"spelled unlike {usual!r}: a typo in the file? fix "
+                                         "the file, or remove the '# ' to count it"))
+            continue
         entries.append(Entry(str(label), number,
                              comment="no opinion: a missing answer" if number is None else ""))
     return entries

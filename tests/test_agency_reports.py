@@ -274,3 +274,12 @@ def test_the_agency_notebook_shows_the_kinds_cells_in_order():
     parameters = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
     names = {line.split("=")[0].strip() for line in "".join(parameters[0]["source"]).splitlines()}
     assert names == set(AgencyParams.TYPES)
+
+
+def test_names_joined_by_a_comma_get_the_separator_hint():
+    from sipas_analysis.report.agency_shared import match_units
+    with pytest.raises(ValueError, match="separate several names with ';'"):
+        match_units(["Sở Tư pháp", "UBND huyện Phú Lương"], "Sở Tư pháp, UBND huyện Phú Lương")
+    # a name with its own comma, alone, is found
+    assert match_units(["Sở Văn hóa, Thể thao và Du lịch"],
+                       "Sở Văn hoá, Thể thao và Du lịch") == ["Sở Văn hóa, Thể thao và Du lịch"]

@@ -518,3 +518,15 @@ def test_spss_value_labels_give_the_scale_of_codes():
     assert book["scale"]["1"] == 1 and book["scale"]["9"] is None
     assert book["values"]["sex"] == {"1": "male", "Nam": "male", "2": "female",
                                      "Nữ": "female"}
+
+
+def test_a_label_with_a_tone_slip_is_left_for_validation_to_report():
+    answers = ["Rất hài lòng", "Hài lòng", "Bình thường", "Không hài lòng", "Rất không hài lòng",
+               "Rất hai long"]
+    frame = pd.DataFrame({"Câu 1: Công chức có thái độ lịch sự": answers * 3})
+    text = draft_codebook(frame, file_options={"header_row": 1})
+    scale = yaml.safe_load(text)["scale"]
+    assert scale["Rất hài lòng"] == 5 and "Rất hai long" not in scale
+    slip = [line for line in text.splitlines() if "Rất hai long" in line]
+    assert len(slip) == 1 and slip[0].lstrip().startswith("#")
+    assert "a typo in the file?" in slip[0]

@@ -182,3 +182,21 @@ def test_a_codebook_from_the_xlsform_reads_both_kobo_exports(own_survey_files, d
     capsys.readouterr()
     units = set(pd.read_csv(out)["unit"]) - {"all respondents"}
     assert "Sở Tư pháp" in units and len(units) == 4
+
+
+def test_an_own_survey_without_its_codebook_gets_a_hint(own_survey_files, capsys):
+    assert cli.main(["validate", str(own_survey_files["kobo_export.csv"])]) == 1
+    err = capsys.readouterr().err
+    assert "required column is missing" in err
+    assert "hint: this file is not in the data contract" in err and "--codebook" in err
+
+
+def test_an_empty_constant_is_named(own_survey_files, tmp_path, capsys):
+    book = yaml.safe_load(own_survey_files["kobo_export_csv.codebook.yaml"].read_text(
+        encoding="utf-8"))
+    book["constants"]["province"] = ""
+    path = tmp_path / "empty.yaml"
+    path.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    assert cli.main(["validate", str(own_survey_files["kobo_export.csv"]), "--codebook",
+                     str(path)]) == 1
+    assert "constants.province is empty" in capsys.readouterr().err

@@ -173,7 +173,11 @@ def match_units(available, requested) -> list[str]:
         elif name not in found:
             found.append(name)
     if unknown:
-        raise ValueError(f"unknown unit(s) {'; '.join(unknown)}; the file's units: "
+        # names contain commas ("Sở Văn hóa, Thể thao và Du lịch"): ';' separates them
+        comma = any("," in value for value in wanted) and ";" not in ";".join(
+            v for v in wanted if "," in v) and len(wanted) == 1
+        hint = " (separate several names with ';', not ',')" if comma else ""
+        raise ValueError(f"unknown unit(s) {'; '.join(unknown)}{hint}; the file's units: "
                          + "; ".join(names))
     return found
 
