@@ -22,7 +22,7 @@ import pytest
 from sipas_analysis import batch, report
 from tests.conftest import contract_frame
 from tests.test_batch import TINY, TINY_FAILING, fake_shared
-from tests.test_batch_fast import notebook_with
+from tests.test_batch_fast import _cmdline, notebook_with
 
 UNITS = "01,79,48"
 
@@ -83,7 +83,7 @@ def kill_after_01_moved(root, files, notebook, env, sig) -> tuple[str, int]:
         else:
             pytest.fail("unit 63-01 was never built from B")
         kernels = [p for p in psutil.Process(process.pid).children(recursive=True)
-                   if any("ipykernel_launcher" in part for part in p.cmdline())]
+                   if "ipykernel_launcher" in " ".join(_cmdline(p))]
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
     finally:

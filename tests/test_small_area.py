@@ -15,9 +15,7 @@ from scipy import optimize
 
 from sipas_analysis.small_area import fay_herriot, small_area_index
 
-MILK = Path(__file__).resolve().parents[2] / "shared" / "data" / "sae" / "milk.csv"
-if not MILK.exists():                                      # a clone with shared/ beside it
-    MILK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sae" / "milk.csv"
+MILK = Path(__file__).resolve().parents[1] / "data" / "sae" / "milk.csv"   # data/sae/SOURCES.md
 
 # R sae 1.3, ``eblupFH(yi ~ as.factor(MajorArea), SD^2, method=...)`` and ``mseFH(...)`` on
 # ``milk``, as printed by R (7 significant digits for the EBLUPs and coefficients, 9 decimals
