@@ -494,29 +494,13 @@ def _concat_national(national, table):
 
 
 def _with_peer_ranks(table, survey, unit: str):
-    """Rank sets of the overall index among each unit's peers (departments among departments,
-    districts among districts, as provinces publish them): ``unit_type``, ``rank``,
-    ``rank_low``, ``rank_high`` on the overall rows."""
-    import pandas as pd
-    from . import indices
-    if "unit_type" in survey:
-        types = survey.groupby(unit, observed=True)["unit_type"].unique()
-        mixed = types[types.map(len) > 1]
-        if len(mixed):
-            from .files import short_repr
-            raise ValueError(f"a unit has more than one unit type: "
-                             f"{short_repr(mixed.head(3).map(list).to_dict(), 200)}")
-        table = table.merge(types.map(lambda v: v[0]).rename("unit_type").reset_index(),
-                            on=unit, how="left")
-    else:
-        table = table.assign(unit_type="")
-    overall = table[(table["kind"] == "overall") & table["std_error"].notna()]
-    ranks = [indices.rank_units(rows, unit=unit, seed=0)[[unit, "rank", "rank_low",
-                                                          "rank_high"]]
-             for _, rows in overall.groupby("unit_type", sort=False) if len(rows) > 1]
-    if ranks:
-        found = pd.concat(ranks, ignore_index=True).assign(kind="overall")
-        table = table.merge(found, on=[unit, "kind"], how="left")
+    """``unit_type`` on every row, and the rank sets among each unit's peers on the overall
+    rows (``rank``, ``rank_low``, ``rank_high``), as the league table ranks them."""
+    from .report.agency_shared import peer_ranks, unit_types
+    table = table.merge(unit_types(survey, unit).reset_index(), on=unit, how="left")
+    ranks = peer_ranks(table[table["kind"] == "overall"], unit=unit, seed=0)
+    table = table.merge(ranks[[unit, "rank", "rank_low", "rank_high"]].assign(kind="overall"),
+                        on=[unit, "kind"], how="left")
     columns = [unit, "unit_type"] + [c for c in table.columns if c not in (unit, "unit_type")]
     return table[columns]
 

@@ -415,7 +415,7 @@ class Codebook:
         if empty.any():
             table, rows = table.loc[~empty], rows[~empty]
         n = len(table)
-        problems = _RowProblems(rows)
+        problems = schema.RowProblems(rows)
         lookup = {fold(h): h for h in table.columns}
         used: dict[str, str] = {}
 
@@ -425,7 +425,7 @@ class Codebook:
                 close = difflib.get_close_matches(fold(header), list(lookup), n=3, cutoff=0.6)
                 hint = (" — close: " + "; ".join(files.short_repr(lookup[c], 80) for c in close)
                         ) if close else ""
-                problems.file(key, f"header {files.short_repr(header, 120)} is not in the "
+                problems.add(key, f"header {files.short_repr(header, 120)} is not in the "
                               f"file{hint}")
                 return None
             used[key] = actual
@@ -564,7 +564,7 @@ class Codebook:
                 problems.add("design.fpc", "fpc must be a number > 0", fpc.isna() | (fpc <= 0),
                              series)
                 out["fpc1"] = fpc.astype(float)
-        problems.raise_if_any(source, n)
+        problems.raise_if_any(n, source)
 
         survey = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v)
                                for k, v in out.items()})
@@ -825,35 +825,6 @@ def _show_levels(levels) -> str:
 
 # --- table helpers -------------------------------------------------------------------------------
 
-class _RowProblems:
-    """Problems of the file's rows, numbered as the file numbers them."""
-
-    def __init__(self, file_rows: np.ndarray):
-        self.file_rows = file_rows
-        self.rows: list[dict] = []
-
-    def file(self, key: str, rule: str) -> None:
-        self.rows.append(dict(column=key, rule=rule, n_rows=0, rows=[], values=[]))
-
-    def add(self, key: str, rule: str, bad, values=None) -> None:
-        bad = np.asarray(bad, dtype=bool)
-        positions = np.flatnonzero(bad)
-        if positions.size == 0:
-            return
-        first = positions[:5]
-        shown = [None] * len(first) if values is None else \
-            [_plain(np.asarray(values, dtype=object)[i]) for i in first]
-        self.rows.append(dict(column=key, rule=rule, n_rows=int(positions.size),
-                              rows=[int(self.file_rows[i]) for i in first], values=shown))
-
-    def raise_if_any(self, source, n_rows: int) -> None:
-        if self.rows:
-            error = schema.SurveyValidationError(pd.DataFrame(self.rows), n_rows, source=source)
-            error.args = (str(error).replace("(rows numbered from 1, the first data row)",
-                                             "(rows numbered as in the file)"),)
-            raise error
-
-
 def _blank_rows(table: pd.DataFrame) -> np.ndarray:
     if table.shape[1] == 0:
         return np.zeros(len(table), dtype=bool)
@@ -869,10 +840,6 @@ def _blank_rows(table: pd.DataFrame) -> np.ndarray:
         if not blank.any():
             break
     return blank
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _per_distinct(series: pd.Series, function, missing) -> np.ndarray:
@@ -896,7 +863,7 @@ def _text(series: pd.Series) -> pd.Series:
     return pd.Series(_per_distinct(series, one, None), index=series.index, dtype=object)
 
 
-def _dates(series: pd.Series, key: str, problems: _RowProblems) -> pd.Series:
+def _dates(series: pd.Series, key: str, problems: schema.RowProblems) -> pd.Series:
     """Dates as Excel, Kobo and people write them: datetimes, Excel day numbers, ISO text
     (Kobo's 2024-05-01T09:30:00.000+07:00), or day first (01/05/2024, as Vietnam writes)."""
     # a survey has a few hundred distinct days (or times): parse each once

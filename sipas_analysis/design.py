@@ -2164,11 +2164,10 @@ def design_for(survey: pd.DataFrame, codebook=None, *, lonely_psu: str = "fail",
     calibration distances (``raking`` is raking with bounds). Margins whose levels or totals
     do not fit the data are refused by those methods, naming the cell.
     """
-    design = SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
-                          lonely_psu=lonely_psu)
     spec = getattr(codebook, "weighting", None) or {}
     if not spec:
-        return design
+        return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
+                            lonely_psu=lonely_psu)
     from pathlib import Path
     where = f"codebook {codebook.source}" if getattr(codebook, "source", None) else "codebook"
     method = spec.get("method", "rake")

@@ -136,12 +136,14 @@ class SurveyValidationError(ValueError):
     of the file as a whole (unreadable, no rows) has the column ``"(file)"``; ``source`` (the
     file's path, when a file was read) starts the message."""
 
-    def __init__(self, problems: pd.DataFrame, n_rows: int, source: str | None = None):
+    def __init__(self, problems: pd.DataFrame, n_rows: int, source: str | None = None, *,
+                 file_rows: bool = False):
         self.problems = problems
         self.source = source
         where = f"{files.printable(source)}: " if source else ""
+        numbering = "as in the file" if file_rows else "from 1, the first data row"
         lines = [f"{where}survey data failed validation: {len(problems)} problem(s) in "
-                 f"{n_rows:,} rows (rows numbered from 1, the first data row)"]
+                 f"{n_rows:,} rows (rows numbered {numbering})"]
         for p in problems.itertuples(index=False):
             where = ""
             if p.n_rows:
@@ -209,27 +211,33 @@ def require_columns(table: pd.DataFrame, columns, context: str, *, table_name: s
                                  + (said if said != " ()" else ""), missing)
 
 
-class _Problems:
-    """Collects every problem so that one error can name them all."""
+class RowProblems:
+    """Collects every problem so that one error can name them all; ``file_rows`` (the file's
+    own number of each row, as a codebook's reading gives them) replaces the default
+    numbering from 1."""
 
-    def __init__(self):
+    def __init__(self, file_rows=None):
         self.rows: list[dict] = []
+        self.file_rows = None if file_rows is None else np.asarray(file_rows)
 
     def add(self, column: str, rule: str, bad: np.ndarray | None = None, values=None):
         if bad is None:
             self.rows.append(dict(column=column, rule=rule, n_rows=0, rows=[], values=[]))
             return
-        positions = np.flatnonzero(bad)
+        positions = np.flatnonzero(np.asarray(bad, dtype=bool))
         if positions.size == 0:
             return
         first = positions[:_SHOW]
-        shown = [None] * len(first) if values is None else [_plain(values[i]) for i in first]
+        shown = [None] * len(first) if values is None else \
+            [_plain(np.asarray(values, dtype=object)[i]) for i in first]
+        numbers = first + 1 if self.file_rows is None else self.file_rows[first]
         self.rows.append(dict(column=column, rule=rule, n_rows=int(positions.size),
-                              rows=[int(i) + 1 for i in first], values=shown))
+                              rows=[int(r) for r in numbers], values=shown))
 
-    def raise_if_any(self, n_rows: int):
+    def raise_if_any(self, n_rows: int, source: str | None = None):
         if self.rows:
-            raise SurveyValidationError(pd.DataFrame(self.rows), n_rows)
+            raise SurveyValidationError(pd.DataFrame(self.rows), n_rows, source=source,
+                                        file_rows=self.file_rows is not None)
 
 
 def _plain(value):
@@ -257,7 +265,7 @@ def _province_code(series: pd.Series) -> pd.Series:
     return code.where(~short.fillna(False).astype(bool), "0" + code)
 
 
-def _as_bool(series: pd.Series, column: str, problems: _Problems) -> pd.Series:
+def _as_bool(series: pd.Series, column: str, problems: RowProblems) -> pd.Series:
     if pd.api.types.is_bool_dtype(series):
         return series.astype("boolean")
     text = series.astype("str").str.strip().str.lower()
@@ -269,7 +277,7 @@ def _as_bool(series: pd.Series, column: str, problems: _Problems) -> pd.Series:
     return out
 
 
-def _as_number(series: pd.Series, column: str, problems: _Problems) -> pd.Series:
+def _as_number(series: pd.Series, column: str, problems: RowProblems) -> pd.Series:
     numbers = pd.to_numeric(series, errors="coerce").astype("float64")
     bad = (numbers.isna() & series.notna()).to_numpy()
     problems.add(column, "must be a number", bad, series.to_numpy())
@@ -329,7 +337,7 @@ def validate_survey(df: pd.DataFrame) -> pd.DataFrame:
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"validate_survey expects a pandas DataFrame, got {type(df).__name__}")
-    problems = _Problems()
+    problems = RowProblems()
     out = df.copy()
     out.index = pd.RangeIndex(len(out))
     n = len(out)

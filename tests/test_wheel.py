@@ -98,7 +98,7 @@ def _files(folder: Path) -> set[str]:
 @pytest.mark.slow
 def test_the_wheel_works_installed_outside_the_checkout(tmp_path):
     started = time.perf_counter()
-    # no path of the checkout (PYTHONPATH) or setting of this session reaches any command
+    # no path of the checkout (PYTHONPATH) or environment setting of the test run reaches any command
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("SIPAS_")}
     env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), IPYTHONDIR=str(tmp_path / "ipython"),

@@ -259,24 +259,39 @@ def _versus_province(design, book, table: pd.DataFrame, weights: np.ndarray,
     return pd.DataFrame(rows), pd.DataFrame(province)
 
 
-def _peer_ranks(overall: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Rank sets of the overall index among the units of the same type (as
-    ``sipas index --codebook`` ranks them)."""
+def unit_types(rows: pd.DataFrame, unit: str = "unit") -> pd.Series:
+    """Each unit's type (``unit_type``, "" where the file has none); a unit given more than
+    one type is a ValueError naming it."""
+    if "unit_type" not in rows:
+        return pd.Series("", index=pd.Index(rows[unit].unique(), name=unit), name="unit_type")
+    types = rows.assign(unit_type=rows["unit_type"].fillna("").astype(str)).groupby(
+        unit, observed=True)["unit_type"].unique()
+    mixed = types[types.map(len) > 1]
+    if len(mixed):
+        raise ValueError(f"a unit has more than one unit type: "
+                         f"{files.short_repr(mixed.head(3).map(list).to_dict(), 200)}")
+    return types.map(lambda v: v[0]).rename("unit_type")
+
+
+def peer_ranks(overall: pd.DataFrame, *, unit: str = "unit", seed: int = 0) -> pd.DataFrame:
+    """Rank sets of the overall index among the units of the same type (departments among
+    departments, districts among districts, as provinces publish them); a unit alone in its
+    type is rank 1 of 1."""
     from .. import indices
     frames = []
     for unit_type, rows in overall.groupby("unit_type", sort=False, dropna=False):
         rows = rows[rows["std_error"].notna()]
         if len(rows) > 1:
-            ranked = indices.rank_units(rows, unit="unit", seed=seed)[
-                ["unit", "rank", "rank_low", "rank_high"]]
+            ranked = indices.rank_units(rows, unit=unit, seed=seed)[
+                [unit, "rank", "rank_low", "rank_high"]]
         elif len(rows) == 1:
-            ranked = pd.DataFrame({"unit": rows["unit"], "rank": 1, "rank_low": 1,
+            ranked = pd.DataFrame({unit: rows[unit], "rank": 1, "rank_low": 1,
                                    "rank_high": 1})
         else:
             continue
         frames.append(ranked.assign(unit_type=unit_type, n_peers=len(rows)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["unit", "rank", "rank_low", "rank_high", "unit_type", "n_peers"])
+        columns=[unit, "rank", "rank_low", "rank_high", "unit_type", "n_peers"])
 
 
 def _change(survey: pd.DataFrame, book, year: int, previous: int, units: list[str],
@@ -352,18 +367,16 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
     if "unit_type" not in rows:
         rows = rows.assign(unit_type="")
     rows["unit_type"] = rows["unit_type"].fillna("").astype(str)
-    types = rows.groupby("unit", observed=True)["unit_type"].unique()
-    mixed = types[types.map(len) > 1]
-    if len(mixed):
-        raise ValueError(f"agency reports: a unit has more than one unit type: "
-                         f"{files.short_repr(mixed.head(3).map(list).to_dict(), 200)}")
-    unit_type = types.map(lambda v: v[0])
+    try:
+        unit_type = unit_types(rows)
+    except ValueError as error:
+        raise ValueError(f"agency reports: {error}") from None
     design = _design(rows)
     table = _index(design, book=codebook, settings=settings, by="unit")
     table = table.merge(unit_type.rename("unit_type").reset_index(), on="unit", how="left")
     overall = table[table["kind"] == "overall"]
     units = sorted(overall["unit"].astype(str))
-    ranks = _peer_ranks(overall, seed=seed)
+    ranks = peer_ranks(overall, seed=seed)
     weights, province_rule = _province_weights(rows, units)
     versus, province = _versus_province(design, codebook, table, weights, units)
     type_means = (table.groupby(["unit_type", "term"], observed=True)["estimate"].mean()
