@@ -508,15 +508,20 @@ def _read_survey_file(path: Path, sheet) -> tuple[pd.DataFrame, list[dict]]:
         # UTF-8 (with or without BOM), UTF-16 (as Excel's "Unicode text" saves) or
         # Windows-1258, found as the readers find it; binary noise is refused there.
         try:
-            content, _, _ = readers.decode_text(path, path.read_bytes(), "auto")
+            content, used, _ = readers.decode_text(path, path.read_bytes(), "auto")
         except readers.UnreadableFile as error:
             raise _Unreadable(error.reason) from None
         # The header as written: pandas would rename a repeated one before we saw it.
-        names = next(csv.reader(_stdio.StringIO(content, newline="")), [])
+        names = next(csv.reader(_stdio.StringIO(content[:1 << 20], newline="")), [])
         if not any(_header_key(n) for n in names):
             raise _Unreadable("has no header row (its first line is blank)")
         text = {c: "str" for c in _TEXT_COLUMNS if c in names}
-        df = pd.read_csv(_stdio.StringIO(content, newline=""), dtype=text)
+        if used in ("utf-8", "utf-8-sig"):
+            # the usual case: pandas reads the file itself, without a second copy in memory
+            del content
+            df = pd.read_csv(path, dtype=text, encoding="utf-8-sig")
+        else:
+            df = pd.read_csv(_stdio.StringIO(content, newline=""), dtype=text)
     elif suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
