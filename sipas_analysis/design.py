@@ -1809,15 +1809,19 @@ class ReplicateDesign(SurveyDesign):
     "other" need ``scale`` (default 1) and ``rscales`` (default 1 per replicate).
 
     Estimates: every estimator of :class:`SurveyDesign` (``mean``, ``total``, ``ratio``,
-    ``by``, ``subset``, ``quantile``) and ``indices.sipas_index``. Each statistic theta is
+    ``by``, ``subset``, ``quantile``), the SIPAS indices (``sipas_index``,
+    ``sipas_index_vcov``, ``compare_indices``, ``rank_units(design=...)``) and the models
+    (``fit_linear``, ``fit_logit``, ``fit_ordinal``). Each statistic theta is
     recomputed with every replicate's weights and its variance is
 
         scale * sum_r rscales_r * (theta_r - c)^2,
 
     c the mean of the replicates (``mse=False``, R's default) or the full-sample estimate
     (``mse=True``). Ratios, means and the SIPAS indices (linear combinations of ratios) are
-    recomputed exactly; statistics given only by influence values (``vcov_totals``, used by
-    rank comparisons and models) use replicate totals of those values. The design degrees of
+    recomputed exactly, and so are index comparisons and the covariance of units' indices
+    behind rank sets; models are refitted in every replicate (:meth:`vcov_refit`,
+    :meth:`vcov_m_estimator`); statistics given only by influence values (``vcov_totals``)
+    use replicate totals of those values. The design degrees of
     freedom ``df`` are the rank of the replicate weights minus 1 (R's ``degf``), the same for
     every domain. Calibration (``post_stratify``, ``rake``, ``calibrate``, ``trim_weights``)
     redoes the calibration in every replicate, as R's methods for replicate designs.
@@ -1987,13 +1991,23 @@ class ReplicateDesign(SurveyDesign):
         deviation = np.linalg.solve(bread, gradient[:, :, None])[:, :, 0]
         return self._replicate_variance(deviation)
 
-    def vcov_refit(self, fit, estimate: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def vcov_refit(self, fit, estimate: np.ndarray, rows: np.ndarray, *,
+                   fit_all=None) -> np.ndarray:
         """Replicate covariance of an estimate refitted with every replicate's weights (R's
         ``svyglm`` on a replicate design): ``fit(weights)`` returns the estimate from the
-        weights of ``rows``; ``estimate`` is the full-sample one."""
+        weights of ``rows``; ``estimate`` is the full-sample one. ``fit_all(weights)``, when
+        given, fits the columns of an (len(rows), n_reps) weight matrix at once, returning
+        (n_reps, k) estimates with a row of NaN where it could not; those replicates are
+        refitted one at a time by ``fit`` (whose error then names the replicate)."""
         reps = self.replicate_weights()[rows]
-        deviation = np.array([np.asarray(fit(reps[:, r]), dtype=float) - estimate
-                              for r in range(self.n_reps)])
+        deviation = np.full((self.n_reps, np.size(estimate)), np.nan)
+        if fit_all is not None:
+            deviation[:] = np.asarray(fit_all(reps), dtype=float) - estimate
+        for r in np.flatnonzero(~np.isfinite(deviation).all(axis=1)):
+            try:
+                deviation[r] = np.asarray(fit(reps[:, r]), dtype=float) - estimate
+            except (ValueError, RuntimeError) as error:
+                raise type(error)(f"replicate {r + 1} of {self.n_reps}: {error}") from None
         return self._replicate_variance(deviation)
 
     def vcov_totals(self, z: np.ndarray) -> np.ndarray:
@@ -2018,7 +2032,7 @@ class ReplicateDesign(SurveyDesign):
 
     def bootstrap_factors(self, *, n_reps: int, seed: Seed) -> np.ndarray:
         raise TypeError("a ReplicateDesign carries its own replicates (replicate_weights()); "
-                        "a Rao–Wu bootstrap of PSUs (relative_importance's n_boot) needs the "
+                        "a Rao–Wu bootstrap of PSUs (relative_importance's n_reps) needs the "
                         "SurveyDesign it was made from")
 
     def as_replicate(self, *args, **kwargs):

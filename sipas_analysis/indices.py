@@ -663,6 +663,30 @@ def _vcov_of_columns(design, columns, n_rows: int) -> np.ndarray:
     return out
 
 
+def _has_replicates(design) -> bool:
+    """Whether ``design`` carries replicate weights (a ``ReplicateDesign``): its index
+    comparisons and rank inputs then come from the indices recomputed in every replicate."""
+    return hasattr(design, "_replicate_variance") and hasattr(design, "_replicate_sums")
+
+
+def _replicate_terms(design, core: _Core, positions) -> np.ndarray:
+    """(n_reps, G, len(positions)) the terms of every group recomputed with every replicate's
+    weights (fractions): each ratio from the replicate's weighted numerator and denominator,
+    combined with the full-sample coefficients. A ratio defined in the full sample whose
+    denominator is 0 in a replicate is NaN there (as the replicate SEs of ``sipas_index``)."""
+    out = np.empty((design.n_reps, core.n_groups, len(positions)))
+    for g in range(core.n_groups):
+        block = core.block(g)
+        rows = core.rows[block]
+        numerator = design._replicate_sums(core.y[block], rows)           # (R, r)
+        denominator = design._replicate_sums(core.a[block], rows)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(denominator > 0, numerator / denominator,
+                             np.where(core.den_total[g] > 0, np.nan, 0.0))
+        out[:, g, :] = ratio @ core.comb[g][positions].T
+    return out
+
+
 def _term_positions(core: _Core, term) -> list[int]:
     names = [term] if isinstance(term, str) else list(term)
     unknown = [t for t in names if t not in core.terms]
@@ -684,7 +708,9 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
     ``term`` and ``estimate`` (percent), one row per group and term (undefined terms left out)
     in the order of ``vcov``; ``vcov`` is the square ndarray of design covariances in squared
     percentage points, computed on the design as given (all groups together). Memory: the
-    influence columns are built in blocks of about 256 MB.
+    influence columns are built in blocks of about 256 MB. On a replicate design
+    (``ReplicateDesign``) it is the replicate covariance of the cells' indices, each
+    recomputed with every replicate's weights (R's ``svrVar`` of the replicate estimates).
 
     Examples
     --------
@@ -707,12 +733,20 @@ def sipas_index_vcov(design, *, by=None, term="overall", satisfied=None,
     """
     core = _build_core(design, by, satisfied, rule, factors, 0.95)
     positions = _term_positions(core, term)
-    v = core.term_influence(core.influence(), positions)
+    v = None if _has_replicates(design) else core.term_influence(core.influence(), positions)
     cells = [(g, i) for g in range(core.n_groups) for i, t in enumerate(positions)
              if not np.isnan(core.estimate[g, t])]
-    columns = [lambda g=g, i=i: core.scatter(v[core.block(g), i], core.block(g))
-               for g, i in cells]
-    vcov = _vcov_of_columns(design, columns, core.n_rows)
+    if _has_replicates(design):
+        # the replicate covariance of the cells' estimates, each recomputed in every replicate
+        replicates = _replicate_terms(design, core, positions)
+        deviation = np.column_stack([replicates[:, g, i] - core.estimate[g, positions[i]]
+                                     for g, i in cells]) if cells else \
+            np.empty((design.n_reps, 0))
+        vcov = np.asarray(design._replicate_variance(deviation), dtype=float)
+    else:
+        columns = [lambda g=g, i=i: core.scatter(v[core.block(g), i], core.block(g))
+                   for g, i in cells]
+        vcov = _vcov_of_columns(design, columns, core.n_rows)
     table = pd.DataFrame({"term": [core.terms[positions[i]] for _, i in cells],
                           "estimate": [100.0 * core.estimate[g, positions[i]] for g, i in cells]})
     by_cols = _as_list(by)
@@ -753,7 +787,10 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     per stratum) has no interval or p-value. ``df=False`` uses the normal distribution, as
     R's ``svycontrast``.
     Aggregation settings (``term``, ``satisfied``, ``rule``, ``factors``) are those of
-    :func:`sipas_index`; ``term`` may be one name or a list.
+    :func:`sipas_index`; ``term`` may be one name or a list. On a replicate design
+    (``ReplicateDesign``) both indices are recomputed in every replicate and the contrast's
+    variance is the replicate variance of their difference, with the design df (the rank of
+    the replicate weights minus 1), as R's ``svycontrast`` on a replicate design.
 
     ``simultaneous=True`` adds ``p_simultaneous``: within each family of contrasts that share
     their ``within`` key and group (e.g. one province's terms against the nation), the
@@ -802,8 +839,9 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     cores = {"fine": fine}
     if reference == "all":
         cores["coarse"] = _build_core(design, within, satisfied, rule, factors, level)
-    term_v = {name: core.term_influence(core.influence(), positions)
-              for name, core in cores.items()}
+    replicated = _has_replicates(design)
+    term_v = {} if replicated else {name: core.term_influence(core.influence(), positions)
+                                    for name, core in cores.items()}
 
     def keys_of(core):
         return {tuple(row): g for g, row in enumerate(core.groups.itertuples(index=False))}
@@ -841,10 +879,29 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
         name, g = part
         return 100.0 * cores[name].estimate[g, positions[i]]
 
-    columns = [lambda s=s: influence(s[4], s[1]) - influence(s[5], s[1]) for s in specs]
-    variance, contrast_df = _variance_and_df_of_columns(design, columns, fine.n_rows)
     est_group = np.array([estimate(s[4], s[1]) for s in specs], dtype=float)
     est_versus = np.array([estimate(s[5], s[1]) for s in specs], dtype=float)
+    if replicated:
+        # each contrast recomputed in every replicate (R's svycontrast of replicate estimates)
+        replicates = {name: _replicate_terms(design, core, positions)
+                      for name, core in cores.items()}
+        deviation = np.empty((design.n_reps, len(specs)))
+        for k, s in enumerate(specs):
+            (group_core, g), (versus_core, h), i = s[4], s[5], s[1]
+            deviation[:, k] = (replicates[group_core][:, g, i] - replicates[versus_core][:, h, i]
+                               - (est_group[k] - est_versus[k]) / 100.0)
+
+        def family_vcov(members):
+            return np.asarray(design._replicate_variance(deviation[:, members]), dtype=float)
+
+        variance = np.array([family_vcov([k])[0, 0] for k in range(len(specs))])
+        contrast_df = np.full(len(specs), float(design.df))
+    else:
+        columns = [lambda s=s: influence(s[4], s[1]) - influence(s[5], s[1]) for s in specs]
+        variance, contrast_df = _variance_and_df_of_columns(design, columns, fine.n_rows)
+
+        def family_vcov(members):
+            return _vcov_of_columns(design, [columns[i] for i in members], fine.n_rows)
     diff = est_group - est_versus
     se = 100.0 * np.sqrt(np.clip(variance, 0.0, None))
     se[np.isnan(diff)] = np.nan
@@ -873,8 +930,8 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
         "p_value": p_value,
     })
     if simultaneous:
-        frame["p_simultaneous"] = _family_adjusted(design, columns, specs, fine.n_rows,
-                                                   statistic, contrast_df if df else None,
+        frame["p_simultaneous"] = _family_adjusted(family_vcov, specs, statistic,
+                                                   contrast_df if df else None,
                                                    n_draws=n_draws, seed=seed)
     if within:
         keys = pd.DataFrame([s[0] for s in specs], columns=within)
@@ -882,8 +939,9 @@ def compare_indices(design, *, between="year", values=None, within=None, referen
     return frame
 
 
-def _family_adjusted(design, columns, specs, n_rows, statistic, contrast_df, *, n_draws, seed):
-    """Max-|t| adjusted p-values within each family (same within key and group) of contrasts."""
+def _family_adjusted(family_vcov, specs, statistic, contrast_df, *, n_draws, seed):
+    """Max-|t| adjusted p-values within each family (same within key and group) of contrasts;
+    ``family_vcov(members)`` is the design covariance of the contrasts ``members``."""
     from sipas_analysis.multiple_comparisons import simultaneous_p_values
     rng = as_generator(seed)
     out = np.full(len(specs), np.nan)
@@ -894,7 +952,7 @@ def _family_adjusted(design, columns, specs, n_rows, statistic, contrast_df, *, 
         members = [i for i in members if np.isfinite(statistic[i])]
         if not members:
             continue
-        vcov = _vcov_of_columns(design, [columns[i] for i in members], n_rows)
+        vcov = family_vcov(members)
         family_df = np.inf if contrast_df is None else float(np.min(contrast_df[members]))
         out[members] = simultaneous_p_values(statistic[members], vcov, df=family_df,
                                              n_draws=n_draws, seed=rng)
@@ -1028,7 +1086,8 @@ def rank_units(estimates: pd.DataFrame, *, unit=None, vcov=None, design=None, le
     - ``vcov``: (p, p) array in the row order of ``estimates`` (e.g. from
       :func:`sipas_index_vcov`), in the squared units of ``estimate``;
     - ``design``: the covariance is computed with :func:`sipas_index_vcov` for the table's single
-      ``term`` by the unit columns (``index_options``: satisfied/rule/factors passed on);
+      ``term`` by the unit columns (``index_options``: satisfied/rule/factors passed on); on a
+      replicate design, the replicate covariance of the units' recomputed indices;
     - neither: independence, ``diag(std_error²)``. In SIPAS provinces are sampled as separate
       strata, so their estimates *are* independent and the diagonal is exact for provinces of
       one year; pass ``vcov`` when units share sampling (e.g. overlapping domains).

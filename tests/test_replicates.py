@@ -7,11 +7,15 @@ References, each independent of the code under test:
   post-stratified (``rclus1p``), raked and calibrated), JKn of apistrat, BRR and Fay on a
   2-PSU-per-stratum design built from apistrat (its strata in brr_strata.csv) and
   ``svrepdesign`` on JK1 replicate weights written to apiclus1_jk1.csv;
+- tests/data/survey_api/r/replicate_models.Rout (script replicate_models.R, same R): ``svyolr``
+  refitted in every replicate of the JK1 design of apiclus1 (the example of ``?svyolr``);
 - brute force: the SIPAS index recomputed with every replicate's weights as an ordinary
-  design, and R's ``svrVar`` formula applied by hand;
+  design, and R's ``svrVar`` formula applied by hand (also for index comparisons and the
+  covariance behind rank sets);
 - the bootstrap (random) in distribution: its variance of a total against the linearised
   one within Monte Carlo error.
-Tolerance: 1e-8 relative (R printed ten significant digits).
+Tolerance: 1e-8 relative (R printed ten significant digits); 1e-4 for ``svyolr``, whose
+``polr`` fits stop at a relative deviance change of 1e-8.
 """
 from __future__ import annotations
 
@@ -332,9 +336,8 @@ def test_linearised_tools_accept_a_replicate_design(small_survey):
     estimates, vcov = sa.indices.sipas_index_vcov(design, by="sex")
     table = sipas_index(design, by="sex")
     overall = table[table["term"] == "overall"]["std_error"].to_numpy()
-    # replicate totals of the influence values: the linearised jackknife, close to the
-    # recomputed one
-    assert np.allclose(np.sqrt(np.diag(vcov)), overall, rtol=0.05)
+    # the indices recomputed in every replicate, as sipas_index's own SEs
+    assert np.allclose(np.sqrt(np.diag(vcov)), overall, rtol=1e-10)
     # for a linear total both are the same
     z = design.weights * small_survey["weight"].to_numpy()
     total = design.total("weight")
@@ -400,3 +403,108 @@ def test_quantiles_of_a_post_stratified_jk1_design_match_r(jk1):
     assert q["ci_high"].tolist() == [631, 722, 781]
     assert q["std_error"].to_numpy() == pytest.approx([35.66788270, 39.86410419, 21.44735430],
                                                       rel=1e-8)
+
+
+# --- the ordinal model and the index comparisons, recomputed in every replicate ------------
+
+MODELS_ROUT = DATA / "r" / "replicate_models.Rout"
+
+
+def test_ordinal_model_on_jk1_is_refitted_in_every_replicate_as_r_svyolr(apiclus1):
+    # replicate_models.Rout: svyolr(mealcat ~ avg.ed + mobility + stype, rclus1), the example
+    # of ?svyolr on the JK1 design of apiclus1; R's polr stops each replicate's BFGS at a
+    # relative change of 1e-8 in the deviance, so its coefficients carry about 5 digits
+    expected = {}
+    block = MODELS_ROUT.read_text().split("### jk1 svyolr")[1].split("###")[0]
+    for line in block.splitlines()[2:]:
+        name, estimate, se = line.split()
+        expected[name] = (float(estimate), float(se))
+    data = apiclus1.rename(columns={"avg.ed": "avg_ed"})
+    data["mealcat"] = pd.cut(data["meals"], [0, 25, 50, 75, 100]).cat.as_ordered()
+    design = SurveyDesign(data, weights="pw", psu="dnum", fpc="fpc").as_replicate("JK1")
+    fit = sa.fit_ordinal("mealcat ~ avg_ed + mobility + stype", design)
+    ours = dict(zip(["stypeH", "stypeM", "avg.ed", "mobility", "(0,25]|(25,50]",
+                     "(25,50]|(50,75]", "(50,75]|(75,100]"],
+                    zip(fit.params.to_numpy(), np.sqrt(np.diag(fit.vcov)))))
+    assert set(ours) == set(expected)
+    for name, (estimate, se) in expected.items():
+        assert ours[name][0] == pytest.approx(estimate, rel=1e-4), name
+        assert ours[name][1] == pytest.approx(se, rel=1e-4), name
+    assert fit.n == 157          # R drops the 26 rows missing mealcat or a predictor, too
+    # not the linearised sandwich (svyolr on dclus1: SE of avg.ed 1.134224336)
+    assert np.sqrt(fit.vcov.loc["avg_ed", "avg_ed"]) > 1.4
+
+
+def test_ordinal_replicate_fits_at_once_equal_the_fits_one_at_a_time(small_survey,
+                                                                     monkeypatch):
+    from sipas_analysis.models import regression
+    data = small_survey.dropna(subset=["overall_satisfaction", "staff_score"])
+    design = SurveyDesign(data.reset_index(drop=True), weights="weight",
+                          psu="unit_id").as_replicate("bootstrap", n_reps=30, seed=2)
+    formula = "overall_satisfaction ~ staff_score + access_score"
+    together = sa.fit_ordinal(formula, design)
+    # every replicate handed back unfitted: each is refitted alone
+    monkeypatch.setattr(regression, "_newton_replicates",
+                        lambda X, y, J1, link, weights, start: np.full(
+                            (weights.shape[1], start.size), np.nan))
+    alone = sa.fit_ordinal(formula, design)
+    assert np.allclose(together.vcov, alone.vcov, rtol=1e-9, atol=0)
+
+
+def replicate_indices(data, design, by) -> np.ndarray:
+    """(n_reps, cells) the SIPAS indices recomputed as ordinary designs with each replicate's
+    weights (the hand replicate computation)."""
+    reps = design.replicate_weights()
+    return np.array([sipas_index(SurveyDesign(data.assign(weight=reps[:, r]), weights="weight"),
+                                 by=by, ci_method=None)["estimate"].to_numpy()
+                     for r in range(design.n_reps)])
+
+
+def svrvar(design, deviation) -> np.ndarray:
+    """R's svrVar by hand: scale * sum_r rscales_r (x_r - mean)(x_r - mean)'."""
+    centred = deviation - deviation.mean(axis=0)
+    return design.scale * (centred * design.rscales[:, None]).T @ centred
+
+
+def test_index_comparison_on_jk1_is_the_replicate_variance_of_the_difference(small_survey):
+    design = SurveyDesign(small_survey, weights="weight", psu="unit_id").as_replicate("JK1")
+    table = sipas_index(SurveyDesign(small_survey, weights="weight"), by="sex", ci_method=None)
+    reps = replicate_indices(small_survey, design, "sex")
+    terms = ["overall", "staff"]
+    compared = sa.compare_indices(design, between="sex", values=("male", "female"), term=terms)
+    for term in terms:
+        female = np.flatnonzero((table["sex"] == "female") & (table["term"] == term))[0]
+        male = np.flatnonzero((table["sex"] == "male") & (table["term"] == term))[0]
+        difference = reps[:, female] - reps[:, male]
+        row = compared[compared["term"] == term].iloc[0]
+        assert row["std_error"] == pytest.approx(np.sqrt(svrvar(design, difference[:, None])
+                                                         [0, 0]), rel=1e-9)
+        assert row["df"] == 11
+    # each level against the whole: the replicate variance of (level - all)
+    whole = replicate_indices(small_survey, design, None)[:, -1]     # the overall term
+    against = sa.compare_indices(design, between="sex", reference="all")
+    female = np.flatnonzero((table["sex"] == "female") & (table["term"] == "overall"))[0]
+    row = against[against["group"] == "female"].iloc[0]
+    assert row["std_error"] == pytest.approx(
+        np.sqrt(svrvar(design, (reps[:, female] - whole)[:, None])[0, 0]), rel=1e-9)
+
+
+def test_rank_inputs_on_jk1_are_the_replicate_covariance_of_the_units(small_survey):
+    data = small_survey.assign(area=np.where(small_survey["unit_id"] % 3 == 0, "a",
+                                             np.where(small_survey["unit_id"] % 3 == 1, "b",
+                                                      "c")))
+    # areas cut across the PSUs' respondents by sex too: estimates of "area" share PSUs
+    data["area"] = data["area"] + "_" + data["sex"].astype(str)
+    design = SurveyDesign(data, weights="weight", psu="unit_id").as_replicate("JK1")
+    estimates, vcov = sa.indices.sipas_index_vcov(design, by="area")
+    table = sipas_index(SurveyDesign(data, weights="weight"), by="area", ci_method=None)
+    overall = np.flatnonzero(table["term"] == "overall")
+    reps = replicate_indices(data, design, "area")[:, overall]
+    assert list(estimates["area"]) == list(table["area"].iloc[overall])
+    assert np.allclose(vcov, svrvar(design, reps), rtol=1e-9, atol=1e-12)
+    index = sipas_index(design, by="area")
+    units = index[index["term"] == "overall"]
+    assert np.allclose(np.sqrt(np.diag(vcov)), units["std_error"], rtol=1e-9)
+    by_design = sa.indices.rank_units(units, unit="area", design=design, seed=3)
+    by_hand = sa.indices.rank_units(units, unit="area", vcov=svrvar(design, reps), seed=3)
+    assert by_design[["rank_low", "rank_high"]].equals(by_hand[["rank_low", "rank_high"]])
