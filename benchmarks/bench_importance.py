@@ -48,7 +48,7 @@ def main(n: int = 40_000) -> None:
     predictors = " + ".join(f"x{i}" for i in range(8))
 
     start = time.perf_counter()
-    result = relative_importance(f"y ~ {predictors}", design, n_boot=200, seed=1)
+    result = relative_importance(f"y ~ {predictors}", design, n_reps=200, seed=1)
     linear = time.perf_counter() - start
     print(f"respondents: {n:,}; strata: {design.n_strata}; PSUs: {design.n_psu}; "
           f"R² {result.r_squared:.3f}")

@@ -88,7 +88,7 @@ def main(n: int = 1_000_000) -> None:
                             strata="stratum", psu="psu")
     timed(f"relative importance: LMG, 8 predictors, {len(small_survey):,} rows, 200 Rao-Wu",
           lambda: sa.relative_importance(f"overall_satisfaction ~ {' + '.join(PREDICTORS[:8])}",
-                                         small, n_boot=200, seed=0))
+                                         small, n_reps=200, seed=0))
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from sipas_analysis._deprecation import renamed_keyword
 from sipas_analysis.intervals import effective_size
 from sipas_analysis.rng import Seed, as_generator
 
@@ -459,9 +460,9 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
                      group: str | None = "unit_type", previous=None,
                      unit_size: str | None = None, scale: str = "arcsine", benchmark=None,
                      benchmark_method: str = "ratio", mse: str = "bootstrap",
-                     n_boot: int = 1000, seed: Seed = 20240601, level: float = 0.95,
-                     method: str = "REML", sampling_variance: str = "pooled"
-                     ) -> SmallAreaResult:
+                     n_reps: int = 1000, seed: Seed = 20240601, level: float = 0.95,
+                     method: str = "REML", sampling_variance: str = "pooled",
+                     n_boot: int | None = None) -> SmallAreaResult:
     """Fay–Herriot small-area estimates of each unit's SIPAS index, beside its direct estimate.
 
     Parameters
@@ -500,7 +501,7 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
     mse : {"bootstrap", "delta"}
         MSE on the percent scale: a parametric bootstrap of the whole procedure (fit,
         back-transform, benchmarking; González-Manteiga et al. 2008, as ``sae::pbmseFH``)
-        with ``n_boot`` replicates from ``seed``; or the delta method
+        with ``n_reps`` replicates from ``seed``; or the delta method
         ``(100 sin 2θ̂)² · mse_θ`` on ``mseFH``'s arcsine-scale MSE (no benchmarking term).
     level : float
         Level of the approximate interval: EBLUP ± z·sqrt(mse) on the arcsine scale,
@@ -515,6 +516,8 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
         n_i / (their own effective size), so that a unit's variance does not rest on its own
         noisy SE (a generalised variance function with one design effect). ``"unit"`` uses each
         unit's own.
+    n_boot : int, optional
+        Deprecated name of ``n_reps`` (a DeprecationWarning; removed in the next release).
 
     Returns
     -------
@@ -535,12 +538,14 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
     ...                       "estimate": [96.0, 92.0, 98.0, 94.0, 88.0, 100.0, 84.0, 91.0],
     ...                       "n": [200, 150, 60, 120, 40, 35, 50, 45],
     ...                       "n_eff": [150, 110, 50, 90, 30, float("nan"), 40, 35]})
-    >>> result = small_area_index(units, n_boot=200, seed=1)
+    >>> result = small_area_index(units, n_reps=200, seed=1)
     >>> result.table[["unit", "direct_estimate", "estimate"]].round(1).head(3).values.tolist()
     [['A', 96.0, 95.8], ['B', 92.0, 92.8], ['C', 98.0, 96.9]]
     >>> result.notes[1]
     'No unit sizes given: the estimates are not benchmarked to the province.'
     """
+    n_reps = renamed_keyword(n_reps, n_boot, new="n_reps", old="n_boot",
+                             function="small_area_index", default=1000)
     notes: list[str] = []
     if scale != "arcsine":
         raise ValueError(f"small_area_index: scale must be 'arcsine', got {scale!r}")
@@ -663,8 +668,8 @@ def small_area_index(table: pd.DataFrame, *, auxiliaries=None, unit: str = "unit
 
     if mse == "bootstrap":
         mse_p = _bootstrap_mse(fit, X.to_numpy(float), d, weights, target is not None,
-                               benchmark_method, method, n_boot, seed)
-        notes.append(f"MSE by a parametric bootstrap ({n_boot} replicates, seed {seed}) of the "
+                               benchmark_method, method, n_reps, seed)
+        notes.append(f"MSE by a parametric bootstrap ({n_reps} replicates, seed {seed}) of the "
                      "fit, back-transform" + (" and benchmarking" if weights is not None else "")
                      + ".")
     else:
@@ -713,21 +718,21 @@ def _effective_sizes(data, p, n, how, notes):
     return n / deff
 
 
-def _bootstrap_mse(fit, X, d, weights, benchmarked, benchmark_method, method, n_boot, seed):
+def _bootstrap_mse(fit, X, d, weights, benchmarked, benchmark_method, method, n_reps, seed):
     """Parametric bootstrap MSE of the back-transformed (and benchmarked) EBLUP, proportions.
 
     Replicate b: true θ*_i = x_i'β̂ + u*_i, u* ~ N(0, Â); direct y*_i = θ*_i + e*_i,
     e* ~ N(0, D_i); refit on y*, back-transform; the replicate's benchmark target is the
     size-weighted mean of its direct estimates, back-transformed without bias (the province's
     direct estimate in the bootstrap world). MSE_i = mean over b of (p̂*_i − sin²θ*_i)²."""
-    if int(n_boot) < 1:
-        raise ValueError(f"small_area_index: n_boot must be at least 1, got {n_boot!r}")
+    if int(n_reps) < 1:
+        raise ValueError(f"small_area_index: n_reps must be at least 1, got {n_reps!r}")
     rng = as_generator(seed)
     beta = fit.coefficients["estimate"].to_numpy()
     m = d.size
     synthetic = X @ beta
-    u = rng.normal(size=(n_boot, m)) * np.sqrt(fit.refvar)
-    e = rng.normal(size=(n_boot, m)) * np.sqrt(d)
+    u = rng.normal(size=(n_reps, m)) * np.sqrt(fit.refvar)
+    e = rng.normal(size=(n_reps, m)) * np.sqrt(d)
     theta_true = synthetic + u
     y_star = theta_true + e
     A, _, _ = _fit_variance(y_star, d, X, method, 100, 1e-4)

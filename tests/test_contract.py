@@ -40,7 +40,7 @@ def _tables(sample):
     index = sa.sipas_index(design, by="province_code")
     overall = index[(index["kind"] == "overall")]
     importance = sa.relative_importance("overall_satisfaction ~ staff_score + access_score",
-                                        user_design, n_boot=20, seed=0)
+                                        user_design, n_reps=20, seed=0)
     papi = sa.load_papi()
     estimates = {
         "design.mean": design.mean(["on_time"], na_rm=True),

@@ -271,9 +271,9 @@ def test_bootstrap_same_seed_same_bytes_and_sane_intervals():
     frame = stratified_cluster_frame()
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     formula = "y ~ x0 + x1 + x2 + x3"
-    first = imp.relative_importance(formula, design, n_boot=60, seed=11)
-    second = imp.relative_importance(formula, design, n_boot=60, seed=11)
-    other = imp.relative_importance(formula, design, n_boot=60, seed=12)
+    first = imp.relative_importance(formula, design, n_reps=60, seed=11)
+    second = imp.relative_importance(formula, design, n_reps=60, seed=11)
+    other = imp.relative_importance(formula, design, n_reps=60, seed=12)
     pd.testing.assert_frame_equal(first.table, second.table)
     pd.testing.assert_frame_equal(first.outrank, second.outrank)
     assert not first.table["ci_low"].equals(other.table["ci_low"])
@@ -292,7 +292,7 @@ def test_bootstrap_same_seed_same_bytes_and_sane_intervals():
 
 def test_iid_bootstrap_with_frequency_weights_is_the_expanded_bootstrap(swiss):
     frame = swiss.assign(w=1 + np.arange(47) % 3)
-    result = imp.relative_importance(SWISS_FORMULA, frame, freq_weights="w", n_boot=200, seed=1)
+    result = imp.relative_importance(SWISS_FORMULA, frame, freq_weights="w", n_reps=200, seed=1)
     assert result.table[["ci_low", "ci_high", "rank_low", "rank_high"]].notna().all().all()
     assert any("expanded data" in note for note in result.notes)
     # every replicate draws sum(w) respondents: the multipliers turn w into the counts
@@ -307,7 +307,7 @@ def test_design_bootstrap_is_lmg_with_the_design_replicate_weights():
     frame = stratified_cluster_frame(seed=6)
     design = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     formula = "y ~ x0 + x1 + x2"
-    result = imp.relative_importance(formula, design, n_boot=40, seed=2)
+    result = imp.relative_importance(formula, design, n_reps=40, seed=2)
     # replicate r is the point LMG of the data with weights = column r of bootstrap_weights
     reps = design.bootstrap_weights(n_reps=40, seed=2).astype(float)
     lmg = np.array([imp.relative_importance(formula, frame.assign(rw=reps[:, r]),
@@ -336,8 +336,8 @@ def test_rows_missing_a_variable_when_every_respondent_is_a_psu():
     formula = "y ~ x0 + x1 + x2"
     for psu in (None, "respondent_id"):
         design = SurveyDesign(frame, weights="weight", strata="stratum", psu=psu)
-        result = imp.relative_importance(formula, design, n_boot=30, seed=4)
-        explicit = imp.relative_importance(formula, design.subset(complete), n_boot=30, seed=4)
+        result = imp.relative_importance(formula, design, n_reps=30, seed=4)
+        explicit = imp.relative_importance(formula, design.subset(complete), n_reps=30, seed=4)
         pd.testing.assert_frame_equal(result.table, explicit.table)
         assert result.n == int(complete.sum()) and result.n_dropped == n - int(complete.sum())
         assert any(f"{n - int(complete.sum())} row(s) with a missing model variable" in note
@@ -361,10 +361,10 @@ def test_lonely_psu_fails_or_is_noted():
     frame = frame[~((frame["stratum"] == "h00") & (frame["psu"] > 0))].reset_index(drop=True)
     strict = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu")
     with pytest.raises(ValueError, match="h00"):
-        imp.relative_importance("y ~ x0 + x1", strict, n_boot=5)
+        imp.relative_importance("y ~ x0 + x1", strict, n_reps=5)
     lenient = SurveyDesign(frame, weights="weight", strata="stratum", psu="psu",
                            lonely_psu="remove")
-    result = imp.relative_importance("y ~ x0 + x1", lenient, n_boot=5)
+    result = imp.relative_importance("y ~ x0 + x1", lenient, n_reps=5)
     assert any("1 stratum/strata with a single PSU keep" in note for note in result.notes)
 
 

@@ -13,7 +13,7 @@ import sipas_analysis as sa
 from sipas_analysis import cli, index_rule, indices, language, report, simulate
 from sipas_analysis.report.sections.base import ReportKind
 
-FAST = report.ReportSettings(n_boot=10)   # a few bootstrap replicates: only shapes are tested
+FAST = report.ReportSettings(n_reps=10)   # a few bootstrap replicates: only shapes are tested
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "province_report.ipynb"
 
 

@@ -16,7 +16,7 @@ from sipas_analysis.language import text
 from sipas_analysis.intervals import proportion_interval
 from sipas_analysis.report.sections import local_effect
 
-FAST = report.ReportSettings(n_boot=10)
+FAST = report.ReportSettings(n_reps=10)
 TINY = "04"            # the unit reduced to 12 respondents, every one of them satisfied
 
 
@@ -166,7 +166,7 @@ def test_the_ranks_carry_the_tau_best_set_and_quartile_group_probabilities(share
 
 def test_the_simultaneous_adjustment_is_a_report_setting():
     survey = _survey()
-    settings = report.ReportSettings(n_boot=10, p_adjust="simultaneous")
+    settings = report.ReportSettings(n_reps=10, p_adjust="simultaneous")
     params = report.ReportParams(province_code="79", year=2024, lang="en")
     shared = report.compute_shared(survey, params, data_hash="test", settings=settings)
     table = report.comparison_table(shared, params, kind="factor")

@@ -258,7 +258,7 @@ def _units():
 
 def test_unit_estimator_without_sizes_keeps_direct_and_labels():
     units = _units()
-    result = small_area_index(units, n_boot=300, seed=3)
+    result = small_area_index(units, n_reps=300, seed=3)
     table = result.table
     assert table["model_based"].all() and not table["benchmarked"].any()
     assert list(table["direct_estimate"]) == list(units["estimate"])
@@ -277,7 +277,7 @@ def test_unit_estimator_without_sizes_keeps_direct_and_labels():
     deff = np.median(units["n"] / own)
     np.testing.assert_allclose(table["n_eff"], units["n"] / deff)
     assert any(f"{deff:.2f}" in note for note in result.notes)
-    alone = small_area_index(units, n_boot=50, seed=3, sampling_variance="unit").table
+    alone = small_area_index(units, n_reps=50, seed=3, sampling_variance="unit").table
     np.testing.assert_allclose(alone["n_eff"], own)
     assert alone.loc[8, "n_eff"] == 35 and alone.loc[8, "estimate"] < 100
     assert (table["ci_low"] <= table["estimate"]).all()
@@ -286,9 +286,9 @@ def test_unit_estimator_without_sizes_keeps_direct_and_labels():
     assert table.loc[table["n"] < 100, "gamma"].max() < table.loc[table["n"] > 100,
                                                                   "gamma"].min()
     # Same seed, same bytes; another seed, another bootstrap.
-    again = small_area_index(units, n_boot=300, seed=3).table
+    again = small_area_index(units, n_reps=300, seed=3).table
     pd.testing.assert_frame_equal(table, again)
-    other = small_area_index(units, n_boot=300, seed=4).table
+    other = small_area_index(units, n_reps=300, seed=4).table
     assert not np.array_equal(other["mse"], table["mse"])
     np.testing.assert_array_equal(other["estimate"], table["estimate"])
 
@@ -297,7 +297,7 @@ def test_unit_estimator_without_sizes_keeps_direct_and_labels():
 def test_benchmarking_meets_the_province(how):
     units = _units()
     weights = units["size"] / units["size"].sum()
-    result = small_area_index(units, unit_size="size", benchmark_method=how, n_boot=200,
+    result = small_area_index(units, unit_size="size", benchmark_method=how, n_reps=200,
                               seed=1)
     table = result.table
     assert table["benchmarked"].all()
@@ -306,7 +306,7 @@ def test_benchmarking_meets_the_province(how):
     assert (table["estimate"] <= 100).all()
     assert any(note.startswith(f"Benchmarked ({how})") for note in result.notes)
     given = small_area_index(units, unit_size="size", benchmark=93.0, benchmark_method=how,
-                             n_boot=50, seed=1).table
+                             n_reps=50, seed=1).table
     assert float(given["estimate"] @ weights) == pytest.approx(93.0, abs=1e-9)
 
 
@@ -314,7 +314,7 @@ def test_ratio_benchmarking_stays_below_100_near_the_top():
     # Scaling p itself by province / mean would lift the 99.5 % unit above 100 here.
     units = _units()
     units.loc[0, "estimate"] = 99.5
-    result = small_area_index(units, unit_size="size", benchmark=97.0, n_boot=50, seed=1)
+    result = small_area_index(units, unit_size="size", benchmark=97.0, n_reps=50, seed=1)
     assert (result.table["estimate"] < 100).all()
 
 
@@ -323,12 +323,12 @@ def test_covariates_previous_and_auxiliaries():
     previous = pd.DataFrame({"unit": units["unit"][:10], "estimate": units["estimate"][:10] - 1,
                              "kind": "overall"})
     result = small_area_index(units, previous=previous, auxiliaries=["on_time_rate"],
-                              n_boot=50, seed=2)
+                              n_reps=50, seed=2)
     terms = list(result.fit.coefficients["term"])
     assert terms == ["intercept", "unit_type[department]", "unit_type[district]",
                      "previous", "previous_missing", "on_time_rate"]
     assert any("Xã 10, Xã 11" in note for note in result.notes)
-    no_type = small_area_index(units, group=None, n_boot=20, seed=2)
+    no_type = small_area_index(units, group=None, n_reps=20, seed=2)
     assert list(no_type.fit.coefficients["term"]) == ["intercept"]
 
 
@@ -340,7 +340,7 @@ def test_accepts_a_sipas_index_table_and_delta_method():
     assert len(result.table) == 12
     assert (result.table["mse_method"] == "delta").all()
     np.testing.assert_allclose(result.table["estimate"],
-                               small_area_index(units, n_boot=10, seed=0).table["estimate"])
+                               small_area_index(units, n_reps=10, seed=0).table["estimate"])
     fit = result.fit.areas
     theta = fit["eblup"].to_numpy()
     np.testing.assert_allclose(result.table["mse"], 1e4 * np.sin(2 * theta) ** 2 * fit["mse"])
@@ -348,11 +348,11 @@ def test_accepts_a_sipas_index_table_and_delta_method():
 
 def test_benchmark_without_sizes_is_said_not_done():
     units = _units()
-    result = small_area_index(units, benchmark=93.0, n_boot=20, seed=0)
+    result = small_area_index(units, benchmark=93.0, n_reps=20, seed=0)
     assert not result.table["benchmarked"].any()
     assert any("93.0" in note and "needs unit sizes" in note for note in result.notes)
     np.testing.assert_allclose(result.table["estimate"],
-                               small_area_index(units, n_boot=20, seed=0).table["estimate"])
+                               small_area_index(units, n_reps=20, seed=0).table["estimate"])
 
 
 def test_from_a_real_index_table():
@@ -367,7 +367,7 @@ def test_from_a_real_index_table():
     design = sa.SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
                              lonely_psu="adjust")
     index = sa.sipas_index(design, by=["unit", "unit_type"])
-    result = sa.small_area_index(index, n_boot=100, seed=0)
+    result = sa.small_area_index(index, n_reps=100, seed=0)
     overall = index[index["kind"] == "overall"].reset_index(drop=True)
     table = result.table
     assert len(table) == len(overall) == survey["unit"].nunique()
@@ -397,7 +397,7 @@ def test_unit_estimator_errors_name_columns_and_units():
 
 # ------------------------------------------------------------------------------- simulation
 
-def _simulate(replications, n_boot, benchmark, seed=11):
+def _simulate(replications, n_reps, benchmark, seed=11):
     """Units of three types with type-dependent true satisfaction (85-99 %), 30-300 answers
     (drawn afresh in each replication, so the average is over unit layouts too), design effect
     1.5 (binomial on the effective size); returns per-replication arrays."""
@@ -417,7 +417,7 @@ def _simulate(replications, n_boot, benchmark, seed=11):
         table = pd.DataFrame({"unit": [f"u{i}" for i in range(m)], "unit_type": types,
                               "estimate": 100 * direct, "n": n, "n_eff": n_eff,
                               "size": sizes})
-        out = small_area_index(table, n_boot=n_boot, seed=r,
+        out = small_area_index(table, n_reps=n_reps, seed=r,
                                unit_size="size" if benchmark else None).table
         estimated[r] = out["mse"] / 1e4
         model_error[r] = (out["estimate"] / 100 - truth) ** 2

@@ -30,7 +30,8 @@ The YAML file (``params/evaluation/*.yaml``; strings quoted)::
 
 Keys: inquiry ``target, parameter, value, rank, quantity, term, by, estimator, description``;
 estimator ``model, formula, weighted, design_based, inquiries, by, groups, re_formula, n_draws,
-simultaneous, level, n_boot, description``. Unknown keys are refused, each one named.
+simultaneous, level, n_reps, description`` (``n_boot``: the deprecated name of ``n_reps``,
+accepted with a DeprecationWarning). Unknown keys are refused, each one named.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from sipas_analysis import files, resources, simulate
+from sipas_analysis._deprecation import renamed_keyword
 
 TARGET_KINDS = ("superpopulation", "finite_population", "census")
 MODELS = ("linear", "logit", "ordinal", "multilevel", "mean", "index", "rank", "importance")
@@ -50,7 +52,8 @@ MODELS = ("linear", "logit", "ordinal", "multilevel", "mean", "index", "rank", "
 _INQUIRY_KEYS = {"target", "parameter", "value", "rank", "quantity", "term", "by", "estimator",
                  "description"}
 _ESTIMATOR_KEYS = {"model", "formula", "weighted", "design_based", "inquiries", "by", "groups",
-                   "re_formula", "n_draws", "simultaneous", "level", "n_boot", "description"}
+                   "re_formula", "n_draws", "simultaneous", "level", "n_reps", "n_boot",
+                   "description"}
 _TOP_KEYS = {"name", "description", "years", "truth", "sampling", "population", "run",
              "inquiries", "estimators", "design_columns", "lonely_psu", "sampler",
              "population_sampler"}
@@ -113,7 +116,7 @@ class Estimator:
     n_draws: int = 2000
     simultaneous: bool = False
     level: float = 0.95
-    n_boot: int = 0
+    n_reps: int = 0
     description: str = ""
 
     @property
@@ -141,7 +144,7 @@ class Estimator:
         if self.model == "rank":
             out.update(n_draws=self.n_draws, simultaneous=self.simultaneous, level=self.level)
         if self.model == "importance":
-            out["n_boot"] = self.n_boot
+            out["n_reps"] = self.n_reps
         out["inquiries"] = {term: list(names) for term, names in self.inquiries.items()}
         if self.description:
             out["description"] = self.description
@@ -358,6 +361,10 @@ def _build_items(items, cls, known, label, problems) -> list:
         spec = dict(spec)
         if "by" in spec:
             spec["by"] = _as_by(spec["by"])
+        if label == "estimator" and "n_boot" in spec:
+            spec["n_reps"] = renamed_keyword(spec.get("n_reps"), spec.pop("n_boot"),
+                                             new="n_reps", old="n_boot",
+                                             function=f"estimator {name!r}", default=0)
         if label == "estimator":
             mapping = spec.get("inquiries") or {}
             if not isinstance(mapping, dict):

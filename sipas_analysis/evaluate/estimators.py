@@ -150,7 +150,7 @@ def _estimate(estimator: Estimator, designs: _Designs, seed) -> pd.DataFrame:
         return pd.concat(out, ignore_index=True) if out else _from_tidy(table.iloc[:0])
     if model == "importance":
         target = designs.get(weighted=weighted, design_based=design_based)
-        result = relative_importance(estimator.formula, target, n_boot=estimator.n_boot,
+        result = relative_importance(estimator.formula, target, n_reps=estimator.n_reps,
                                      seed=seed, level=estimator.level)
         table = result.table
         parts = []

@@ -140,7 +140,7 @@ def _census_target(inquiry: Inquiry, context: _Context, designs: _Designs,
         else:
             # the same point estimator on the frame; its error as a target is the frame's own
             # design-based SE (whatever SE the estimator itself reports)
-            on_frame = dataclasses.replace(estimator, design_based=True, n_boot=0,
+            on_frame = dataclasses.replace(estimator, design_based=True, n_reps=0,
                                            model="index" if estimator.model == "rank"
                                            else estimator.model)
             table = _estimate(on_frame, designs, 0)

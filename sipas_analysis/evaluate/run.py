@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sipas_analysis._deprecation import renamed_keyword
 from sipas_analysis.evaluate.declaration import Declaration
 from sipas_analysis.evaluate.inquiry_targets import _targets
 from sipas_analysis.evaluate.scoring import diagnosands
@@ -134,7 +135,8 @@ def _sorted_estimates(table: pd.DataFrame, n_sims: int) -> pd.DataFrame:
 
 
 def diagnose(declaration: Declaration, *, n_sims: int, seed: int, jobs: int = 1, store=None,
-             progress: bool = False, n_boot: int = 500, alpha: float = 0.05) -> Diagnosis:
+             progress: bool = False, n_reps: int = 500, alpha: float = 0.05,
+             n_boot: int | None = None) -> Diagnosis:
     """Simulate ``declaration`` ``n_sims`` times, fit every estimator, score them.
 
     Simulation ``i`` is seeded by ``numpy.random.SeedSequence(seed).spawn(n_sims)[i]``, so the
@@ -155,8 +157,11 @@ def diagnose(declaration: Declaration, *, n_sims: int, seed: int, jobs: int = 1,
     the run with its message instead of filling the store with failures. Later failures (a fit
     that does not converge) are kept as rows with ``error`` set and counted in ``n_failed``.
 
-    Returns a :class:`Diagnosis`; ``diagnosands`` as :func:`diagnosands` (``n_boot``, ``alpha``).
+    Returns a :class:`Diagnosis`; ``diagnosands`` as :func:`diagnosands` (``n_reps``, ``alpha``;
+    ``n_boot`` is the deprecated name of ``n_reps``).
     """
+    n_reps = renamed_keyword(n_reps, n_boot, new="n_reps", old="n_boot", function="diagnose",
+                             default=500)
     _check_run(n_sims, seed, jobs)
     start = time.perf_counter()
     context = _context(declaration, int(seed))
@@ -229,7 +234,7 @@ def diagnose(declaration: Declaration, *, n_sims: int, seed: int, jobs: int = 1,
         estimates = (pd.concat(collected, ignore_index=True) if collected
                      else pd.DataFrame(columns=ESTIMATE_COLUMNS))
     estimates = _sorted_estimates(estimates, n_sims)
-    table = diagnosands(estimates, n_boot=n_boot, alpha=alpha)
+    table = diagnosands(estimates, n_reps=n_reps, alpha=alpha)
     per_sim = estimates.drop_duplicates(["sim", "estimator"])
     costs = (per_sim.groupby("estimator", sort=False)["seconds"].mean()
              .rename("seconds_per_sim").reset_index())

@@ -15,7 +15,7 @@ units ``spearman`` (mean over simulations of the rank correlation of estimates a
 ``spread_ratio`` (SD of the estimates across units / SD of the targets: below 1 is shrinkage);
 for rank inquiries ``top1_recovered`` (true first ranked first), ``top10_recovered`` (share of
 the true top 10 in the estimated top 10; more than 10 units only) and ``order_recovered`` (every
-rank right). Each has a ``*_mc_se``: the standard deviation over ``n_boot`` bootstrap resamples
+rank right). Each has a ``*_mc_se``: the standard deviation over ``n_reps`` bootstrap resamples
 of whole simulations (simulations are independent, so resampling them keeps any dependence
 between the units of one simulation); ``bias_mc_se`` also includes the target's own error.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sipas_analysis._deprecation import renamed_keyword
 from sipas_analysis.evaluate.simulation import ESTIMATE_COLUMNS
 from sipas_analysis.rng import as_generator
 from sipas_analysis.schema import MissingColumnError
@@ -141,14 +142,14 @@ def _diagnosand_values(weights: np.ndarray, sums, per_sim, matrix):
     return out
 
 
-def diagnosands(estimates: pd.DataFrame, *, n_boot: int = 500, alpha: float = 0.05,
-                seed: int = 0) -> pd.DataFrame:
+def diagnosands(estimates: pd.DataFrame, *, n_reps: int = 500, alpha: float = 0.05,
+                seed: int = 0, n_boot: int | None = None) -> pd.DataFrame:
     """Diagnosands per estimator x inquiry from a table of simulated estimates (the
     ``estimates`` of a :class:`Diagnosis`, or :func:`read_estimates` of a store), without
     simulating again. Definitions in the module docstring.
 
     Rows without a finite estimate and target are left out (failed fits: ``n_failed``).
-    ``*_mc_se``: standard deviation over ``n_boot`` bootstrap resamples of whole simulations
+    ``*_mc_se``: standard deviation over ``n_reps`` bootstrap resamples of whole simulations
     (seeded by ``seed``, so the same table gives the same numbers); ``bias_mc_se`` adds the
     target's own error in quadrature.
 
@@ -158,6 +159,8 @@ def diagnosands(estimates: pd.DataFrame, *, n_boot: int = 500, alpha: float = 0.
     ``_mc_se``. ``bias_mc_se`` includes the error of the mean target, target_se / sqrt(units)
     (units' target errors taken as independent).
     """
+    n_reps = renamed_keyword(n_reps, n_boot, new="n_reps", old="n_boot", function="diagnosands",
+                             default=500)
     missing = sorted(set(ESTIMATE_COLUMNS) - {"seconds", "error"} - set(estimates.columns))
     if missing:
         raise MissingColumnError(f"diagnosands: the estimates lack column(s) {missing}", missing)
@@ -192,8 +195,8 @@ def diagnosands(estimates: pd.DataFrame, *, n_boot: int = 500, alpha: float = 0.
         sums, per_sim, matrix = _per_sim_statistics(part, alpha)
         n_sims = matrix.shape[0]
         point = _diagnosand_values(np.ones((1, n_sims)), sums, per_sim, matrix)
-        if n_boot and n_sims > 1:
-            counts = rng.multinomial(n_sims, np.full(n_sims, 1 / n_sims), size=n_boot)
+        if n_reps and n_sims > 1:
+            counts = rng.multinomial(n_sims, np.full(n_sims, 1 / n_sims), size=n_reps)
             boot = _diagnosand_values(counts.astype(float), sums, per_sim, matrix)
         else:
             boot = None

@@ -27,6 +27,7 @@ Methods 8(2):129–148; Rao & Wu (1988) JASA 83:231–241; Rao, Wu & Yue (1992) 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ import patsy
 import scipy.sparse
 from scipy import special, stats
 
+from .._deprecation import renamed_keyword
 from ..design import SurveyDesign
 from ..schema import MissingColumnError, require_columns
 from .formulas import formula_columns, require_formula_columns
@@ -74,7 +76,7 @@ class ImportanceResult:
         dominates ``other`` in that sense (Azen & Budescu 2003); one row per ordered pair.
     outrank: ``term, other, probability``: share of bootstrap replicates in which ``term``'s
         lmg exceeds ``other``'s (NaN without bootstrap).
-    formula, n_dropped, n_boot, level: as used.
+    formula, n_dropped, n_reps, level: as used (``n_boot``: the deprecated name of ``n_reps``).
     players: each player's model columns (a categorical predictor is one player with all its
         dummy columns).
     """
@@ -88,15 +90,22 @@ class ImportanceResult:
     outrank: pd.DataFrame
     formula: str = ""
     n_dropped: int = 0
-    n_boot: int = 0
+    n_reps: int = 0
     level: float = 0.95
     players: dict = field(default_factory=dict)
+
+    @property
+    def n_boot(self) -> int:
+        warnings.warn("ImportanceResult.n_boot is deprecated; use n_reps", DeprecationWarning,
+                      stacklevel=2)
+        return self.n_reps
 
 
 # ------------------------------------------------------------------------------------ public API
 def relative_importance(formula: str, design_or_data, *, method: str = "lmg", groups=None,
-                        n_boot: int = 0, seed=0, level: float = 0.95, freq_weights=None,
-                        family: str = "gaussian") -> ImportanceResult:
+                        n_reps: int = 0, seed=0, level: float = 0.95, freq_weights=None,
+                        family: str = "gaussian", n_boot: int | None = None
+                        ) -> ImportanceResult:
     """LMG relative importance (Shapley decomposition of R²) of the predictors of ``formula``.
 
     Parameters
@@ -108,7 +117,7 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
     method : only "lmg".
     groups : dict ``name -> list of formula terms``; each group is one player (relaimpo's
         ``groups=``), named by its key. Terms in no group stay players of their own.
-    n_boot : bootstrap replicates (0: none). Design: Rao–Wu rescaled bootstrap of stage-1 PSUs
+    n_reps : bootstrap replicates (0: none). Design: Rao–Wu rescaled bootstrap of stage-1 PSUs
         within strata; DataFrame: resampling rows (multinomial on rows with frequency weights).
     seed : int or numpy Generator for the bootstrap.
     level : level of the percentile intervals.
@@ -116,6 +125,7 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
         identical respondents).
     family : "gaussian" (R² from the covariance matrix) or "logit" (binary 0/1 outcome:
         McFadden's pseudo-R² of weighted logistic fits, every subset refitted).
+    n_boot : deprecated name of ``n_reps`` (a DeprecationWarning; removed in the next release).
 
     Returns an :class:`ImportanceResult` (see there for the columns of its tables).
 
@@ -141,9 +151,11 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
         raise ValueError(f"family must be 'gaussian' or 'logit', got {family!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level!r}")
-    if int(n_boot) != n_boot or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
-    n_boot = int(n_boot)
+    n_reps = renamed_keyword(n_reps, n_boot, new="n_reps", old="n_boot",
+                             function="relative_importance", default=0)
+    if int(n_reps) != n_reps or n_reps < 0:
+        raise ValueError(f"n_reps must be a non-negative integer, got {n_reps!r}")
+    n_reps = int(n_reps)
 
     prepared = _prepare(formula, design_or_data, groups=groups, freq_weights=freq_weights)
     names = prepared["player_names"]
@@ -177,8 +189,8 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
     table["rank"] = stats.rankdata(-lmg, method="min").astype(int)
     dominance = _dominance(r2_table, names)
     boot_lmg = None
-    if n_boot > 0:
-        boot_lmg, boot_note = _bootstrap(prepared, n_boot=n_boot, seed=seed, family=family)
+    if n_reps > 0:
+        boot_lmg, boot_note = _bootstrap(prepared, n_reps=n_reps, seed=seed, family=family)
         notes.append(boot_note)
     table = _add_intervals(table, boot_lmg, level)
     outrank = _outrank(names, boot_lmg)
@@ -188,7 +200,7 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
     return ImportanceResult(
         table=table[IMPORTANCE_COLUMNS], r_squared=r_squared, n=prepared["n"],
         method=method_name, notes=notes, dominance=dominance, outrank=outrank,
-        formula=formula, n_dropped=prepared["n_dropped"], n_boot=n_boot, level=level,
+        formula=formula, n_dropped=prepared["n_dropped"], n_reps=n_reps, level=level,
         players={name: [prepared["column_names"][c] for c in cols]
                  for name, cols in zip(names, columns)})
 
@@ -655,8 +667,8 @@ def _covariances_from_moments(sums: np.ndarray, q: int, iu: np.ndarray) -> np.nd
     return second - mean[:, :, None] * mean[:, None, :]
 
 
-def _bootstrap(prepared, *, n_boot: int, seed, family: str):
-    """(n_boot, m) LMG values of the bootstrap replicates, and a note describing them."""
+def _bootstrap(prepared, *, n_reps: int, seed, family: str):
+    """(n_reps, m) LMG values of the bootstrap replicates, and a note describing them."""
     rng = as_generator(seed)
     columns = prepared["player_columns"]
     m = len(columns)
@@ -665,18 +677,18 @@ def _bootstrap(prepared, *, n_boot: int, seed, family: str):
 
     if prepared["is_design"]:
         design = prepared["design"]
-        factors = design.bootstrap_factors(n_reps=n_boot, seed=rng)
-        note = _design_note(design, n_boot)
+        factors = design.bootstrap_factors(n_reps=n_reps, seed=rng)
+        note = _design_note(design, n_reps)
         unit = design.psu_codes[used]
         n_units = factors.shape[0]
-        factor_chunks = [(factors, slice(0, n_boot))]
+        factor_chunks = [(factors, slice(0, n_reps))]
     else:
         unit = np.arange(len(w))                   # every row is its own resampling unit
         n_units = unit.size
-        note = _iid_note(prepared, n_boot)
-        factor_chunks = _iid_factor_chunks(w, n_boot, rng)
+        note = _iid_note(prepared, n_reps)
+        factor_chunks = _iid_factor_chunks(w, n_reps, rng)
 
-    lmg = np.empty((n_boot, m))
+    lmg = np.empty((n_reps, m))
     if family == "logit":
         for chunk, where in factor_chunks:
             for r in range(chunk.shape[1]):
@@ -717,16 +729,16 @@ def _bootstrap(prepared, *, n_boot: int, seed, family: str):
     return lmg, note
 
 
-def _iid_note(prepared, n_boot: int) -> str:
+def _iid_note(prepared, n_reps: int) -> str:
     weighted = any("frequency weights" in s for s in prepared["notes"])
-    return (f"Bootstrap: {n_boot} replicates resampling respondents with replacement "
+    return (f"Bootstrap: {n_reps} replicates resampling respondents with replacement "
             + ("(multinomial counts on the rows with probabilities proportional to the "
                "frequency weights: the bootstrap of the expanded data)." if weighted else
                "(ordinary row bootstrap: no survey design was given, so clustering and "
                "stratification are ignored)."))
 
 
-def _iid_factor_chunks(w: np.ndarray, n_boot: int, rng: np.random.Generator):
+def _iid_factor_chunks(w: np.ndarray, n_reps: int, rng: np.random.Generator):
     """Row multipliers for the iid bootstrap, in chunks of replicates to bound memory.
 
     Each replicate draws N = round(sum w) respondents with probabilities w / sum w (for
@@ -736,10 +748,10 @@ def _iid_factor_chunks(w: np.ndarray, n_boot: int, rng: np.random.Generator):
     total = w.sum()
     draws = max(int(round(total)), 1)
     p = w / total
-    chunk = max(1, min(n_boot, 5_000_000 // max(w.size, 1)))
+    chunk = max(1, min(n_reps, 5_000_000 // max(w.size, 1)))
     out = []
-    for start in range(0, n_boot, chunk):
-        reps = min(chunk, n_boot - start)
+    for start in range(0, n_reps, chunk):
+        reps = min(chunk, n_reps - start)
         counts = rng.multinomial(draws, p, size=reps).T         # (n, reps)
         out.append((counts / w[:, None], slice(start, start + reps)))
     return out

@@ -7,9 +7,12 @@ the words a reader sees always follow the numbers' settings.
 """
 from __future__ import annotations
 
+import warnings
+import functools
 from dataclasses import dataclass, field
 
 from .. import index_rule, schema
+from .._deprecation import renamed_keyword
 from ..index_rule import IndexRule
 from ..language import text
 
@@ -36,7 +39,8 @@ class ReportSettings:
     Korn-Graubard interval with the design's degrees of freedom never leaves 0-100 and keeps
     its coverage near 100 %);
     ``min_unit_design_df``: a province-only regression is shown only with this many design
-    degrees of freedom; ``n_boot``: Rao-Wu replicates for relative importance; ``p_adjust``:
+    degrees of freedom; ``n_reps``: Rao-Wu replicates for relative importance (``n_boot``, its
+    deprecated name, still accepted with a DeprecationWarning); ``p_adjust``:
     how the unit-versus-nation p-values of one report are adjusted for their number (a
     method of :func:`sipas_analysis.multiple_comparisons.adjust_p_values`; Holm keeps the
     chance of any false "significant" difference in a report at 5 %; ``"simultaneous"``: the
@@ -53,7 +57,7 @@ class ReportSettings:
     """
 
     rule: IndexRule = field(default_factory=index_rule.current)
-    n_boot: int = 200
+    n_reps: int = 200
     min_n_eff: float = 30
     max_ci_width: float = 30.0
     max_relative_ci_width: float = 130.0
@@ -111,7 +115,7 @@ class ReportSettings:
 
     def as_dict(self) -> dict:
         """The settings as plain values (the provenance rows and the workbook's sheet)."""
-        return {**self.rule.as_dict(), "n_boot": self.n_boot, "min_n_eff": self.min_n_eff,
+        return {**self.rule.as_dict(), "n_reps": self.n_reps, "min_n_eff": self.min_n_eff,
                 "max_ci_width": self.max_ci_width,
                 "max_relative_ci_width": self.max_relative_ci_width, "ci_method": self.ci_method,
                 "min_unit_design_df": self.min_unit_design_df, "p_adjust": self.p_adjust,
@@ -144,3 +148,28 @@ class ReportSettings:
 def _number(value) -> str:
     """30.0 -> "30": thresholds read as whole numbers when they are."""
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# ``n_boot``, the deprecated name of ``n_reps``, for one release: a keyword of the constructor
+# and a read-only attribute, both with a DeprecationWarning (outside the dataclass's fields,
+# so that dataclasses.replace and the settings' dictionary know only n_reps)
+_dataclass_init = ReportSettings.__init__
+
+
+@functools.wraps(_dataclass_init)
+def _init_accepting_n_boot(self, *args, n_boot=None, **kwargs):
+    if n_boot is not None:
+        kwargs["n_reps"] = renamed_keyword(kwargs.get("n_reps"), n_boot, new="n_reps",
+                                           old="n_boot", function="ReportSettings",
+                                           default=200)
+    _dataclass_init(self, *args, **kwargs)
+
+
+def _deprecated_n_boot(settings: ReportSettings) -> int:
+    warnings.warn("ReportSettings.n_boot is deprecated; use n_reps", DeprecationWarning,
+                  stacklevel=2)
+    return settings.n_reps
+
+
+ReportSettings.__init__ = _init_accepting_n_boot
+ReportSettings.n_boot = property(_deprecated_n_boot)

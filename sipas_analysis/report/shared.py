@@ -183,7 +183,7 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
             ame[column] = 100 * ame[column]           # percentage points
 
         importance = relative_importance(settings.importance_formula, user_design,
-                                         n_boot=settings.n_boot, seed=seed)
+                                         n_reps=settings.n_reps, seed=seed)
         factor_table = national[national["kind"] == "factor"]
         named = importance.table.assign(term=importance.table["term"].str.replace("_score", ""))
         ipa = ipa_table(named, factor_table[["term", "estimate"]])
