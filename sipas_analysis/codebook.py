@@ -586,6 +586,8 @@ class Codebook:
             survey.attrs["assumptions"].append(f"{int(empty.sum())} empty row(s) of the file "
                                                "skipped (no value in any cell)")
         survey.attrs["codebook"] = self.source
+        # how the weights start (weighting.weighting_facts): the file's, or equal without any
+        survey.attrs["weights"] = "file" if self.design.get("weights") else "equal"
         return survey
 
     def assumptions(self) -> list[str]:

@@ -914,7 +914,8 @@ class SurveyDesign:
         sums = np.bincount(codes[active], weights=self.weights[active], minlength=len(keys))
         targets = weighting.match_totals(keys, sums, totals, columns, caller)
         new = weighting.post_stratify_weights(self.weights, codes, targets)
-        step = weighting.step_summary(caller, f"by {columns}", 0, self.weights, new)
+        step = weighting.step_summary(caller, f"by {columns}", 0, self.weights, new,
+                                      variables=tuple(columns))
         return self._reweighted(new, step,
                                 weighting.PostStratAdjustment(codes, new, self.weights.copy()))
 
@@ -988,7 +989,7 @@ class SurveyDesign:
                              " the data's cells tie one margin's levels to another's. Merge "
                              "the margins into one cross-classified margin or check them")
         step = weighting.step_summary(caller, f"margins {margin_columns}", sweeps,
-                                      self.weights, new)
+                                      self.weights, new, variables=tuple(every))
         adjustment = weighting.RakingAdjustment(tuple(codes_list), tuple(margin_weights))
         return self._reweighted(new, step, adjustment)
 
@@ -1077,7 +1078,12 @@ class SurveyDesign:
         new = ww * g
         detail = f"{formula} (calfun={calfun!r}, bounds={bounds!r}" + \
             (f", variance={variance!r})" if variance is not None else ")")
-        step = weighting.step_summary(caller, detail, iterations, ww, new)
+        variables = tuple(term.name() for term in
+                          patsy.ModelDesc.from_formula(formula).rhs_termlist
+                          if term.factors)
+        step = weighting.step_summary(caller, detail, iterations, ww, new, variables=variables,
+                                      calfun=calfun, bounds=None if bounds is None else
+                                      tuple(float(b) for b in bounds))
         return self._reweighted(new, step, weighting.GregAdjustment(basis, residual_weight))
 
     def _calibration_variance(self, variance, mm, names, caller):
@@ -1120,7 +1126,8 @@ class SurveyDesign:
             raise ValueError(f"trim_weights: lower must not exceed upper, got {lower}, {upper}")
         new, rounds = weighting.trim_weights(self.weights, lower, upper, strict=strict)
         step = weighting.step_summary("trim_weights", f"to [{lower}, {upper}]"
-                                      + (" strict" if strict else ""), rounds, self.weights, new)
+                                      + (" strict" if strict else ""), rounds, self.weights, new,
+                                      bounds=(float(lower), float(upper)))
         return self._reweighted(new, step, None)
 
     def weighting_deff(self) -> float:
@@ -2217,13 +2224,14 @@ def design_for(survey: pd.DataFrame, codebook=None, *, lonely_psu: str = "fail",
         raise ValueError(f"{where}: weighting.bounds applies to a calibration distance; for "
                          "raking with bounds write method: raking")
     if method == "rake":
-        return design.rake({tuple(by + [v]) if by else v: t for v, t in tables.items()})
+        return _from_margins(design.rake({tuple(by + [v]) if by else v: t
+                                          for v, t in tables.items()}), path.name, by)
     if method == "post_stratify":
         if len(tables) != 1:
             raise ValueError(f"{where}: post_stratify takes one variable's cells; the margins "
                              f"give {list(tables)} (rake them instead)")
         (variable, table), = tables.items()
-        return design.post_stratify(by + [variable], table)
+        return _from_margins(design.post_stratify(by + [variable], table), path.name, by)
     if by:
         raise ValueError(f"{where}: a calibration ({method}) takes national margins; use "
                          "method: rake for margins within groups")
@@ -2234,5 +2242,15 @@ def design_for(survey: pd.DataFrame, codebook=None, *, lonely_psu: str = "fail",
             if level != levels[0]:
                 population[f"{variable}[T.{level}]"] = float(total)
     formula = "~ " + " + ".join(tables)
-    return design.calibrate(formula, population, calfun=method,
-                            bounds=spec.get("bounds"))
+    return _from_margins(design.calibrate(formula, population, calfun=method,
+                                          bounds=spec.get("bounds")), path.name, by)
+
+
+def _from_margins(design: "SurveyDesign", margins: str, by: list) -> "SurveyDesign":
+    """``design`` whose last weighting step records the margins file it came from and the
+    groups its margins hold within (for the method sentence of reports)."""
+    import dataclasses
+    *earlier, last = design.weighting_steps
+    design.weighting_steps = (*earlier, dataclasses.replace(last, margins=margins,
+                                                            by=tuple(by)))
+    return design

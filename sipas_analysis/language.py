@@ -372,6 +372,40 @@ TEXT: dict[str, dict[str, str]] = {
               "người.",
         "en": "a factor index is the mean, over respondents, of each respondent's share of "
               "satisfied criteria; the overall index is the mean of each respondent's factors."},
+    # how the weights were made (weighting.describe_weighting), on every report page
+    "weighting_sentence": {
+        "vi": "Trọng số: {how}; hiệu ứng thiết kế do trọng số 1 + CV² = {deff}.",
+        "en": "Weights: {how}; weighting design effect 1 + CV² = {deff}."},
+    "weighting_base.file": {"vi": "trọng số thiết kế trong tệp dữ liệu, dùng như đã cho",
+                            "en": "the design weights of the data file, as given"},
+    "weighting_base.equal": {
+        "vi": "tệp dữ liệu không có trọng số, mọi người trả lời được tính như nhau",
+        "en": "the data file has none, so every respondent counts equally"},
+    "weighting_base.file_start": {"vi": "trọng số thiết kế trong tệp dữ liệu",
+                                  "en": "the design weights of the data file"},
+    "weighting_base.equal_start": {
+        "vi": "trọng số ban đầu bằng nhau (tệp dữ liệu không có trọng số)",
+        "en": "equal starting weights (the data file has none)"},
+    "weighting_calibrated_file": {
+        "vi": "được hiệu chỉnh bằng {method} theo các tổng biên của tổng thể trong tệp {file} "
+              "({variables})",
+        "en": "calibrated by {method} to the population margins in {file} ({variables})"},
+    "weighting_calibrated": {
+        "vi": "được hiệu chỉnh bằng {method} theo các tổng biên của tổng thể ({variables})",
+        "en": "calibrated by {method} to population margins ({variables})"},
+    "weighting_within": {"vi": "; trong từng {by}", "en": "; within each {by}"},
+    "weighting_bounds": {"vi": ", tỷ số trọng số mới/cũ giới hạn trong [{lower}; {upper}]",
+                         "en": ", new/old weight bounded to [{lower}, {upper}]"},
+    "weighting_trimmed": {"vi": "rồi cắt trọng số về khoảng [{lower}; {upper}]",
+                          "en": "then trimmed to [{lower}, {upper}]"},
+    "weighting_method.rake": {"vi": "phương pháp lặp tỷ lệ (raking)", "en": "raking"},
+    "weighting_method.post_stratify": {"vi": "hậu phân tầng", "en": "post-stratification"},
+    "weighting_method.linear": {"vi": "hiệu chỉnh tuyến tính (GREG)",
+                                "en": "linear calibration (GREG)"},
+    "weighting_method.raking": {"vi": "hiệu chỉnh dạng mũ (raking)",
+                                "en": "calibration with the raking distance"},
+    "weighting_method.logit": {"vi": "hiệu chỉnh logit có giới hạn",
+                               "en": "bounded logit calibration"},
     "section_missing_columns": {
         "vi": "Phần “{section}” không hiển thị: dữ liệu không có cột {columns}.",
         "en": "The section “{section}” is not shown: the data have no column {columns}."},

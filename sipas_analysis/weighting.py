@@ -57,7 +57,12 @@ class WeightingStep:
     method: "post_stratify" | "rake" | "calibrate" | "trim_weights"; detail: what it was
     calibrated to (columns, calfun, bounds); iterations: sweeps (raking) or Newton steps
     (calibration), 0 for closed forms; g_min, g_max: range of new / old weight over the rows
-    of positive weight; weighting_deff: 1 + CV² of the weights after the step.
+    of positive weight; weighting_deff: 1 + CV² of the weights after the step. For the
+    method sentence of reports (:func:`describe_weighting`): variables (the calibration
+    variables; for a margin within groups, the groups come last), calfun ("linear",
+    "raking", "logit" for ``calibrate``), bounds ((lower, upper) on g, or the trimming
+    bounds), margins (the file of population margins, when a codebook's weighting step read
+    one) and by (the groups within which the margins hold).
     """
     method: str
     detail: str
@@ -65,6 +70,11 @@ class WeightingStep:
     g_min: float
     g_max: float
     weighting_deff: float
+    variables: tuple = ()
+    calfun: str = ""
+    bounds: tuple | None = None
+    margins: str = ""
+    by: tuple = ()
 
 
 def weighting_deff(weights: np.ndarray) -> float:
@@ -82,12 +92,95 @@ def weighting_deff(weights: np.ndarray) -> float:
 
 
 def step_summary(method: str, detail: str, iterations: int, old: np.ndarray,
-                 new: np.ndarray) -> WeightingStep:
+                 new: np.ndarray, **described) -> WeightingStep:
     positive = old > 0
     g = new[positive] / old[positive]
     return WeightingStep(method, detail, int(iterations),
                          float(g.min()) if g.size else float("nan"),
-                         float(g.max()) if g.size else float("nan"), weighting_deff(new))
+                         float(g.max()) if g.size else float("nan"), weighting_deff(new),
+                         **described)
+
+
+# ---------------------------------------------------------------------- the method sentence
+WEIGHTS_SOURCES = ("file", "equal")
+
+
+def weighting_facts(design, *, weights: str | None = None) -> dict:
+    """How a design's weights were made, as plain values (kept in a report's cached results):
+    ``weights`` ("file": the design weights of the data file; "equal": the file has none,
+    every respondent starts at 1), ``steps`` (one dict per weighting step: method, calfun,
+    variables, by, bounds, margins) and ``weighting_deff`` (1 + CV² of the final weights).
+
+    ``weights`` defaults to the data's ``attrs["weights"]`` (set when a codebook reads a
+    file), else "file" when the design has a weights column and "equal" when it has none.
+
+    >>> import pandas as pd
+    >>> from sipas_analysis.design import SurveyDesign
+    >>> data = pd.DataFrame({"w": [1.0, 1.0, 2.0], "sex": ["f", "m", "m"]})
+    >>> facts = weighting_facts(SurveyDesign(data, weights="w").post_stratify(
+    ...     "sex", {"f": 1.5, "m": 2.5}))
+    >>> facts["weights"], facts["steps"][0]["method"], facts["steps"][0]["variables"]
+    ('file', 'post_stratify', ['sex'])
+    """
+    if weights is None:
+        weights = getattr(design.data, "attrs", {}).get("weights")
+    if weights is None:
+        weights = "file" if getattr(design, "weights_column", None) else "equal"
+    if weights not in WEIGHTS_SOURCES:
+        raise ValueError(f"weighting_facts: weights must be one of {WEIGHTS_SOURCES}, got "
+                         f"{weights!r}")
+    steps = [{"method": step.method, "calfun": step.calfun, "variables": list(step.variables),
+              "by": list(step.by), "bounds": None if step.bounds is None else
+              [float(b) for b in step.bounds], "margins": step.margins}
+             for step in design.weighting_steps]
+    return {"weights": weights, "steps": steps, "weighting_deff": design.weighting_deff()}
+
+
+def describe_weighting(design_or_facts, lang: str, *, weighting_deff: float | None = None
+                       ) -> str:
+    """The sentence every report page carries on its weights, in ``lang``: design weights from
+    the file as given, equal weights (the file has none), or calibrated by a method to the
+    margins of a file (variables, groups, bounds), with the weighting design effect 1 + CV².
+
+    ``design_or_facts``: a design or :func:`weighting_facts` of one; ``weighting_deff``:
+    the design effect to print (e.g. of one unit's respondents), default the facts' own.
+
+    >>> facts = {"weights": "file", "steps": [{"method": "rake", "calfun": "",
+    ...          "variables": ["sex", "age_group"], "by": ["unit"], "bounds": None,
+    ...          "margins": "margins.csv"}], "weighting_deff": 1.234}
+    >>> print(describe_weighting(facts, "en"))
+    Weights: the design weights of the data file, calibrated by raking to the population margins in margins.csv (sex, age_group; within each unit); weighting design effect 1 + CV² = 1.23.
+    >>> print(describe_weighting({"weights": "equal", "steps": [], "weighting_deff": 1.0}, "vi"))
+    Trọng số: tệp dữ liệu không có trọng số, mọi người trả lời được tính như nhau; hiệu ứng thiết kế do trọng số 1 + CV² = 1,00.
+    """
+    from .language import format_number, text
+    facts = design_or_facts if isinstance(design_or_facts, Mapping) else \
+        weighting_facts(design_or_facts)
+    deff = facts["weighting_deff"] if weighting_deff is None else weighting_deff
+    base = facts["weights"] + ("_start" if facts["steps"] else "")
+    parts = [text(f"weighting_base.{base}", lang)]
+    for step in facts["steps"]:
+        if step["method"] == "trim_weights":
+            low, high = step["bounds"] or (float("-inf"), float("inf"))
+            parts.append(text("weighting_trimmed", lang, lower=_bound(low, lang),
+                              upper=_bound(high, lang)))
+            continue
+        method = step["calfun"] if step["method"] == "calibrate" else step["method"]
+        variables = ", ".join(v for v in step["variables"] if v not in step["by"])
+        within = text("weighting_within", lang, by=", ".join(step["by"])) if step["by"] else ""
+        bounds = text("weighting_bounds", lang, lower=_bound(step["bounds"][0], lang),
+                      upper=_bound(step["bounds"][1], lang)) if step["bounds"] else ""
+        where = "weighting_calibrated_file" if step["margins"] else "weighting_calibrated"
+        parts.append(text(where, lang, method=text(f"weighting_method.{method}", lang),
+                          file=step["margins"], variables=variables + within) + bounds)
+    return text("weighting_sentence", lang, how=", ".join(parts),
+                deff=format_number(deff, lang, decimals=2))
+
+
+def _bound(value: float, lang: str) -> str:
+    from .language import format_number
+    return "∞" if value == float("inf") else "−∞" if value == float("-inf") else \
+        format_number(value, lang, decimals=2)
 
 
 # ---------------------------------------------------------------------- cells and totals

@@ -3,6 +3,7 @@
 The expected values are counted by hand from the small tables built here.
 """
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -305,3 +306,55 @@ def test_raking_to_margins_reproduces_them_and_bad_margins_are_named(tmp_path):
     book, survey = _weighting_book(tmp_path, margins, ages=[25, 35, 50, 70, 28] * 4)
     with pytest.raises(ValueError, match="cannot all be met"):
         design_for(survey[survey["sex"].notna()], book)
+
+
+def test_the_weighting_sentence_names_the_method_the_margins_file_and_the_bounds(tmp_path):
+    from sipas_analysis.design import design_for
+    from sipas_analysis.weighting import describe_weighting, weighting_deff
+    margins = pd.DataFrame({"variable": ["sex", "sex", "age_group", "age_group", "age_group",
+                                         "age_group"],
+                            "level": ["female", "male", "18-29", "30-44", "45-59", "60+"],
+                            "total": [520, 480, 300, 250, 250, 200]})
+    book, survey = _weighting_book(tmp_path, margins, method="raking", bounds=[0.5, 2.0])
+    design = design_for(survey[survey["sex"].notna()], book)
+    deff = weighting_deff(design.weights)
+    assert describe_weighting(design, "en") == (
+        "Weights: equal starting weights (the data file has none), calibrated by calibration "
+        "with the raking distance to the population margins in margins.csv (sex, age_group), "
+        f"new/old weight bounded to [0.50, 2.00]; weighting design effect 1 + CV² = "
+        f"{deff:.2f}.")
+    assert describe_weighting(design, "vi").startswith(
+        "Trọng số: trọng số ban đầu bằng nhau (tệp dữ liệu không có trọng số), được hiệu chỉnh "
+        "bằng hiệu chỉnh dạng mũ (raking) theo các tổng biên của tổng thể trong tệp "
+        "margins.csv (sex, age_group), tỷ số trọng số mới/cũ giới hạn trong [0,50; 2,00]")
+    # raking within units, then trimmed: the groups and the trimming are said
+    by_unit = pd.concat([margins.assign(unit=u) for u in survey["unit"].unique()])
+    by_unit["total"] = by_unit["total"] / survey["unit"].nunique()
+    book, survey = _weighting_book(tmp_path, by_unit, by="unit")
+    design = design_for(survey[survey["sex"].notna()], book).trim_weights(upper=1e9)
+    assert ("calibrated by raking to the population margins in margins.csv (sex, age_group; "
+            "within each unit), then trimmed to [−∞, 1,000,000,000.00]"
+            in describe_weighting(design, "en"))
+
+
+def test_the_documented_margins_file_rakes_a_survey_within_its_units():
+    # docs/examples/weighting_margins.csv: the margins format (unit, variable, level, total)
+    from types import SimpleNamespace
+    from sipas_analysis.design import design_for
+    examples = Path(__file__).resolve().parent.parent / "docs" / "examples"
+    margins = pd.read_csv(examples / "weighting_margins.csv")
+    rng = np.random.default_rng(0)
+    n = 400
+    survey = pd.DataFrame({
+        "unit": rng.choice(["Sở Tư pháp", "UBND huyện Phú Lương"], n),
+        "sex": rng.choice(["female", "male"], n),
+        "age_group": rng.choice(["18-29", "30-44", "45-59", "60+"], n),
+        "weight": 1.0, "stratum": "s", "psu": np.arange(n).astype(str)})
+    book = SimpleNamespace(weighting={"margins": "weighting_margins.csv", "by": "unit"},
+                           source=None)
+    design = design_for(survey, book, base_dir=examples)
+    frame = design.data.assign(w=design.weights)
+    for variable in ("sex", "age_group"):
+        raked = frame.groupby(["unit", variable])["w"].sum()
+        wanted = margins[margins["variable"] == variable].set_index(["unit", "level"])["total"]
+        assert raked.to_numpy() == pytest.approx(wanted.loc[raked.index].to_numpy())

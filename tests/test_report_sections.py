@@ -178,3 +178,21 @@ def test_outputs_of_synthetic_data_say_so(small_shared, tmp_path):
     # the command line's files
     assert cli.main(["index", "--by", "none", "--out", str(tmp_path / "index.csv")]) == 0
     assert pd.read_csv(tmp_path / "index.csv")["synthetic"].all()
+
+
+def test_every_page_states_how_the_weights_were_made(small_shared):
+    # the unit's own weighting design effect, n Σw² / (Σw)² over its respondents (Kish)
+    shared, survey = small_shared
+    params = report.ReportParams(province_code="79", year=2024, lang="en")
+    w = survey.loc[(survey["province_code"] == "79") & (survey["weight"] > 0), "weight"]
+    deff = len(w) * (w ** 2).sum() / w.sum() ** 2
+    sentence = (f"Weights: the design weights of the data file, as given; weighting design "
+                f"effect 1 + CV² = {deff:.2f}.")
+    assert report.caveats(shared, params)[-1] == sentence
+    vietnamese = report.caveats(shared, report.ReportParams(province_code="79", year=2024))[-1]
+    assert vietnamese.startswith("Trọng số: trọng số thiết kế trong tệp dữ liệu")
+    assert vietnamese.endswith(f"= {deff:.2f}.".replace(".", ",", 1))
+    # the national page states the nation's
+    w = survey.loc[survey["weight"] > 0, "weight"]
+    assert report.caveats(shared, params, unit=False)[-1].endswith(
+        f"= {len(w) * (w ** 2).sum() / w.sum() ** 2:.2f}.")

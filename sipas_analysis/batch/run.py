@@ -405,11 +405,20 @@ def _write_index_page(path: Path, shared, results: dict, *, year: int, unit_set:
                       data: str, data_hash: str, now: str, version: str) -> None:
     """The year's index page: every unit ranked, linking to its report."""
     footer = language.text("index_footer", lang, time=now, data="demo" if data == "demo" else
-                           Path(data).name, hash=data_hash, version=version)
+                           Path(data).name, hash=data_hash, version=version) + \
+        _weighting_note(shared, lang)
     page = index_page(index_table(shared, lang, unit_set=unit_set), results, year=year,
                       unit_set=unit_set, lang=lang, synthetic=_synthetic(data, shared),
                       footer=footer, map_svg=_index_map(shared, lang))
     _atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+
+
+def _weighting_note(shared, lang: str) -> str:
+    """How the weights were made, the sentence every report page carries, for an index page
+    (nothing for shared results that do not record it)."""
+    from ..weighting import describe_weighting
+    facts = getattr(shared, "weighting", None)
+    return " " + describe_weighting(facts, lang) if facts else ""
 
 
 def _index_map(shared, lang: str) -> str | None:
@@ -574,7 +583,8 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
                 not (year_dir / "par_points.xlsx").exists():
             footer = language.text("index_footer", lang, time=now, data=Path(data).name,
                                    hash=shared.data_hash, version=info["sipas_analysis"]) + \
-                f" Codebook {codebook.name} ({shared.codebook_hash})."
+                f" Codebook {codebook.name} ({shared.codebook_hash})." + \
+                _weighting_note(shared, lang)
             page = league_page(shared, results, lang=lang, footer=footer)
             _atomic_write(index_path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
             # the PAR appraisal table of every unit, ready to paste (one sheet, numbers)

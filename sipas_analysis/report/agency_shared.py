@@ -102,7 +102,9 @@ class AgencyShared:
     ``change``: ``unit, term, previous_year, previous, estimate, difference, std_error,
     ci_low, ci_high, p_value`` (empty without an earlier year); ``par``: ``par_points.par_table``
     per unit (with ``unit_type``); ``importance``: ``unit, term, lmg, share, r_squared, n``
-    (empty without an overall question); ``labels``: criterion -> the codebook's header text.
+    (empty without an overall question); ``labels``: criterion -> the codebook's header text;
+    ``weighting``: how the weights were made (``shared.unit_weighting_facts``, with each unit's
+    own weighting design effect), for the method sentence of every page.
     """
 
     year: int
@@ -131,6 +133,7 @@ class AgencyShared:
     columns: frozenset = frozenset()
     unit_column: str = "unit"
     extra: dict = field(default_factory=dict)
+    weighting: dict = field(default_factory=dict)
 
     def unit_of(self, name: str) -> str | None:
         """The file's spelling of the unit named ``name`` (any accepted spelling), or None."""
@@ -193,10 +196,25 @@ def par_rule(codebook, par_max):
     return ParRule.from_codebook(codebook.par or {}, maximum=par_max)
 
 
-def _design(survey: pd.DataFrame):
-    from ..design import SurveyDesign
-    return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
-                        lonely_psu="adjust")
+def _design(survey: pd.DataFrame, codebook=None):
+    """The design of one year's respondents, with the codebook's weighting step when it has
+    one (``design.design_for``)."""
+    from ..design import design_for
+    return design_for(survey, codebook, lonely_psu="adjust")
+
+
+def _calibrated_by_year(survey: pd.DataFrame, codebook) -> pd.DataFrame:
+    """``survey`` with each year's weights calibrated to the codebook's margins on their own
+    (the margins describe one year's population; several years pooled are not calibrated
+    together). The pooled design then takes these weights as given, so a change between
+    years does not gain the calibration's variance reduction: its SE is conservative."""
+    if not getattr(codebook, "weighting", None):
+        return survey
+    weights = np.empty(len(survey))
+    for _, rows in survey.groupby("year", sort=True).indices.items():
+        part = survey.iloc[rows].reset_index(drop=True)
+        weights[rows] = _design(part, codebook).weights
+    return survey.assign(weight=weights)
 
 
 def _index(design, book, settings, **by):
@@ -299,7 +317,7 @@ def _change(survey: pd.DataFrame, book, year: int, previous: int, units: list[st
     """Each unit's change from ``previous`` to ``year`` (overall and factors), tested."""
     from .. import indices
     both = survey[survey["year"].isin([previous, year])].reset_index(drop=True)
-    design = _design(both)
+    design = _design(_calibrated_by_year(both, book))
     terms = ["overall", *book.factors]
     table = indices.compare_indices(design, between="year", values=(previous, year),
                                     within="unit", term=terms, rule=settings.rule.aggregation,
@@ -371,7 +389,9 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
         unit_type = unit_types(rows)
     except ValueError as error:
         raise ValueError(f"agency reports: {error}") from None
-    design = _design(rows)
+    design = _design(rows, codebook)
+    weighting = unit_weighting_facts_of(design, survey)
+    rows = rows.assign(weight=design.weights)      # calibrated, for the importance too
     table = _index(design, book=codebook, settings=settings, by="unit")
     table = table.merge(unit_type.rename("unit_type").reset_index(), on="unit", how="left")
     overall = table[table["kind"] == "overall"]
@@ -399,7 +419,18 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
         factors={f: list(c) for f, c in codebook.factors.items()},
         assumptions=list(survey.attrs.get("assumptions", [])), previous_year=previous,
         synthetic=bool(survey.get("synthetic", pd.Series([False])).any()),
-        columns=frozenset(c for c in rows.columns if rows[c].notna().any()))
+        columns=frozenset(c for c in rows.columns if rows[c].notna().any()),
+        weighting=weighting)
+
+
+def unit_weighting_facts_of(design, survey: pd.DataFrame) -> dict:
+    """How the weights of a province's own survey were made, each unit's weighting design
+    effect included (the survey's ``attrs["weights"]`` says whether the file had weights)."""
+    from ..weighting import weighting_facts
+    from .shared import unit_weighting_facts
+    facts = unit_weighting_facts(design, "unit")
+    facts["weights"] = weighting_facts(design, weights=survey.attrs.get("weights"))["weights"]
+    return facts
 
 
 # --------------------------------------------------------------------------------------------

@@ -57,7 +57,10 @@ class SharedResults:
     ci_high, n, n_eff, ...) and ``local_models`` (unit -> (design df, tidy province-only
     regression or None)), so that a unit's report only looks its rows up. ``settings`` are the
     :class:`~sipas_analysis.report.settings.ReportSettings` used; ``columns`` the survey
-    columns that hold data (a section needing others says so instead of showing).
+    columns that hold data (a section needing others says so instead of showing);
+    ``weighting``: how the weights were made (:func:`unit_weighting_facts`: the national
+    ``weighting.weighting_facts`` with each unit's own weighting design effect), for the
+    method sentence of every page.
     """
 
     year: int
@@ -87,6 +90,7 @@ class SharedResults:
     breakdowns: dict = field(default_factory=dict)
     local_models: dict | None = None
     columns: frozenset = frozenset()
+    weighting: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,6 +103,19 @@ def survey_design(survey: pd.DataFrame):
     from ..design import SurveyDesign
     return SurveyDesign(survey, weights="weight", strata="stratum", psu="psu",
                         lonely_psu="adjust")
+
+
+def unit_weighting_facts(design, unit: str) -> dict:
+    """``weighting.weighting_facts`` of ``design`` with ``weighting_deff_by_unit``: unit ->
+    1 + CV² of the weights of its respondents of positive weight (a unit's page states its
+    own)."""
+    from ..weighting import weighting_deff, weighting_facts
+    facts = weighting_facts(design)
+    codes = design.data[unit].astype(str).to_numpy()
+    weights = design.weights
+    facts["weighting_deff_by_unit"] = {code: weighting_deff(weights[codes == code])
+                                       for code in pd.unique(codes)}
+    return facts
 
 
 def in_unit_set(survey: pd.DataFrame, unit_set: str) -> pd.DataFrame:
@@ -217,7 +234,8 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
         ipa=ipa, multilevel_effects=effects, multilevel_national=effects_national,
         multilevel_notes=multilevel_notes, experience=experience, former_provinces=former,
         papi=io.load_papi(), published=io.load_published_sipas(), breakdowns=breakdowns,
-        local_models=local_models, columns=columns)
+        local_models=local_models, columns=columns,
+        weighting=unit_weighting_facts(design, "province_code"))
 
 
 def _breakdown_all(year: pd.DataFrame, design, *, by: str,

@@ -18,6 +18,7 @@ from ... import schema
 from ...language import format_count, format_interval, format_number, format_percent, text
 from ..display import HtmlTable, markdown_list
 from .base import Section
+from .caveats import WEIGHTING_TEXT_KEYS, weighting_sentence
 
 
 def _h(key: str, lang: str, level: int = 2, **values) -> str:
@@ -215,6 +216,7 @@ def _caveats(shared, params):
     lang = params.lang
     items = list(shared.assumptions)
     items.append(text(f"agency_province_{shared.province_rule}", lang))
+    items.append(weighting_sentence(shared.weighting, lang, unit=shared.unit_of(params.unit)))
     rows = unit_rows(shared, params)
     hidden = rows[rows["suppressed"].astype(bool)]
     if len(hidden):
@@ -269,7 +271,8 @@ AGENCY_SECTIONS = (
     _section("drivers", _drivers, "agency_section_drivers", (("drivers", drivers_table),)),
     _section("par", _par, "agency_section_par", (("par_points", par_row),)),
     _section("actions", _actions, "agency_section_actions"),
-    _section("caveats", _caveats, "agency_section_caveats"),
+    Section(name="caveats", title="agency_section_caveats", cells=(("", _caveats),),
+            text_keys=("agency_section_caveats", *WEIGHTING_TEXT_KEYS)),
     _section("provenance", _provenance, "agency_section_provenance",
              (("provenance", provenance),)),
 )
