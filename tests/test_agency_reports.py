@@ -283,3 +283,33 @@ def test_names_joined_by_a_comma_get_the_separator_hint():
     # a name with its own comma, alone, is found
     assert match_units(["Sở Văn hóa, Thể thao và Du lịch"],
                        "Sở Văn hoá, Thể thao và Du lịch") == ["Sở Văn hóa, Thể thao và Du lịch"]
+
+
+def test_the_codebooks_weighting_step_is_applied_year_by_year_and_stated(tmp_path):
+    import yaml
+    from sipas_analysis.report.sections.agency import _caveats
+    data, book = example_files()
+    spec = yaml.safe_load(book.read_text(encoding="utf-8"))
+    spec["weighting"] = {"margins": "margins.csv", "method": "post_stratify"}
+    (tmp_path / "book.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True),
+                                        encoding="utf-8")
+    totals = {"Sở, ban, ngành": 3000.0, "UBND cấp huyện": 9000.0}
+    pd.DataFrame({"variable": "unit_type", "level": list(totals),
+                  "total": list(totals.values())}).to_csv(tmp_path / "margins.csv", index=False)
+    codebook = Codebook.from_yaml(tmp_path / "book.yaml")
+    survey = load_survey(data, codebook=codebook)
+    from sipas_analysis.report.agency_shared import _calibrated_by_year
+    calibrated = _calibrated_by_year(survey, codebook)
+    for _, rows in calibrated.groupby("year"):     # each year meets the margins on its own
+        assert rows.groupby("unit_type")["weight"].sum().to_dict() == pytest.approx(totals)
+    result = compute_agency_shared(survey, codebook, 2024)
+    assert not result.change.empty
+    step, = result.weighting["steps"]
+    assert (step["method"], step["margins"], step["variables"]) == \
+        ("post_stratify", "margins.csv", ["unit_type"])
+    params = AgencyParams(unit="Sở Tư pháp", year=2024, data=str(data),
+                          codebook=str(tmp_path / "book.yaml"), lang="en")
+    # equal within each unit: the unit's weighting design effect is 1
+    assert ("Weights: equal starting weights (the data file has none), calibrated by "
+            "post-stratification to the population margins in margins.csv (unit_type); "
+            "weighting design effect 1 + CV² = 1.00." in _caveats(result, params)[1])
