@@ -471,7 +471,9 @@ def test_index_comparison_on_jk1_is_the_replicate_variance_of_the_difference(sma
     table = sipas_index(SurveyDesign(small_survey, weights="weight"), by="sex", ci_method=None)
     reps = replicate_indices(small_survey, design, "sex")
     terms = ["overall", "staff"]
-    compared = sa.compare_indices(design, between="sex", values=("male", "female"), term=terms)
+    compared = sa.compare_indices(design, between="sex", values=("male", "female"), term=terms,
+                                  simultaneous=True, n_draws=20_000, seed=5)
+    differences = []
     for term in terms:
         female = np.flatnonzero((table["sex"] == "female") & (table["term"] == term))[0]
         male = np.flatnonzero((table["sex"] == "male") & (table["term"] == term))[0]
@@ -480,6 +482,13 @@ def test_index_comparison_on_jk1_is_the_replicate_variance_of_the_difference(sma
         assert row["std_error"] == pytest.approx(np.sqrt(svrvar(design, difference[:, None])
                                                          [0, 0]), rel=1e-9)
         assert row["df"] == 11
+        differences.append(difference)
+    # the max-|t| adjustment of the two terms from their hand replicate covariance
+    from sipas_analysis.multiple_comparisons import simultaneous_p_values
+    by_hand = simultaneous_p_values(compared["statistic"].to_numpy(),
+                                    svrvar(design, np.column_stack(differences)), df=11.0,
+                                    n_draws=20_000, seed=np.random.default_rng(5))
+    assert np.allclose(compared["p_simultaneous"], by_hand, rtol=1e-12)
     # each level against the whole: the replicate variance of (level - all)
     whole = replicate_indices(small_survey, design, None)[:, -1]     # the overall term
     against = sa.compare_indices(design, between="sex", reference="all")
