@@ -30,6 +30,11 @@ z = w u before summing them by PSU, as R's ``svyrecvar``:
   converges to the residual of the additive margin model when the weights are equal within
   cells (raking with ``calibrate(calfun="raking")`` gives the GREG form instead);
 - trimming changes the weights only: earlier adjustments stay, as in R.
+
+What a reader is told: :func:`weighting_facts` turns a design's ``weighting_steps`` (and
+whether the file had weights) into plain values, and :func:`describe_weighting` into the
+sentence every report page carries, in Vietnamese or English, with the weighting design
+effect 1 + CV².
 """
 from __future__ import annotations
 
