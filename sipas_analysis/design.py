@@ -1817,8 +1817,9 @@ class ReplicateDesign(SurveyDesign):
 
     Estimates: every estimator of :class:`SurveyDesign` (``mean``, ``total``, ``ratio``,
     ``by``, ``subset``, ``quantile``), the SIPAS indices (``sipas_index``,
-    ``sipas_index_vcov``, ``compare_indices``, ``rank_units(design=...)``) and the models
-    (``fit_linear``, ``fit_logit``, ``fit_ordinal``). Each statistic theta is
+    ``sipas_index_vcov``, ``compare_indices``, ``rank_units(design=...)``), the models
+    (``fit_linear``, ``fit_logit``, ``fit_ordinal``) and, on bootstrap replicates, the
+    percentile intervals of ``relative_importance``. Each statistic theta is
     recomputed with every replicate's weights and its variance is
 
         scale * sum_r rscales_r * (theta_r - c)^2,

@@ -517,3 +517,23 @@ def test_rank_inputs_on_jk1_are_the_replicate_covariance_of_the_units(small_surv
     by_design = sa.indices.rank_units(units, unit="area", design=design, seed=3)
     by_hand = sa.indices.rank_units(units, unit="area", vcov=svrvar(design, reps), seed=3)
     assert by_design[["rank_low", "rank_high"]].equals(by_hand[["rank_low", "rank_high"]])
+
+
+def test_relative_importance_on_a_bootstrap_design_uses_its_replicates(small_survey):
+    data = small_survey.dropna(subset=["overall_satisfaction", "staff_score",
+                                       "access_score"]).reset_index(drop=True)
+    formula = "overall_satisfaction ~ staff_score + access_score"
+    design = SurveyDesign(data, weights="weight", psu="unit_id").as_replicate(
+        "bootstrap", n_reps=40, seed=8)
+    result = sa.relative_importance(formula, design, n_reps=40)
+    # by hand: the LMG of every replicate's weights, then the percentiles
+    reps = design.replicate_weights()
+    lmg = np.array([sa.relative_importance(formula, data.assign(weight=reps[:, r]),
+                                           freq_weights="weight").table["lmg"].to_numpy()
+                    for r in range(40)])
+    assert np.allclose(result.table["ci_low"], np.quantile(lmg, 0.025, axis=0), rtol=1e-9)
+    assert np.allclose(result.table["ci_high"], np.quantile(lmg, 0.975, axis=0), rtol=1e-9)
+    jackknife = SurveyDesign(data, weights="weight", psu="unit_id").as_replicate("JK1")
+    with pytest.raises(ValueError, match="must be a bootstrap"):
+        sa.relative_importance(formula, jackknife, n_reps=12)
+    assert sa.relative_importance(formula, jackknife).table["lmg"].notna().all()

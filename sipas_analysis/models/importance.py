@@ -117,7 +117,9 @@ def relative_importance(formula: str, design_or_data, *, method: str = "lmg", gr
     method : only "lmg".
     groups : dict ``name -> list of formula terms``; each group is one player (relaimpo's
         ``groups=``), named by its key. Terms in no group stay players of their own.
-    n_reps : bootstrap replicates (0: none). Design: Rao–Wu rescaled bootstrap of stage-1 PSUs
+    n_reps : bootstrap replicates (0: none). A bootstrap ``ReplicateDesign``: its own
+        replicates (``n_reps`` its number of replicates; other replicate methods give no
+        percentile intervals and are refused). Design: Rao–Wu rescaled bootstrap of stage-1 PSUs
         within strata; DataFrame: resampling rows (multinomial on rows with frequency weights).
     seed : int or numpy Generator for the bootstrap.
     level : level of the percentile intervals.
@@ -675,7 +677,22 @@ def _bootstrap(prepared, *, n_reps: int, seed, family: str):
     used = prepared["used"]
     z, w = prepared["z"], prepared["w"]            # the rows used, in data order
 
-    if prepared["is_design"]:
+    if prepared["is_design"] and hasattr(prepared["design"], "replicate_weights"):
+        # a replicate design carries its replicates: percentile intervals need bootstrap ones
+        design = prepared["design"]
+        if design.method != "bootstrap" or n_reps != design.n_reps:
+            raise ValueError(f"relative_importance: on a replicate design the intervals come "
+                             f"from its own replicates, which must be a bootstrap (percentile "
+                             f"intervals), with n_reps={design.n_reps}; this design has "
+                             f"{design.n_reps} {design.method} replicates and n_reps={n_reps}. "
+                             "Give n_reps=0 for the point estimates, or the SurveyDesign")
+        factors = design.replicate_weights()[used] / w[:, None]   # per-row multipliers
+        note = (f"Bootstrap: the design's own {n_reps} bootstrap replicates (each replicate's "
+                "weights give its importance).")
+        unit = np.arange(len(w))
+        n_units = unit.size
+        factor_chunks = [(factors, slice(0, n_reps))]
+    elif prepared["is_design"]:
         design = prepared["design"]
         factors = design.bootstrap_factors(n_reps=n_reps, seed=rng)
         note = _design_note(design, n_reps)
