@@ -1,10 +1,12 @@
 """What a reader must know to read the report honestly."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from ...intervals import METHODS
 from ...language import text
-from ..display import heading, markdown_list
-from .base import Section
+from ..display import heading, markdown_list, unit_name
+from .base import Section, has_estimate
 from .factors import versus_nation
 
 
@@ -24,6 +26,30 @@ def caveats(shared, params, *, unit: bool = True) -> list[str]:
     notes.append(text("caveat_multilevel", lang))
     notes.append(method["rule"])
     return notes
+
+
+def workbook_about(shared, params) -> dict:
+    """What the first sheet of the unit's workbook says (see ``report.export.reader_workbook``):
+    the report's title, data, year, whether the data are synthetic, the method as the page's
+    caveats state it, and each province code's name."""
+    lang = params.lang
+    method = [text("about_estimates", lang)]
+    if has_estimate(shared, params):
+        banner = text("synthetic_banner", lang)
+        method += [note for note in caveats(shared, params) if note != banner]
+
+    def province(code, lang):
+        if code == "nation":
+            return text("nation", lang)
+        try:
+            return unit_name(params.unit_set, code, lang)
+        except ValueError:
+            return code
+    return {"title": text("report_title", lang, year=params.year,
+                          unit=province(params.province_code, lang)),
+            "data": Path(str(params.data)).name, "data_hash": shared.data_hash,
+            "year": params.year, "synthetic": shared.synthetic, "method": method,
+            "labels": {"province_code": province}}
 
 
 def _cell(shared, params):
