@@ -265,6 +265,24 @@ def _number_format(series):
     return None
 
 
+def _full_precision_sheet():
+    """An xlsxwriter worksheet that writes each number with every digit it has (Python's
+    shortest round-trip form, 17 significant digits where needed); xlsxwriter's own writes
+    16, so a value read back would differ from the table's in its last digit."""
+    from xlsxwriter.worksheet import Worksheet
+
+    class FullPrecisionWorksheet(Worksheet):
+        def _xml_number_element(self, number, attributes=[]):  # noqa: B006 - the parent's
+            value = float(number)
+            shown = str(int(value)) if value.is_integer() and abs(value) < 2**53 \
+                else repr(value)
+            attr = "".join(f' {key}="{self._escape_attributes(item)}"'
+                           for key, item in attributes)
+            self.fh.write(f"<c{attr}><v>{shown}</v></c>")
+
+    return FullPrecisionWorksheet if hasattr(Worksheet, "_xml_number_element") else None
+
+
 def write_workbook(tables: dict, path, *, number_formats: dict | None = None) -> Path:
     """Write ``tables`` (sheet name -> DataFrame) to one Excel workbook, atomically, every text
     cell neutralised (:func:`neutralise_formulas`), sheet names made valid and distinct
@@ -275,7 +293,8 @@ def write_workbook(tables: dict, path, *, number_formats: dict | None = None) ->
     float column shown with two decimals (``"0.00"``: Excel writes the reader's own decimal
     mark) and an integer column as a whole number. ``number_formats``: {sheet: {column:
     Excel number format}} for columns shown otherwise (p-values with three decimals).
-    The same tables give the same bytes (a fixed creation date).
+    Every number keeps all its digits (read back, it equals the table's); the same tables
+    give the same bytes (a fixed creation date).
     """
     import pandas as pd
 
@@ -302,8 +321,10 @@ def write_workbook(tables: dict, path, *, number_formats: dict | None = None) ->
                                                                  "valign": "top"} if wrap else {}))
                 return cell_formats[key]
 
+            sheet_class = _full_precision_sheet()
             for (name, table), sheet_name in zip(tables.items(), sheet_names(tables)):
                 shown = neutralise_formulas(table)
+                book.add_worksheet(sheet_name, worksheet_class=sheet_class)  # pandas fills it
                 shown.to_excel(writer, sheet_name=sheet_name, index=False,
                                freeze_panes=(1, 0) if len(shown.columns) else None)
                 sheet = writer.sheets[sheet_name]

@@ -239,7 +239,8 @@ def workbook_about(shared, params) -> dict:
     """What the first sheet of the unit's workbook says (see ``report.export.reader_workbook``)."""
     lang, name = params.lang, shared.unit_of(params.unit) or params.unit
     return {"title": text("agency_title", lang, year=shared.year, unit=name),
-            "data": f"{shared.data_name}, codebook {shared.codebook_name}",
+            "data": ", ".join(filter(None, [shared.data_name, shared.codebook_name and
+                                            f"codebook {shared.codebook_name}"])),
             "data_hash": shared.data_hash, "year": shared.year, "synthetic": shared.synthetic,
             "method": method_notes(shared, params),
             "labels": {"term": lambda term, lang: term_name(shared, term, lang),
