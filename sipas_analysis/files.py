@@ -218,7 +218,7 @@ def sheet_names(names) -> list[str]:
     """Valid, distinct Excel sheet names for ``names``, in order: characters Excel refuses
     (``[ ] : * ? / \\`` and control characters) become a space, a leading or trailing
     apostrophe is dropped, a name is cut to 31 characters, and a name already taken (Excel
-    compares them ignoring case) gets `` (2)``, `` (3)``, ... within the 31.
+    compares them ignoring case) ends in " (2)", " (3)", ... within the 31.
 
     Examples
     --------
