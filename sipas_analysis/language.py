@@ -694,7 +694,8 @@ def reader_table(table: pd.DataFrame, lang: str, *, labels: dict | None = None,
         header = column_header(name, lang, headers)
         if name in coders:
             codes = values.astype(object)
-            shown = [None if _missing(c) else coders[name](c, lang) for c in codes]
+            known = {c: coders[name](c, lang) for c in dict.fromkeys(codes) if not _missing(c)}
+            shown = [None if _missing(c) else known[c] for c in codes]   # each code once
             columns[header] = pd.Series(shown, index=table.index, dtype=object)
             code_header = CODE_COLUMN_TEXT[name][lang] if name in CODE_COLUMN_TEXT \
                 else f"{header} ({name})"

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ... import reference
 from ...intervals import METHODS
 from ...language import text
-from ..display import heading, markdown_list, unit_name
+from ..display import heading, markdown_list
 from .base import Section, has_estimate
 from .factors import versus_nation
 
@@ -38,13 +39,11 @@ def workbook_about(shared, params) -> dict:
         banner = text("synthetic_banner", lang)
         method += [note for note in caveats(shared, params) if note != banner]
 
+    names = reference.provinces(params.unit_set).set_index("province_code")["name_vi"]
+
     def province(code, lang):
-        if code == "nation":
-            return text("nation", lang)
-        try:
-            return unit_name(params.unit_set, code, lang)
-        except ValueError:
-            return code
+        # a unit's name is written the same in both languages (display.unit_name)
+        return text("nation", lang) if code == "nation" else str(names.get(code, code))
     return {"title": text("report_title", lang, year=params.year,
                           unit=province(params.province_code, lang)),
             "data": Path(str(params.data)).name, "data_hash": shared.data_hash,
