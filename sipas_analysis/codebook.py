@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import files, reference, schema
+from . import files, language, reference, schema
 
 # --- the format: every key, and what each section may hold --------------------------------------
 
@@ -577,47 +577,47 @@ class Codebook:
         for f, crits in self.ratings.items():
             present = [c for c in crits if c in survey]
             survey[f"{f}_score"] = survey[present].mean(axis=1, skipna=True)
-        survey.attrs["assumptions"] = self.assumptions()
-        if repeated_ids:
-            survey.attrs["assumptions"].append(
-                f"{repeated_ids} rows share a respondent id with another row; each is counted "
-                "as a respondent (sipas quality lists them as duplicate_id)")
-        if empty.any():
-            survey.attrs["assumptions"].append(f"{int(empty.sum())} empty row(s) of the file "
-                                               "skipped (no value in any cell)")
+        said = {lang: self.assumptions(lang) for lang in language.LANGS}
+        for lang in language.LANGS:
+            if repeated_ids:
+                said[lang].append(language.text("assumption.repeated_ids", lang,
+                                                count=repeated_ids))
+            if empty.any():
+                said[lang].append(language.text("assumption.empty_rows", lang,
+                                                count=int(empty.sum())))
+        # the English sentences (what the command line prints), and every language's
+        survey.attrs["assumptions"] = said["en"]
+        survey.attrs["assumptions_by_lang"] = said
         survey.attrs["codebook"] = self.source
         # how the weights start (weighting.weighting_facts): the file's, or equal without any
         survey.attrs["weights"] = "file" if self.design.get("weights") else "equal"
         return survey
 
-    def assumptions(self) -> list[str]:
-        """What the outputs must say because the file lacks it (one sentence each)."""
-        said = []
+    def assumptions(self, lang: str = "en") -> list[str]:
+        """What the outputs must say because the file lacks it (one sentence each, in
+        ``lang``)."""
+        keys = []
         if not self.design.get("strata") and not self.design.get("psu"):
-            said.append("no design columns (strata, clusters): simple random sampling of "
-                        "respondents within each unit")
+            keys.append(("assumption.no_design", {}))
         elif not self.design.get("psu"):
-            said.append("no cluster column: respondents are the sampling units")
+            keys.append(("assumption.no_clusters", {}))
         if self.weighting:
-            said.append(f"weights calibrated to the population margins in "
-                        f"{self.weighting.get('margins')} ({self.weighting.get('method', 'rake')}"
-                        f"{', within ' + str(self.weighting['by']) if self.weighting.get('by') else ''})")
+            by = self.weighting.get("by")
+            keys.append(("assumption.calibrated" if not by else "assumption.calibrated_by", {
+                "margins": self.weighting.get("margins"),
+                "method": self.weighting.get("method", "rake"), "by": by}))
         elif not self.design.get("weights"):
-            said.append("no weights: every respondent counts equally")
+            keys.append(("assumption.no_weights", {}))
         n_factors = len(self.ratings)
         if n_factors < len(schema.FACTORS):
-            said.append(f"{n_factors} factor(s) rated ({', '.join(self.ratings)}): the overall "
-                        f"index is the mean of the factors present, not of the five SIPAS "
-                        f"factors")
-        facts = [c for c in schema.EXPERIENCE_COLUMNS if c in self.columns]
-        if not facts:
-            said.append("no experience facts (on time, online, extra payment, visits): driver "
-                        "models use the ratings and the columns the codebook gives")
-        demographics = [c for c in ("sex", "age_group", "education", "ethnicity", "urban")
-                        if c in self.columns]
-        if not demographics:
-            said.append("no demographics: no breakdown by sex, age or education")
-        return said
+            keys.append(("assumption.few_factors", {"count": n_factors,
+                                                    "factors": ", ".join(self.ratings)}))
+        if not [c for c in schema.EXPERIENCE_COLUMNS if c in self.columns]:
+            keys.append(("assumption.no_experience", {}))
+        if not [c for c in ("sex", "age_group", "education", "ethnicity", "urban")
+                if c in self.columns]:
+            keys.append(("assumption.no_demographics", {}))
+        return [language.text(key, lang, **values) for key, values in keys]
 
     # --- value conversion ----------------------------------------------------------------------
 

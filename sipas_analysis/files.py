@@ -207,14 +207,99 @@ TABLE_SUFFIXES = (".csv", ".xlsx")
 
 _FIXED_DATE = datetime.datetime(2000, 1, 1)
 
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+SHEET_NAME_LENGTH = 31          # Excel's limit
+NUMBER_FORMAT = "0.00"          # two decimals shown; the cell keeps every digit
+INTEGER_FORMAT = "0"
+_WIDTH = (8, 60)                # a column's width in characters: at least, at most
 
-def write_workbook(tables: dict, path) -> Path:
+
+def sheet_names(names) -> list[str]:
+    """Valid, distinct Excel sheet names for ``names``, in order: characters Excel refuses
+    (``[ ] : * ? / \\`` and control characters) become a space, a leading or trailing
+    apostrophe is dropped, a name is cut to 31 characters, and a name already taken (Excel
+    compares them ignoring case) ends in " (2)", " (3)", ... within the 31.
+
+    Examples
+    --------
+    >>> sheet_names(["Chỉ số: tỉnh/thành", "a" * 40, "A" * 31, "Giới thiệu"])
+    ['Chỉ số  tỉnh thành', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'AAAAAAAAAAAAAAAAAAAAAAAAAAA (2)', 'Giới thiệu']
+    """
+    out, taken = [], set()
+    for name in names:
+        clean = _SHEET_FORBIDDEN.sub(" ", str(name)).strip().strip("'").strip() or "Sheet"
+        candidate, count = clean[:SHEET_NAME_LENGTH], 1
+        while candidate.casefold() in taken:
+            count += 1
+            suffix = f" ({count})"
+            candidate = clean[:SHEET_NAME_LENGTH - len(suffix)] + suffix
+        taken.add(candidate.casefold())
+        out.append(candidate)
+    return out
+
+
+def _shown_width(series, number_format) -> int:
+    """The characters the widest cell of ``series`` takes as Excel shows it."""
+    import pandas as pd
+
+    values = series.dropna()
+    if values.empty:
+        return 0
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return 5
+    if number_format is not None:
+        decimals = len(number_format.partition(".")[2])
+        return max(len(f"{float(v):.{decimals}f}") for v in values)
+    return max(max((len(line) for line in str(v).splitlines()), default=0) for v in values)
+
+
+def _number_format(series):
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return INTEGER_FORMAT
+    if pd.api.types.is_float_dtype(series.dtype):
+        return NUMBER_FORMAT
+    return None
+
+
+def _full_precision_sheet():
+    """An xlsxwriter worksheet that writes each number with every digit it has (Python's
+    shortest round-trip form, 17 significant digits where needed); xlsxwriter's own writes
+    16, so a value read back would differ from the table's in its last digit."""
+    from xlsxwriter.worksheet import Worksheet
+
+    class FullPrecisionWorksheet(Worksheet):
+        def _xml_number_element(self, number, attributes=[]):  # noqa: B006 - the parent's
+            value = float(number)
+            shown = str(int(value)) if value.is_integer() and abs(value) < 2**53 \
+                else repr(value)
+            attr = "".join(f' {key}="{self._escape_attributes(item)}"'
+                           for key, item in attributes)
+            self.fh.write(f"<c{attr}><v>{shown}</v></c>")
+
+    return FullPrecisionWorksheet if hasattr(Worksheet, "_xml_number_element") else None
+
+
+def write_workbook(tables: dict, path, *, number_formats: dict | None = None) -> Path:
     """Write ``tables`` (sheet name -> DataFrame) to one Excel workbook, atomically, every text
-    cell neutralised (:func:`neutralise_formulas`); sheet names are cut to Excel's 31
-    characters."""
+    cell neutralised (:func:`neutralise_formulas`), sheet names made valid and distinct
+    (:func:`sheet_names`).
+
+    Made for reading: the header row is frozen, each column is as wide as its widest cell
+    (within 8-60 characters; longer text wraps), numbers stay numbers at full precision, a
+    float column shown with two decimals (``"0.00"``: Excel writes the reader's own decimal
+    mark) and an integer column as a whole number. ``number_formats``: {sheet: {column:
+    Excel number format}} for columns shown otherwise (p-values with three decimals).
+    Every number keeps all its digits (read back, it equals the table's); the same tables
+    give the same bytes (a fixed creation date).
+    """
     import pandas as pd
 
     path = Path(path)
+    number_formats = number_formats or {}
 
     def write(tmp):
         # xlsxwriter: half the time of openpyxl for a dozen small sheets. It is also told
@@ -224,10 +309,38 @@ def write_workbook(tables: dict, path) -> Path:
                 handle, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
             # a fixed creation date (it is also each zip entry's date): the same tables give
             # the same bytes
-            writer.book.set_properties({"created": _FIXED_DATE})
-            for name, table in tables.items():
-                neutralise_formulas(table).to_excel(writer, sheet_name=str(name)[:31],
-                                                    index=False)
+            book = writer.book
+            book.set_properties({"created": _FIXED_DATE})
+            cell_formats = {}
+
+            def cell_format(number_format, wrap):
+                key = (number_format, wrap)
+                if key not in cell_formats:
+                    spec = {"num_format": number_format} if number_format else {}
+                    cell_formats[key] = book.add_format(spec | ({"text_wrap": True,
+                                                                 "valign": "top"} if wrap else {}))
+                return cell_formats[key]
+
+            sheet_class = _full_precision_sheet()
+            for (name, table), sheet_name in zip(tables.items(), sheet_names(tables)):
+                shown = neutralise_formulas(table)
+                book.add_worksheet(sheet_name, worksheet_class=sheet_class)  # pandas fills it
+                shown.to_excel(writer, sheet_name=sheet_name, index=False,
+                               freeze_panes=(1, 0) if len(shown.columns) else None)
+                sheet = writer.sheets[sheet_name]
+                given = number_formats.get(name, {})
+                for position, column in enumerate(shown.columns):
+                    series = shown.iloc[:, position]
+                    number_format = given.get(column, _number_format(series))
+                    widest = max(_shown_width(series, number_format),
+                                 len(str(column)) + 2)   # the header's filter-free margin
+                    width = min(max(widest + 1, _WIDTH[0]), _WIDTH[1])
+                    wrap = widest + 1 > _WIDTH[1]
+                    if number_format or wrap:
+                        sheet.set_column(position, position, width,
+                                         cell_format(number_format, wrap))
+                    else:
+                        sheet.set_column(position, position, width)
 
     atomic_write(path, write)
     return path

@@ -527,3 +527,402 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
     "agency_difference": {"vi": "Chênh lệch", "en": "Difference"},
 }
 TEXT.update(AGENCY_TEXT)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables for people (workbooks): headers, and the labels written beside codes
+# --------------------------------------------------------------------------------------------
+COLUMN_TEXT: dict[str, dict[str, str]] = {
+    # codes that get a label column (their code column: CODE_COLUMN_TEXT)
+    "term": {"vi": "Chỉ tiêu", "en": "Term"},
+    "kind": {"vi": "Loại chỉ tiêu", "en": "Kind of term"},
+    "factor": {"vi": "Yếu tố", "en": "Factor"},
+    "province_code": {"vi": "Tỉnh, thành phố", "en": "Province"},
+    "quadrant": {"vi": "Nhóm ưu tiên", "en": "Priority group"},
+    "value_type": {"vi": "Loại số liệu", "en": "Kind of figure"},
+    "mark": {"vi": "So với toàn tỉnh", "en": "Against the province"},
+    # names and text
+    "unit": {"vi": "Đơn vị", "en": "Unit"},
+    "unit_type": {"vi": "Loại đơn vị", "en": "Unit type"},
+    "province": {"vi": "Tỉnh, thành phố", "en": "Province"},
+    "contrast": {"vi": "Phép so sánh", "en": "Contrast"},
+    "group": {"vi": "Nhóm", "en": "Group"},
+    "versus": {"vi": "So với", "en": "Against"},
+    "method": {"vi": "Phương pháp", "en": "Method"},
+    "model": {"vi": "Mô hình", "en": "Model"},
+    "crosshair_rule": {"vi": "Cách đặt ngưỡng", "en": "Crosshair rule"},
+    "source_url": {"vi": "Nguồn", "en": "Source"},
+    "setting": {"vi": "Thiết lập", "en": "Setting"},
+    "item": {"vi": "Mục", "en": "Item"},
+    "value": {"vi": "Giá trị", "en": "Value"},
+    "note": {"vi": "Ghi chú", "en": "Note"},
+    "content": {"vi": "Nội dung", "en": "Content"},
+    "rule": {"vi": "Cách tính", "en": "Rule"},
+    # numbers
+    "estimate": {"vi": "Ước lượng", "en": "Estimate"},
+    "estimate_percent": {"vi": "Tỷ lệ hài lòng (%)", "en": "Percent satisfied (%)"},
+    "estimate_unit": {"vi": "Tỷ lệ hài lòng của đơn vị (%)", "en": "Unit, percent satisfied (%)"},
+    "estimate_nation": {"vi": "Cả nước (%)", "en": "Nation (%)"},
+    "estimate_this_year": {"vi": "Năm nay (%)", "en": "This year (%)"},
+    "estimate_previous_year": {"vi": "Năm trước (%)", "en": "Previous year (%)"},
+    "estimate_province": {"vi": "Toàn tỉnh (%)", "en": "Province (%)"},
+    "estimate_group": {"vi": "Ước lượng của nhóm", "en": "Group estimate"},
+    "estimate_versus": {"vi": "Ước lượng đối chiếu", "en": "Reference estimate"},
+    "difference": {"vi": "Chênh lệch (điểm %)", "en": "Difference (points)"},
+    "marginal_effect": {"vi": "Tác động biên (điểm %)", "en": "Marginal effect (points)"},
+    "coefficient": {"vi": "Hệ số", "en": "Coefficient"},
+    "share_percent": {"vi": "Tỷ lệ (%)", "en": "Share (%)"},
+    "std_error": {"vi": "Sai số chuẩn", "en": "Standard error"},
+    "ci_low": {"vi": "Cận dưới KTC 95 %", "en": "95 % interval, lower"},
+    "ci_high": {"vi": "Cận trên KTC 95 %", "en": "95 % interval, upper"},
+    "n": {"vi": "Số người trả lời", "en": "Respondents"},
+    "df": {"vi": "Bậc tự do", "en": "Degrees of freedom"},
+    "n_eff": {"vi": "Cỡ mẫu hiệu dụng", "en": "Effective sample size"},
+    "deff": {"vi": "Hệ số thiết kế (deff)", "en": "Design effect (deff)"},
+    "small_sample": {"vi": "Mẫu hiệu dụng nhỏ", "en": "Small effective sample"},
+    "suppressed": {"vi": "Bị ẩn", "en": "Suppressed"},
+    "statistic": {"vi": "Thống kê kiểm định", "en": "Test statistic"},
+    "p_value": {"vi": "Giá trị p", "en": "p-value"},
+    "p_adjusted": {"vi": "Giá trị p hiệu chỉnh", "en": "Adjusted p-value"},
+    "p_simultaneous": {"vi": "Giá trị p đồng thời", "en": "Simultaneous p-value"},
+    "rank": {"vi": "Xếp hạng", "en": "Rank"},
+    "rank_low": {"vi": "Tập xếp hạng 95 %: từ", "en": "95 % rank set: from"},
+    "rank_high": {"vi": "Tập xếp hạng 95 %: đến", "en": "95 % rank set: to"},
+    "rank_low_simultaneous": {"vi": "Tập xếp hạng đồng thời: từ",
+                              "en": "Simultaneous rank set: from"},
+    "rank_high_simultaneous": {"vi": "Tập xếp hạng đồng thời: đến",
+                               "en": "Simultaneous rank set: to"},
+    "n_peers": {"vi": "Số đơn vị cùng loại", "en": "Units of the type"},
+    "level": {"vi": "Mức tin cậy", "en": "Confidence level"},
+    "could_be_top_5": {"vi": "Có thể thuộc 5 hạng đầu", "en": "Could be in the top 5"},
+    "quartile_group": {"vi": "Nhóm xếp hạng (1–4)", "en": "Rank group (1–4)"},
+    "p_group_1": {"vi": "Xác suất thuộc nhóm 1", "en": "Probability of group 1"},
+    "p_group_2": {"vi": "Xác suất thuộc nhóm 2", "en": "Probability of group 2"},
+    "p_group_3": {"vi": "Xác suất thuộc nhóm 3", "en": "Probability of group 3"},
+    "p_group_4": {"vi": "Xác suất thuộc nhóm 4", "en": "Probability of group 4"},
+    "lmg": {"vi": "Đóng góp vào R² (LMG)", "en": "Contribution to R² (LMG)"},
+    "share": {"vi": "Tỷ trọng trong R² (0–1)", "en": "Share of R² (0–1)"},
+    "share_ci_low": {"vi": "Tỷ trọng: cận dưới KTC 95 %", "en": "Share: 95 % interval, lower"},
+    "share_ci_high": {"vi": "Tỷ trọng: cận trên KTC 95 %", "en": "Share: 95 % interval, upper"},
+    "r_squared": {"vi": "R² của mô hình", "en": "Model R²"},
+    "importance": {"vi": "Tầm quan trọng", "en": "Importance"},
+    "performance": {"vi": "Mức độ thực hiện (%)", "en": "Performance (%)"},
+    "importance_crosshair": {"vi": "Ngưỡng tầm quan trọng", "en": "Importance crosshair"},
+    "performance_crosshair": {"vi": "Ngưỡng thực hiện (%)", "en": "Performance crosshair (%)"},
+    "blup": {"vi": "Hiệu ứng riêng dự báo (BLUP)", "en": "Predicted own effect (BLUP)"},
+    "year": {"vi": "Năm", "en": "Year"},
+    "previous_year": {"vi": "Năm khảo sát trước", "en": "Previous survey year"},
+    "previous": {"vi": "Kỳ trước (%)", "en": "Previous (%)"},
+    "sipas_pct": {"vi": "SIPAS đã công bố (%)", "en": "Published SIPAS (%)"},
+    "rank_of_63": {"vi": "Hạng trên 63", "en": "Rank of 63"},
+    # PAR points (par_points.par_table)
+    "index": {"vi": "Chỉ số hài lòng (%)", "en": "Satisfaction index (%)"},
+    "index_low": {"vi": "Cận dưới (%)", "en": "Lower bound (%)"},
+    "index_high": {"vi": "Cận trên (%)", "en": "Upper bound (%)"},
+    "points": {"vi": "Điểm", "en": "Points"},
+    "points_low": {"vi": "Điểm cận dưới", "en": "Points, lower"},
+    "points_high": {"vi": "Điểm cận trên", "en": "Points, upper"},
+    "max_points": {"vi": "Điểm tối đa", "en": "Maximum points"},
+    "band": {"vi": "Mức", "en": "Band"},
+    "p_band_differs": {"vi": "Xác suất khác mức (xấp xỉ)",
+                       "en": "Probability of another band (approximate)"},
+}
+
+CODE_COLUMN_TEXT: dict[str, dict[str, str]] = {
+    "term": {"vi": "Mã chỉ tiêu", "en": "Term code"},
+    "kind": {"vi": "Mã loại", "en": "Kind code"},
+    "factor": {"vi": "Mã yếu tố", "en": "Factor code"},
+    "province_code": {"vi": "Mã tỉnh", "en": "Province code"},
+    "quadrant": {"vi": "Mã nhóm ưu tiên", "en": "Priority group code"},
+    "value_type": {"vi": "Mã loại số liệu", "en": "Kind-of-figure code"},
+    "mark": {"vi": "Mã so sánh", "en": "Comparison code"},
+    "rule": {"vi": "Cách tính (tiếng Anh)", "en": "Rule (as recorded)"},
+}
+
+# Columns of counts and ranks: whole numbers in a workbook even where a gap made them floats.
+INTEGER_COLUMNS = frozenset({
+    "n", "df", "rank", "rank_low", "rank_high", "rank_low_simultaneous",
+    "rank_high_simultaneous", "n_peers", "quartile_group", "year", "previous_year",
+    "rank_of_63", "band"})
+
+# p-values are read to three decimals, as the pages print them.
+P_VALUE_COLUMNS = frozenset({"p_value", "p_adjusted", "p_simultaneous", "change_p"})
+
+TEXT.update({
+    "kind.criterion": {"vi": "Tiêu chí", "en": "Criterion"},
+    "kind.factor": {"vi": "Yếu tố", "en": "Factor"},
+    "kind.overall": {"vi": "Chỉ số chung", "en": "Overall index"},
+    "kind.ame": {"vi": "Tác động biên trung bình", "en": "Average marginal effect"},
+    "kind.coefficient": {"vi": "Hệ số hồi quy", "en": "Regression coefficient"},
+    "kind.threshold": {"vi": "Ngưỡng cắt", "en": "Threshold"},
+    "kind.cutpoint": {"vi": "Ngưỡng cắt", "en": "Cut-point"},
+    "term.Intercept": {"vi": "Hệ số chặn", "en": "Intercept"},
+    "mark.above": {"vi": "cao hơn", "en": "above"},
+    "mark.below": {"vi": "thấp hơn", "en": "below"},
+    "mark.": {"vi": "không khác", "en": "not different"},
+})
+
+
+def any_term_label(term: str, lang: str) -> str:
+    """:func:`term_label`, and also a factor's score (``staff_score``), an experience variable
+    (``on_time``) and a regression intercept; anything else is its own label.
+
+    Examples
+    --------
+    >>> any_term_label("staff_score", "en"), any_term_label("on_time", "vi")
+    ('Civil servants', 'Nhận kết quả đúng hạn')
+    """
+    label = term_label(term, lang)
+    if label != term:
+        return label
+    if term.endswith("_score") and term[:-len("_score")] in schema.FACTOR_LABELS:
+        return schema.FACTOR_LABELS[term[:-len("_score")]][lang]
+    for key in (f"var_{term}", f"term.{term}"):
+        if key in TEXT:
+            return TEXT[key][lang]
+    return term
+
+
+def _code_labeller(prefix: str):
+    return lambda code, lang: TEXT[f"{prefix}{code}"][lang] if f"{prefix}{code}" in TEXT \
+        else str(code)
+
+
+CODE_LABELS = {
+    "term": any_term_label, "factor": any_term_label, "kind": _code_labeller("kind."),
+    "quadrant": _code_labeller("ipa_"), "value_type": _code_labeller("value_type."),
+    "mark": _code_labeller("mark.")}
+
+
+def column_header(column, lang: str, headers: dict | None = None) -> str:
+    """The header of ``column`` in ``lang`` (:data:`COLUMN_TEXT`, under the key ``headers``
+    gives it, else its own name); a column without one keeps its name."""
+    key = (headers or {}).get(column, column)
+    return COLUMN_TEXT[key][lang] if key in COLUMN_TEXT else str(column)
+
+
+def reader_table(table: pd.DataFrame, lang: str, *, labels: dict | None = None,
+                 headers: dict | None = None) -> pd.DataFrame:
+    """``table`` for a reader in ``lang``: every column under its header in the language
+    (:data:`COLUMN_TEXT`; ``headers`` maps a column to another key of it), each coded column
+    (``term``, ``kind``, ``factor``, ``quadrant``, ``value_type``, ``mark``, and the keys of
+    ``labels``: column -> ``f(code, lang)``) shown as its label with the code kept in a
+    column of its own just after it, for machines. Numbers are not touched, except that
+    counts and ranks (:data:`INTEGER_COLUMNS`) that are whole numbers become integers. A
+    column without a header keeps its name.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"term": ["staff", "overall"], "estimate": [81.25, 80.0],
+    ...                       "n": [120.0, 300.0]})
+    >>> reader_table(table, "vi").to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
+    {'Chỉ tiêu': ['Công chức', 'Chỉ số hài lòng chung'], 'Mã chỉ tiêu': ['staff', 'overall'],
+     'Ước lượng': [81.25, 80.0], 'Số người trả lời': [120, 300]}
+    """
+    check_lang(lang)
+    coders = CODE_LABELS | (labels or {})
+    headers = headers or {}
+    columns = {}
+    for name in table.columns:
+        values = table[name]
+        header = column_header(name, lang, headers)
+        if name in coders:
+            codes = values.astype(object)
+            known = {c: coders[name](c, lang) for c in dict.fromkeys(codes) if not _missing(c)}
+            shown = [None if _missing(c) else known[c] for c in codes]   # each code once
+            columns[header] = pd.Series(shown, index=table.index, dtype=object)
+            code_header = CODE_COLUMN_TEXT[name][lang] if name in CODE_COLUMN_TEXT \
+                else f"{header} ({name})"
+            columns[code_header] = values
+            continue
+        if name in INTEGER_COLUMNS and pd.api.types.is_float_dtype(values.dtype):
+            finite = values.dropna()
+            if (finite == finite.round()).all():
+                values = values.astype("Int64")
+        columns[header] = values
+    if len(columns) < len(table.columns) + sum(c in coders for c in table.columns):
+        raise ValueError(f"reader_table: two columns of {list(table.columns)} get the same "
+                         f"header in {lang!r}")
+    return pd.DataFrame(columns, index=table.index).reset_index(drop=True)
+
+
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+# The workbook of a report (report.write_workbook): its sheets' names (at most 31 characters)
+# and what each holds, for its first sheet.
+WORKBOOK_TEXT: dict[str, dict[str, str]] = {
+    "sheet.about": {"vi": "Giới thiệu", "en": "About"},
+    "sheet.index": {"vi": "Chỉ số của đơn vị", "en": "Unit index"},
+    "sheet.national": {"vi": "Cả nước", "en": "Nation"},
+    "sheet.versus_nation": {"vi": "So với cả nước", "en": "Versus nation"},
+    "sheet.ranks": {"vi": "Xếp hạng", "en": "Ranks"},
+    "sheet.drivers_ame": {"vi": "Tác động biên", "en": "Marginal effects"},
+    "sheet.drivers_ordinal": {"vi": "Hồi quy thứ bậc", "en": "Ordinal regression"},
+    "sheet.importance": {"vi": "Tầm quan trọng", "en": "Importance"},
+    "sheet.ipa": {"vi": "Ma trận ưu tiên", "en": "Priority matrix"},
+    "sheet.multilevel": {"vi": "Mô hình đa tầng", "en": "Multilevel model"},
+    "sheet.experience": {"vi": "Đúng hẹn và trực tuyến", "en": "On time and online"},
+    "sheet.published": {"vi": "SIPAS đã công bố", "en": "Published SIPAS"},
+    "sheet.settings": {"vi": "Thiết lập", "en": "Settings"},
+    "sheet.note": {"vi": "Ghi chú", "en": "Note"},
+    "sheet.versus_province": {"vi": "So với toàn tỉnh", "en": "Versus province"},
+    "sheet.change": {"vi": "Thay đổi", "en": "Change"},
+    "sheet.drivers": {"vi": "Yếu tố tác động", "en": "Drivers"},
+    "sheet.par_points": {"vi": "Điểm CCHC", "en": "PAR points"},
+    "sheet.provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
+    "about.province.index": {
+        "vi": "Tỷ lệ hài lòng (%) của đơn vị theo từng tiêu chí, yếu tố và chỉ số chung, với sai "
+              "số chuẩn, khoảng tin cậy 95 %, số người trả lời, cỡ mẫu hiệu dụng và cột cho biết "
+              "ước lượng có bị ẩn hay không.",
+        "en": "The unit's percent satisfied for every criterion, factor and the overall index, "
+              "with standard error, 95 % interval, respondents, effective sample size and "
+              "whether the estimate is suppressed."},
+    "about.province.national": {
+        "vi": "Các chỉ số tương ứng của cả nước (ước lượng theo thiết kế mẫu).",
+        "en": "The same indices for the nation (design-based estimates)."},
+    "about.province.versus_nation": {
+        "vi": "Chênh lệch giữa đơn vị và cả nước (điểm %) theo từng chỉ tiêu, với khoảng tin "
+              "cậy, giá trị p và giá trị p đã hiệu chỉnh cho nhiều phép so sánh.",
+        "en": "The unit minus the nation (points) for every term, with interval, p-value and "
+              "the p-value adjusted for multiple comparisons."},
+    "about.province.ranks": {
+        "vi": "Xếp hạng mọi đơn vị theo chỉ số chung, với tập xếp hạng tin cậy 95 % và xác "
+              "suất thuộc từng nhóm xếp hạng.",
+        "en": "Every unit ranked by the overall index, with its 95 % rank confidence set and "
+              "the probability of each rank group."},
+    "about.province.drivers_ame": {
+        "vi": "Tác động biên trung bình (điểm %) của trải nghiệm lên xác suất hài lòng, từ hồi "
+              "quy logistic theo thiết kế mẫu trên toàn quốc.",
+        "en": "Average marginal effects (points) of the experience on the probability of being "
+              "satisfied, from a national design-based logistic regression."},
+    "about.province.drivers_ordinal": {
+        "vi": "Hệ số của hồi quy thứ bậc (tỷ lệ chênh tích lũy) của mức hài lòng chung theo "
+              "điểm các yếu tố, trên toàn quốc.",
+        "en": "Coefficients of the national ordinal (cumulative-logit) regression of overall "
+              "satisfaction on the factor scores."},
+    "about.province.importance": {
+        "vi": "Tầm quan trọng tương đối của các yếu tố (phân rã R² theo LMG) với khoảng tin cậy "
+              "bootstrap và thứ hạng.",
+        "en": "Relative importance of the factors (LMG shares of R²) with bootstrap intervals "
+              "and ranks."},
+    "about.province.ipa": {
+        "vi": "Ma trận tầm quan trọng – mức độ thực hiện: nhóm ưu tiên của từng yếu tố.",
+        "en": "Importance–performance matrix: the priority group of each factor."},
+    "about.province.multilevel": {
+        "vi": "Hiệu ứng riêng của tỉnh từ mô hình đa tầng (hệ số chặn và điểm “Công chức”).",
+        "en": "The province's own effects from the multilevel model (intercept and the “Civil "
+              "servants” score)."},
+    "about.province.experience": {
+        "vi": "Tỷ lệ nhận kết quả đúng hẹn và nộp hồ sơ trực tuyến của đơn vị và cả nước.",
+        "en": "Shares of results on time and of online applications, the unit and the nation."},
+    "about.province.published": {
+        "vi": "Số liệu SIPAS đã công bố của đơn vị, đúng như công bố, kèm nguồn.",
+        "en": "Published SIPAS figures of the unit, as published, with their source."},
+    "about.province.settings": {
+        "vi": "Các thiết lập tính toán của báo cáo.",
+        "en": "The report's computation settings."},
+    "about.province.note": {"vi": "Vì sao đơn vị không có số liệu.",
+                            "en": "Why the unit has no figures."},
+    "about.agency.index": {
+        "vi": "Tỷ lệ hài lòng (%) của đơn vị theo từng tiêu chí, yếu tố và chỉ số chung, với sai "
+              "số chuẩn, khoảng tin cậy 95 %, số phiếu, cỡ mẫu hiệu dụng và cột cho biết ước "
+              "lượng có bị ẩn hay không.",
+        "en": "The unit's percent satisfied for every criterion, factor and the overall index, "
+              "with standard error, 95 % interval, respondents, effective sample size and "
+              "whether the estimate is suppressed."},
+    "about.agency.versus_province": {
+        "vi": "Đơn vị so với toàn tỉnh theo từng chỉ tiêu: chênh lệch (điểm %), khoảng tin cậy, "
+              "giá trị p và kết luận ở mức 5 %.",
+        "en": "The unit against the province for every term: difference (points), interval, "
+              "p-value and the verdict at the 5 % level."},
+    "about.agency.change": {
+        "vi": "Thay đổi so với kỳ khảo sát trước (điểm %), với khoảng tin cậy và giá trị p.",
+        "en": "Change from the previous survey (points), with interval and p-value."},
+    "about.agency.drivers": {
+        "vi": "Tầm quan trọng tương đối của các yếu tố đối với mức hài lòng chung (LMG), từ mô "
+              "hình riêng của đơn vị.",
+        "en": "Relative importance of the factors for overall satisfaction (LMG), from the "
+              "unit's own model."},
+    "about.agency.par_points": {
+        "vi": "Điểm thành phần hài lòng của Chỉ số CCHC, với khoảng tương ứng và quy tắc tính.",
+        "en": "The satisfaction component of the PAR index in points, with its interval and "
+              "rule."},
+    "about.agency.provenance": {
+        "vi": "Tệp dữ liệu, codebook, mã băm, phiên bản và thiết lập đã dùng.",
+        "en": "The data file, codebook, hashes, version and settings used."},
+    "about.agency.note": {"vi": "Vì sao đơn vị không có số liệu.",
+                          "en": "Why the unit has no figures."},
+    "about_report": {"vi": "Báo cáo", "en": "Report"},
+    "about_warning": {"vi": "Lưu ý", "en": "Warning"},
+    "about_data": {"vi": "Dữ liệu", "en": "Data"},
+    "about_data_value": {"vi": "{data} (mã băm {hash})", "en": "{data} (hash {hash})"},
+    "about_year": {"vi": "Năm khảo sát", "en": "Survey year"},
+    "about_sheet": {"vi": "Trang “{sheet}”", "en": "Sheet “{sheet}”"},
+    "about_method": {"vi": "Phương pháp", "en": "Method"},
+    "about_numbers": {"vi": "Cách đọc số", "en": "Reading the numbers"},
+    "about_numbers_value": {
+        "vi": "Mọi con số được lưu đủ chữ số và hiển thị với hai chữ số thập phân (giá trị p: "
+              "ba); ô trống là ước lượng bị ẩn hoặc không có. Cột “Mã …” giữ mã gốc cho máy "
+              "đọc.",
+        "en": "Every number is stored in full and shown with two decimals (p-values: three); an "
+              "empty cell is an estimate suppressed or not available. The “… code” columns keep "
+              "the original codes for machines."},
+    "about_estimates": {
+        "vi": "Các tỷ lệ là ước lượng theo thiết kế mẫu (có trọng số, phân tầng và cụm), không "
+              "phải tỷ lệ thô của mẫu.",
+        "en": "Percentages are design-based estimates (weights, strata and clusters), not raw "
+              "sample shares."},
+    "about_par_rule": {"vi": "Quy tắc điểm CCHC: {rule}.", "en": "PAR points rule: {rule}."},
+}
+TEXT.update(WORKBOOK_TEXT)
+
+
+# What a survey file read through a codebook lacks, said in every output (codebook.py); the
+# English sentences are also printed by the command line.
+ASSUMPTION_TEXT: dict[str, dict[str, str]] = {
+    "assumption.no_design": {
+        "vi": "tệp không có cột thiết kế mẫu (tầng, cụm): coi như chọn mẫu ngẫu nhiên đơn giản "
+              "người trả lời trong từng đơn vị",
+        "en": "no design columns (strata, clusters): simple random sampling of respondents "
+              "within each unit"},
+    "assumption.no_clusters": {
+        "vi": "tệp không có cột cụm: mỗi người trả lời là một đơn vị mẫu",
+        "en": "no cluster column: respondents are the sampling units"},
+    "assumption.calibrated": {
+        "vi": "trọng số được hiệu chỉnh theo các tổng biên của tổng thể trong {margins} "
+              "({method})",
+        "en": "weights calibrated to the population margins in {margins} ({method})"},
+    "assumption.calibrated_by": {
+        "vi": "trọng số được hiệu chỉnh theo các tổng biên của tổng thể trong {margins} "
+              "({method}, trong từng {by})",
+        "en": "weights calibrated to the population margins in {margins} ({method}, within "
+              "{by})"},
+    "assumption.no_weights": {
+        "vi": "tệp không có trọng số: mọi người trả lời được tính như nhau",
+        "en": "no weights: every respondent counts equally"},
+    "assumption.few_factors": {
+        "vi": "chỉ có {count} yếu tố được đánh giá ({factors}): chỉ số chung là trung bình các "
+              "yếu tố có mặt, không phải của năm yếu tố SIPAS",
+        "en": "{count} factor(s) rated ({factors}): the overall index is the mean of the "
+              "factors present, not of the five SIPAS factors"},
+    "assumption.no_experience": {
+        "vi": "tệp không có dữ kiện trải nghiệm (đúng hẹn, trực tuyến, bị đòi thêm tiền, số lần "
+              "đi lại): mô hình tác động dùng các câu đánh giá và các cột codebook cung cấp",
+        "en": "no experience facts (on time, online, extra payment, visits): driver models use "
+              "the ratings and the columns the codebook gives"},
+    "assumption.no_demographics": {
+        "vi": "tệp không có thông tin nhân khẩu: không phân tích theo giới tính, tuổi hay học "
+              "vấn",
+        "en": "no demographics: no breakdown by sex, age or education"},
+    "assumption.repeated_ids": {
+        "vi": "{count} dòng có mã phiếu trùng với một dòng khác; mỗi dòng vẫn được tính là một "
+              "người trả lời (sipas quality liệt kê chúng là duplicate_id)",
+        "en": "{count} rows share a respondent id with another row; each is counted as a "
+              "respondent (sipas quality lists them as duplicate_id)"},
+    "assumption.empty_rows": {
+        "vi": "bỏ qua {count} dòng trống của tệp (không có giá trị ở ô nào)",
+        "en": "{count} empty row(s) of the file skipped (no value in any cell)"},
+}
+TEXT.update(ASSUMPTION_TEXT)

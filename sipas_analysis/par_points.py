@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import files, schema
+from . import files, language, schema
 from .rng import Seed, as_generator
 
 RULES = ("linear", "bands")
@@ -92,11 +92,33 @@ class ParRule:
         levels = np.concatenate([[0.0], [p for _, p in self.bands]])
         return np.where(np.isnan(index), np.nan, levels[self.band_of(index)])
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "en") -> str:
+        """The rule as a sentence in ``lang`` (numbers written the language's way).
+
+        Examples
+        --------
+        >>> ParRule(maximum=25).describe("vi")
+        'điểm = 25 × chỉ số / 100'
+        >>> ParRule(maximum=2, rule="bands", bands=((80, 1.5), (95, 2.0))).describe("vi")
+        'chỉ số từ 80: 1,5 điểm; chỉ số từ 95: 2 điểm (tối đa 2; dưới 80: 0)'
+        """
+        words = _RULE_TEXT[language.check_lang(lang)]
+
+        def number(value):
+            return f"{value:g}".replace(".", "," if lang == "vi" else ".")
         if self.rule == "linear":
-            return f"points = {self.maximum:g} × index / 100"
-        return "; ".join(f"index ≥ {low:g}: {points:g} points" for low, points in self.bands) \
-            + f" (of {self.maximum:g}; below {self.bands[0][0]:g}: 0)"
+            return words["linear"].format(maximum=number(self.maximum))
+        return "; ".join(words["band"].format(low=number(low), points=number(points))
+                         for low, points in self.bands) + words["bands_end"].format(
+            maximum=number(self.maximum), lowest=number(self.bands[0][0]))
+
+
+_RULE_TEXT = {
+    "en": {"linear": "points = {maximum} × index / 100", "band": "index ≥ {low}: {points} points",
+           "bands_end": " (of {maximum}; below {lowest}: 0)"},
+    "vi": {"linear": "điểm = {maximum} × chỉ số / 100", "band": "chỉ số từ {low}: {points} điểm",
+           "bands_end": " (tối đa {maximum}; dưới {lowest}: 0)"},
+}
 
 
 def par_table(table: pd.DataFrame, rule: ParRule, *, unit="unit", n_draws: int = 20000,
@@ -155,25 +177,14 @@ def _p_band_differs(rule, estimate, se, df, n_draws, seed) -> np.ndarray:
     return out
 
 
-def write_par_workbook(table: pd.DataFrame, path, *, unit="unit", lang="vi") -> None:
-    """The PAR appraisal table, ready to paste (one sheet, the reader's language; numbers stay
-    numbers). Written atomically, formulas neutralised (files.write_workbook)."""
-    headers = _HEADERS[lang]
-    shown = table.rename(columns={unit: headers["unit"]} | {
-        k: v for k, v in headers.items() if k != "unit"})
-    files.write_workbook({headers["sheet"]: shown}, path)
-
-
-_HEADERS = {
-    "vi": {"sheet": "diem_CCHC", "unit": "Đơn vị", "index": "Chỉ số hài lòng (%)",
-           "index_low": "Cận dưới (%)", "index_high": "Cận trên (%)", "points": "Điểm",
-           "points_low": "Điểm cận dưới", "points_high": "Điểm cận trên",
-           "max_points": "Điểm tối đa", "rule": "Cách tính", "band": "Mức",
-           "p_band_differs": "Xác suất khác mức (xấp xỉ)", "unit_type": "Loại đơn vị"},
-    "en": {"sheet": "par_points", "unit": "Unit", "index": "Satisfaction index (%)",
-           "index_low": "Lower bound (%)", "index_high": "Upper bound (%)", "points": "Points",
-           "points_low": "Points, lower", "points_high": "Points, upper",
-           "max_points": "Maximum points", "rule": "Rule", "band": "Band",
-           "p_band_differs": "Probability of another band (approximate)",
-           "unit_type": "Unit type"},
-}
+def write_par_workbook(table: pd.DataFrame, path, *, unit="unit", lang="vi",
+                       rule: ParRule | None = None) -> None:
+    """The PAR appraisal table, ready to paste: one sheet in the reader's language
+    (headers of :func:`~sipas_analysis.language.reader_table`, the rule in words when
+    ``rule`` is given), numbers stay numbers. Written atomically, formulas neutralised, the
+    header row frozen (files.write_workbook)."""
+    shown = table.rename(columns={unit: "unit"})
+    if rule is not None and "rule" in shown:
+        shown = shown.assign(rule=rule.describe(lang))
+    files.write_workbook({language.text("sheet.par_points", lang):
+                          language.reader_table(shown, lang)}, path)

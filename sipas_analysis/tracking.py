@@ -207,6 +207,12 @@ class Tracking:
     min_staff_n_eff: float
     sentences: dict = field(default_factory=dict)
     assumptions: list = field(default_factory=list)
+    assumptions_by_lang: dict = field(default_factory=dict)
+
+    def assumptions_in(self, lang: str) -> list:
+        """The codebook's sentences on what the file lacks, in ``lang`` (English where the
+        survey carries no other)."""
+        return list(self.assumptions_by_lang.get(lang, self.assumptions))
 
     @property
     def overall(self) -> pd.DataFrame:
@@ -457,7 +463,8 @@ def track_unit(survey: pd.DataFrame, unit_name, *, codebook=None, factors=None,
     tracking = Tracking(unit=name, by=by, level=level, latest=latest, series=series,
                         centre=centre, year_to_date=ytd, same_period_last_year=last_year,
                         staff=staff_table, staff_hidden=hidden, min_staff_n_eff=min_staff_n_eff,
-                        assumptions=list(survey.attrs.get("assumptions", [])))
+                        assumptions=list(survey.attrs.get("assumptions", [])),
+                        assumptions_by_lang=dict(survey.attrs.get("assumptions_by_lang", {})))
     tracking.sentences = {lang: _sentences(tracking, notes, previous, window, fallback, lang)
                           for lang in ("vi", "en")}
     return tracking
@@ -657,9 +664,10 @@ def render_html(tracking: Tracking, *, lang: str = "vi") -> str:
     parts += [f"<h2>{html.escape(_text('h.factors', lang))}</h2>",
               _html_table([c("period"), c("term"), c("estimate"), c("interval"), c("n")],
                           factor_rows)]
-    if t.assumptions:
+    if t.assumptions_in(lang):
         parts += [f"<h2>{html.escape(_text('h.notes', lang))}</h2>",
-                  "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in t.assumptions) + "</ul>"]
+                  "<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in t.assumptions_in(lang))
+                  + "</ul>"]
     title = html.escape(_text("title", lang, unit=t.unit))
     return (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -676,7 +684,7 @@ def write_tracking(tracking: Tracking, out_dir, *, lang: str = "vi") -> dict:
     page = render_html(tracking, lang=lang)
     html_path = out / "tracking.html"
     files.atomic_write(html_path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
-    notes = pd.DataFrame({"note": tracking.sentences[lang] + tracking.assumptions})
+    notes = pd.DataFrame({"note": tracking.sentences[lang] + tracking.assumptions_in(lang)})
     tables = {"series": tracking.series, "centre_line": tracking.centre,
               "year_to_date": tracking.year_to_date,
               "same_period_last_year": tracking.same_period_last_year,

@@ -82,6 +82,6 @@ def test_the_appraisal_workbook_is_in_the_reader_language(tmp_path):
     out = par_table(_table([92.0], [1.5]), BANDS)
     write_par_workbook(out, tmp_path / "par.xlsx", lang="vi")
     sheet = pd.read_excel(tmp_path / "par.xlsx", sheet_name=None)
-    assert list(sheet) == ["diem_CCHC"]
-    assert {"Đơn vị", "Điểm", "Xác suất khác mức (xấp xỉ)"} <= set(sheet["diem_CCHC"].columns)
-    assert sheet["diem_CCHC"]["Điểm"].iloc[0] == 20.0
+    assert list(sheet) == ["Điểm CCHC"]
+    assert {"Đơn vị", "Điểm", "Xác suất khác mức (xấp xỉ)"} <= set(sheet["Điểm CCHC"].columns)
+    assert sheet["Điểm CCHC"]["Điểm"].iloc[0] == 20.0

@@ -590,6 +590,9 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
             # the PAR appraisal table of every unit, ready to paste (one sheet, numbers)
             from ..par_points import write_par_workbook
             par = shared.par.sort_values(["unit_type", "unit"]).reset_index(drop=True)
+            if "rule" in par:   # the rule in the reader's words
+                par["rule"] = (getattr(shared, "par_rule_text", None) or {}).get(
+                    lang, shared.par_rule)
             write_par_workbook(par[["unit", "unit_type"] + [c for c in par.columns
                                                            if c not in ("unit", "unit_type")]],
                                year_dir / "par_points.xlsx", lang=lang)

@@ -25,7 +25,8 @@ from .documents import write_docx, write_pdf  # noqa: F401
 from .display import (HtmlTable, blank_suppressed, display_index_table,  # noqa: F401
                       heading, markdown_list, suppress_small, suppression_flags, unit_name,
                       unit_region)
-from .export import index_page, index_table, notebook_to_html, write_tables  # noqa: F401
+from .export import (index_page, index_table, notebook_to_html, reader_workbook,  # noqa: F401
+                     write_tables)
 from .agency_shared import (AgencyParams, AgencyShared, agency_shared_results,  # noqa: F401
                             compute_agency_shared, match_units)
 from .kinds import (AGENCY_REPORT, KINDS, PROVINCE_REPORT, show, tables_for_workbook,  # noqa: F401

@@ -105,6 +105,9 @@ class AgencyShared:
     (empty without an overall question); ``labels``: criterion -> the codebook's header text;
     ``weighting``: how the weights were made (``shared.unit_weighting_facts``, with each unit's
     own weighting design effect), for the method sentence of every page.
+    ``par_rule``: the PAR rule in English (for the manifest), ``par_rule_text``: lang -> the
+    rule in that language; ``assumptions``: lang -> what the file lacks, one sentence each
+    (the codebook's, :meth:`~sipas_analysis.codebook.Codebook.assumptions`).
     """
 
     year: int
@@ -127,13 +130,14 @@ class AgencyShared:
     importance: pd.DataFrame
     labels: dict
     factors: dict
-    assumptions: list
+    assumptions: dict
     previous_year: int | None = None
     synthetic: bool = False
     columns: frozenset = frozenset()
     unit_column: str = "unit"
     extra: dict = field(default_factory=dict)
     weighting: dict = field(default_factory=dict)
+    par_rule_text: dict = field(default_factory=dict)
 
     def unit_of(self, name: str) -> str | None:
         """The file's spelling of the unit named ``name`` (any accepted spelling), or None."""
@@ -417,7 +421,9 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
         importance=_importance(rows, codebook, settings), labels={k.split('.')[-1]: v for k, v in codebook.headers().items()
                 if k.startswith('ratings.')},
         factors={f: list(c) for f, c in codebook.factors.items()},
-        assumptions=list(survey.attrs.get("assumptions", [])), previous_year=previous,
+        assumptions=_assumptions(survey), par_rule_text={lang: rule.describe(lang)
+                                                          for lang in LANGS},
+        previous_year=previous,
         synthetic=bool(survey.get("synthetic", pd.Series([False])).any()),
         columns=frozenset(c for c in rows.columns if rows[c].notna().any()),
         weighting=weighting)
@@ -484,6 +490,16 @@ def agency_shared_results(params, *, cache_dir=None) -> AgencyShared:
         files.atomic_write(path, lambda tmp: Path(tmp).write_bytes(
             pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)))
     return results
+
+
+def _assumptions(survey: pd.DataFrame) -> dict:
+    """lang -> the codebook's sentences on what the file lacks (English only for a survey
+    whose reader gave no others)."""
+    said = survey.attrs.get("assumptions_by_lang")
+    if said:
+        return {lang: list(said.get(lang, said["en"])) for lang in LANGS}
+    english = list(survey.attrs.get("assumptions", []))
+    return {lang: english for lang in LANGS}
 
 
 # --------------------------------------------------------------------------------------------

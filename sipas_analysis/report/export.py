@@ -23,14 +23,85 @@ from .shared import SharedResults
 _THREAD = threading.local()
 
 
-def write_tables(tables: dict[str, pd.DataFrame], path) -> Path:
-    """Write a report's tables to one Excel workbook, a sheet per table (names cut to Excel's
-    31 characters); written to a temporary name first, so a failure leaves nothing behind.
-    Text cells that a spreadsheet would run as formulas are neutralised
-    (``files.neutralise_formulas``); numbers stay numbers."""
+def write_tables(tables: dict[str, pd.DataFrame], path, *, lang: str | None = None,
+                 kind: str = "province", about: dict | None = None) -> Path:
+    """Write a report's tables to one Excel workbook, a sheet per table; written to a
+    temporary name first, so a failure leaves nothing behind. Text cells that a spreadsheet
+    would run as formulas are neutralised (``files.neutralise_formulas``); numbers stay
+    numbers. Given ``lang``, the workbook is the reader's (:func:`reader_workbook`: a first
+    sheet saying what each holds, sheets, headers and labels in the language); without it
+    the tables are written as they are."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return files.write_workbook(tables, path)
+    if lang is None:
+        return files.write_workbook(tables, path)
+    shown, formats = reader_workbook(tables, lang=lang, kind=kind, about=about or {})
+    return files.write_workbook(shown, path, number_formats=formats)
+
+
+# Per sheet: the columns whose header says more there than the general one.
+SHEET_HEADERS = {
+    "index": {"estimate": "estimate_percent"},
+    "national": {"estimate": "estimate_percent"},
+    "ranks": {"estimate": "estimate_percent"},
+    "versus_nation": {"estimate": "difference", "estimate_group": "estimate_unit",
+                      "estimate_versus": "estimate_nation"},
+    "drivers_ame": {"estimate": "marginal_effect"},
+    "drivers_ordinal": {"estimate": "coefficient"},
+    "multilevel": {"estimate": "coefficient"},
+    "experience": {"estimate": "share_percent"},
+    "versus_province": {"estimate": "estimate_unit", "province": "estimate_province"},
+    "change": {"estimate": "difference", "estimate_group": "estimate_this_year",
+               "estimate_versus": "estimate_previous_year"},
+}
+P_VALUE_FORMAT = "0.000"
+
+
+def reader_workbook(tables: dict[str, pd.DataFrame], *, lang: str, kind: str = "province",
+                    about: dict) -> tuple[dict[str, pd.DataFrame], dict]:
+    """A report's tables as its reader opens them: a first sheet (“Giới thiệu” / “About”)
+    with the report's title, the synthetic-data warning when it applies, the data and year,
+    how to read the numbers, one row per sheet saying what it holds, and the method as the
+    page states it; then each table under its name in ``lang`` (Excel-valid, distinct), with
+    headers and code labels in the language (``language.reader_table``; ``about["labels"]``
+    adds label functions, the codes stay in their own columns). The synthetic-data sheet of
+    :meth:`~.sections.base.ReportKind.workbook_tables` becomes the first sheet's warning.
+
+    ``about``: ``title, data, data_hash, year, synthetic, method`` (sentences), ``labels``.
+    Returns (sheet name -> table, the number formats of p-value columns for
+    ``files.write_workbook``).
+    """
+    language.check_lang(lang)
+    text = language.text
+    sheets = [name for name in tables if name != "synthetic_data"]
+    names = files.sheet_names([text("sheet.about", lang)] + [
+        text(f"sheet.{name}", lang) if f"sheet.{name}" in language.TEXT else name
+        for name in sheets])
+    rows = [(text("about_report", lang), about.get("title", ""))]
+    if about.get("synthetic") or "synthetic_data" in tables:
+        rows.append((text("about_warning", lang), text("synthetic_banner", lang)))
+    if about.get("data"):
+        rows.append((text("about_data", lang), text("about_data_value", lang,
+                                                    data=about["data"],
+                                                    hash=about.get("data_hash", "?"))))
+    if about.get("year") is not None:
+        rows.append((text("about_year", lang), str(about["year"])))
+    rows.append((text("about_numbers", lang), text("about_numbers_value", lang)))
+    for name, shown in zip(sheets, names[1:]):
+        key = f"about.{kind}.{name}"
+        rows.append((text("about_sheet", lang, sheet=shown),
+                     text(key, lang) if key in language.TEXT else ""))
+    rows += [(text("about_method", lang), sentence) for sentence in about.get("method", ())]
+    out = {names[0]: pd.DataFrame(rows, columns=[language.column_header("item", lang),
+                                                 language.column_header("content", lang)])}
+    formats = {}
+    for name, shown in zip(sheets, names[1:]):
+        headers = SHEET_HEADERS.get(name, {})
+        out[shown] = language.reader_table(tables[name], lang, labels=about.get("labels"),
+                                           headers=headers)
+        formats[shown] = {language.column_header(c, lang, headers): P_VALUE_FORMAT
+                          for c in tables[name].columns if c in language.P_VALUE_COLUMNS}
+    return out, formats
 
 
 PAGE_CSS = """
@@ -215,7 +286,7 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
     report in ``<unit_slug>/report.html`` (or saying why there is none). ``results``: unit
     slug -> UnitResult."""
     from ..codebook import unit_slug
-    from .sections.agency import league_display
+    from .sections.agency import league_display, par_rule_in
     types = sorted(shared.units["unit_type"].dropna().unique())
     parts = []
     for unit_type in types:
@@ -246,7 +317,7 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
     title = language.text("agency_league_title", lang, year=shared.year, kind=shared.data_name)
     notes = [language.text("agency_league_note", lang),
              language.text(f"agency_province_{shared.province_rule}", lang),
-             f"PAR: {shared.par_rule}"]
+             f"PAR: {par_rule_in(shared, lang)}"]
     body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
             + "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)
             + "\n".join(parts) + f"\n</main>\n<footer>{html.escape(footer)}</footer>")

@@ -14,6 +14,8 @@ from ..language import text
 from .export import write_tables
 from .sections import SECTIONS, ReportKind
 from .sections.agency import AGENCY_SECTIONS
+from .sections.agency import workbook_about as agency_about
+from .sections.caveats import workbook_about as province_about
 
 NOTEBOOKS = resources.notebooks_dir()  # the checkout's notebooks/, or an installed package's copy
 
@@ -23,7 +25,7 @@ PROVINCE_REPORT = ReportKind(
         "headline", "ranking", "factors", "criteria", "former", "breakdowns", "drivers",
         "importance", "local", "experience", "context", "published", "actions", "caveats",
         "provenance")),
-    notebook=NOTEBOOKS / "province_report.ipynb")
+    notebook=NOTEBOOKS / "province_report.ipynb", about=province_about)
 
 
 
@@ -57,7 +59,7 @@ class AgencyKind(ReportKind):
 
 
 AGENCY_REPORT = AgencyKind(name="agency", sections=AGENCY_SECTIONS,
-                           notebook=NOTEBOOKS / "agency_report.ipynb")
+                           notebook=NOTEBOOKS / "agency_report.ipynb", about=agency_about)
 
 KINDS = {kind.name: kind for kind in (PROVINCE_REPORT, AGENCY_REPORT)}
 DEFAULT_NOTEBOOK = PROVINCE_REPORT.notebook
@@ -82,8 +84,13 @@ def tables_for_workbook(shared, params, *, kind: ReportKind | None = None) -> di
 
 
 def write_workbook(shared, params, *, kind: ReportKind | None = None) -> None:
-    """Write the unit's workbook to ``params.tables_path`` (nothing when it is empty). Returns
-    nothing, so that a notebook cell calling it shows nothing."""
+    """Write the unit's workbook to ``params.tables_path`` (nothing when it is empty), in the
+    report's language: a first sheet saying what each sheet holds and how the figures are
+    made, then the tables with headers and labels in the language, the codes kept in columns
+    of their own, numbers at full precision (``export.reader_workbook``). Returns nothing, so
+    that a notebook cell calling it shows nothing."""
     kind = kind or kind_of(params)
     if params.tables_path:
-        write_tables(kind.workbook_tables(shared, params), params.tables_path)
+        about = kind.about(shared, params) if kind.about is not None else {}
+        write_tables(kind.workbook_tables(shared, params), params.tables_path,
+                     lang=params.lang, kind=kind.name, about=about)

@@ -190,7 +190,8 @@ def _par(shared, params):
     out.append(text("agency_par", lang, points=format_number(row["points"], lang),
                     maximum=format_number(row["max_points"], lang),
                     low=format_number(row["points_low"], lang),
-                    high=format_number(row["points_high"], lang), rule=shared.par_rule))
+                    high=format_number(row["points_high"], lang),
+                    rule=par_rule_in(shared, lang)))
     if "p_band_differs" in row and pd.notna(row.get("p_band_differs")):
         out.append(text("agency_par_band", lang,
                         p=format_percent(100 * row["p_band_differs"], lang, decimals=0)))
@@ -212,9 +213,46 @@ def _actions(shared, params):
     return [_h("agency_section_actions", params.lang), markdown_list(actions(shared, params))]
 
 
+def par_rule_in(shared, lang: str) -> str:
+    """The PAR rule in words in ``lang`` (English where the shared results hold no other)."""
+    return (getattr(shared, "par_rule_text", None) or {}).get(lang, shared.par_rule)
+
+
+def assumptions_in(shared, lang: str) -> list[str]:
+    """The codebook's sentences on what the file lacks, in ``lang``."""
+    said = shared.assumptions
+    return list(said.get(lang, said.get("en", []))) if isinstance(said, dict) else list(said)
+
+
+def method_notes(shared, params) -> list[str]:
+    """How the unit's figures are made, as sentences in the language (the workbook's first
+    sheet): intervals, suppression, the index rule, what "the province" is, the PAR rule and
+    the codebook's assumptions."""
+    lang = params.lang
+    method = shared.settings.describe(lang)
+    return [text("about_estimates", lang), method["intervals"], method["suppression"],
+            method["rule"], text(f"agency_province_{shared.province_rule}", lang),
+            text("about_par_rule", lang, rule=par_rule_in(shared, lang)),
+            *assumptions_in(shared, lang)]
+
+
+def workbook_about(shared, params) -> dict:
+    """What the first sheet of the unit's workbook says (see ``report.export.reader_workbook``)."""
+    lang, name = params.lang, shared.unit_of(params.unit) or params.unit
+    return {"title": text("agency_title", lang, year=shared.year, unit=name),
+            "data": ", ".join(filter(None, [shared.data_name, shared.codebook_name and
+                                            f"codebook {shared.codebook_name}"])),
+            "data_hash": shared.data_hash, "year": shared.year, "synthetic": shared.synthetic,
+            "method": method_notes(shared, params),
+            "labels": {"term": lambda term, lang: term_name(shared, term, lang),
+                       # the rule in words; its English form stays beside it for machines
+                       "rule": lambda rule, lang: par_rule_in(shared, lang)
+                       if rule == shared.par_rule else rule}}
+
+
 def _caveats(shared, params):
     lang = params.lang
-    items = list(shared.assumptions)
+    items = assumptions_in(shared, lang)
     items.append(text(f"agency_province_{shared.province_rule}", lang))
     items.append(weighting_sentence(shared.weighting, lang, unit=shared.unit_of(params.unit)))
     rows = unit_rows(shared, params)

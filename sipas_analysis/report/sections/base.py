@@ -73,11 +73,14 @@ def has_estimate(shared, params) -> bool:
 @dataclass(frozen=True)
 class ReportKind:
     """A kind of report: an ordered list of sections and the notebook that shows them (one
-    code cell per section cell, each ``sa.report.show("<cell name>", shared, params)``)."""
+    code cell per section cell, each ``sa.report.show("<cell name>", shared, params)``);
+    ``about(shared, params)`` says what its workbook's first sheet explains (a dict:
+    ``title, data, data_hash, year, synthetic, method, labels``)."""
 
     name: str
     sections: tuple[Section, ...]
     notebook: Path | None = None
+    about: Callable | None = None    # (shared, params) -> what the workbook's first sheet says
     _by_cell: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):

@@ -1,11 +1,14 @@
 """What a reader must know to read the report honestly."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from ... import reference
 from ...intervals import METHODS
 from ...language import text
 from ...weighting import describe_weighting
 from ..display import heading, markdown_list
-from .base import Section
+from .base import Section, has_estimate
 from .factors import versus_nation
 
 # every text key of the weighting sentence (weighting.describe_weighting)
@@ -43,6 +46,28 @@ def weighting_sentence(facts: dict, lang: str, *, unit=None) -> str:
     the weighting design effect of ``unit``'s respondents when given (else of all)."""
     deff = facts.get("weighting_deff_by_unit", {}).get(unit) if unit is not None else None
     return describe_weighting(facts, lang, weighting_deff=deff)
+
+
+def workbook_about(shared, params) -> dict:
+    """What the first sheet of the unit's workbook says (see ``report.export.reader_workbook``):
+    the report's title, data, year, whether the data are synthetic, the method as the page's
+    caveats state it, and each province code's name."""
+    lang = params.lang
+    method = [text("about_estimates", lang)]
+    if has_estimate(shared, params):
+        banner = text("synthetic_banner", lang)
+        method += [note for note in caveats(shared, params) if note != banner]
+
+    names = reference.provinces(params.unit_set).set_index("province_code")["name_vi"]
+
+    def province(code, lang):
+        # a unit's name is written the same in both languages (display.unit_name)
+        return text("nation", lang) if code == "nation" else str(names.get(code, code))
+    return {"title": text("report_title", lang, year=params.year,
+                          unit=province(params.province_code, lang)),
+            "data": Path(str(params.data)).name, "data_hash": shared.data_hash,
+            "year": params.year, "synthetic": shared.synthetic, "method": method,
+            "labels": {"province_code": province}}
 
 
 def _cell(shared, params):
