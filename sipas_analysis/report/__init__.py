@@ -28,6 +28,8 @@ from .display import (HtmlTable, blank_suppressed, display_index_table,  # noqa:
 from .export import index_page, index_table, notebook_to_html, write_tables  # noqa: F401
 from .agency_shared import (AgencyParams, AgencyShared, agency_shared_results,  # noqa: F401
                             compute_agency_shared, match_units)
+from .agency_shared import (add_unit_models, adjusted_marks, unit_drivers,  # noqa: F401
+                            unit_small_area, unit_tracking)
 from .kinds import (AGENCY_REPORT, KINDS, PROVINCE_REPORT, show, tables_for_workbook,  # noqa: F401
                     write_workbook)
 from .params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, ReportParams,  # noqa: F401
