@@ -527,6 +527,10 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
         "vi": "Không đưa vào vì chỉ số không được hiển thị (mẫu quá nhỏ): {terms}.",
         "en": "Left out because their index is withheld (sample too small): {terms}."},
     "agency_quadrant": {"vi": "Nhóm", "en": "Quadrant"},
+    "agency_importance_high": {"vi": "Tầm quan trọng cao", "en": "High importance"},
+    "agency_importance_low": {"vi": "Tầm quan trọng thấp", "en": "Low importance"},
+    "agency_performance_low": {"vi": "Thực hiện thấp", "en": "Low performance"},
+    "agency_performance_high": {"vi": "Thực hiện cao", "en": "High performance"},
     "agency_section_tracking": {"vi": "Theo dõi theo thời gian", "en": "Tracking over time"},
     "agency_tracking_intro_month": {
         "vi": "Chỉ số hài lòng chung theo tháng ({n} tháng), với đường trung tâm và giới hạn "

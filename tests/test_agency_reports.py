@@ -363,7 +363,7 @@ def test_a_small_unit_gets_the_multilevel_estimate_of_its_slopes(thai_nguyen, sm
 def test_importance_performance_uses_the_drivers_and_respects_suppression(
         thai_nguyen, shared, small_unit):
     from sipas_analysis.models.importance import ipa_table
-    from sipas_analysis.report.sections.agency import ipa
+    from sipas_analysis.report.sections.agency import ipa, term_name
     data, book, codebook, _ = thai_nguyen
     unit = "Sở Công Thương"
     params = AgencyParams(unit=unit, year=2024, data=str(data), codebook=str(book), lang="en")
@@ -378,8 +378,12 @@ def test_importance_performance_uses_the_drivers_and_respects_suppression(
     assert np.allclose(table["importance"], slopes.set_index("term").loc[table.index,
                                                                         "estimate"])
     assert table["importance_crosshair"].iloc[0] == pytest.approx(table["importance"].mean())
-    outputs = AGENCY_REPORT.outputs("importance", shared, params)
-    assert any(type(o).__name__ == "SVGFigure" for o in outputs)
+    grid = [o for o in AGENCY_REPORT.outputs("importance", shared, params)
+            if not isinstance(o, str)][0].table
+    concentrate = [t for t in table.index if table.loc[t, "quadrant"] == "concentrate_here"]
+    cell = grid.loc[0, "Low performance"]     # high importance, low performance
+    assert cell.startswith("Concentrate here") and all(
+        term_name(shared, t, "en") in cell for t in concentrate)
     # every factor of the cut unit is withheld: no quadrants from withheld estimates
     _, cut = small_unit
     params = dataclasses.replace(params, unit=SMALL)
@@ -426,9 +430,8 @@ def test_with_unit_sizes_the_model_based_estimates_are_benchmarked(thai_nguyen):
     # the size-weighted mean of the estimates is the province's (size-weighted) direct one
     assert float((table["estimate"] * weights).sum()) == pytest.approx(
         float((table["direct_estimate"] * weights).sum()), abs=1e-7)
-    assert "are benchmarked" in " ".join(
-        __import__("sipas_analysis.report.sections.agency", fromlist=["x"]).league_notes(
-            result, "en"))
+    from sipas_analysis.report.sections.agency import league_notes
+    assert "are benchmarked" in " ".join(league_notes(result, "en"))
 
 
 def test_dated_answers_over_several_months_get_a_tracking_section(thai_nguyen, shared):

@@ -611,7 +611,8 @@ def adjusted_marks(versus: pd.DataFrame, method: str = "holm") -> pd.DataFrame:
     [['A', 0.03, 'above'], ['B', 0.06, ''], ['C', 0.6, '']]
     """
     from ..multiple_comparisons import adjust_p_values
-    rows = versus[versus["term"] == "overall"].reset_index(drop=True)
+    rows = versus[versus["term"] == "overall"].reset_index(drop=True) \
+        if "term" in versus else versus
     if rows.empty:
         return pd.DataFrame(columns=["unit", "difference", "p_value", "p_adjusted", "mark",
                                      "method", "m"])
@@ -637,9 +638,7 @@ def add_unit_models(shared: AgencyShared, survey: pd.DataFrame, rows: pd.DataFra
     units = sorted(shared.units.loc[shared.units["kind"] == "overall", "unit"].astype(str))
     shared.tracking = unit_tracking(survey, book, shared.year, units)
     method = settings.p_adjust if settings.p_adjust != "simultaneous" else "holm"
-    shared.league_marks = adjusted_marks(shared.versus_province, method) \
-        if not shared.versus_province.empty else adjusted_marks(
-            pd.DataFrame(columns=["unit", "term", "difference", "p_value"]), method)
+    shared.league_marks = adjusted_marks(shared.versus_province, method)
     return shared
 
 

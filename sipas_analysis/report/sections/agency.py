@@ -17,6 +17,7 @@ import pandas as pd
 from ... import schema
 from ...language import format_count, format_interval, format_number, format_percent, text
 from ..display import HtmlTable, markdown_list
+from ...models.importance import QUADRANTS, ipa_table
 from ..agency_shared import SMALL_AREA_MAX_N_EFF as SMALL_N_EFF
 from .base import Section
 
@@ -226,16 +227,15 @@ def _drivers(shared, params):
     return out
 
 
-def ipa(shared, params) -> pd.DataFrame:
+def ipa(shared, params, *, factors: pd.DataFrame | None = None) -> pd.DataFrame:
     """The unit's importance-performance table (``models.importance.ipa_table``): importance
     is the driver slope of :func:`slopes_table`, performance the factor's index; a factor
     whose index is suppressed is left out. Columns of ``ipa_table`` plus ``model``; empty with
     fewer than two factors left."""
-    from ...models.importance import ipa_table
     slopes = slopes_table(shared, params)
     if slopes.empty:
         return pd.DataFrame()
-    factors = comparison(shared, params, "factor")
+    factors = comparison(shared, params, "factor") if factors is None else factors
     factors = factors[~factors["suppressed"].astype(bool) & factors["estimate"].notna()]
     kept = [t for t in slopes["term"] if t in set(factors["term"])]
     if len(kept) < 2:
@@ -246,27 +246,35 @@ def ipa(shared, params) -> pd.DataFrame:
     return table.assign(model=slopes["model"].iloc[0])
 
 
-def _ipa_figure(shared, params, table):
-    from ... import plots
-    figure, ax = plots.new_figure((6.5, 4.5))
-    plots.plot_ipa(table, lang=params.lang, ax=ax,
-                   labels={t: term_name(shared, t, params.lang) for t in table["term"]})
-    ax.set_xlabel(text("agency_slope", params.lang))
-    if shared.synthetic:
-        plots.mark_synthetic(figure, params.lang)
-    return plots.render(figure)
+def ipa_grid(shared, params, table: pd.DataFrame) -> pd.DataFrame:
+    """The four quadrants as a 2 x 2 table of factor names (rows: high, then low importance;
+    columns: low, then high performance), each cell headed by the province report's quadrant
+    label. A table rather than a chart: drawing a chart for every unit of a batch costs more
+    than the rest of its page."""
+    lang = params.lang
+    cells = {}
+    for (high_importance, high_performance), quadrant in QUADRANTS.items():
+        names = [term_name(shared, t, lang) for t, q in zip(table["term"], table["quadrant"])
+                 if q == quadrant]
+        cells[(high_importance, high_performance)] = (
+            f"{text(f'ipa_{quadrant}', lang)}: " + ("; ".join(names) if names else "—"))
+    return pd.DataFrame({
+        "": [text("agency_importance_high", lang), text("agency_importance_low", lang)],
+        text("agency_performance_low", lang): [cells[(True, False)], cells[(False, False)]],
+        text("agency_performance_high", lang): [cells[(True, True)], cells[(False, True)]]})
 
 
 def _importance(shared, params):
     lang = params.lang
     out = [_h("agency_section_importance", lang)]
-    table = ipa(shared, params)
+    factors = comparison(shared, params, "factor")
+    table = ipa(shared, params, factors=factors)
     if table.empty:
         return out + [text("agency_ipa_none", lang)]
-    hidden = comparison(shared, params, "factor")
-    hidden = hidden[hidden["suppressed"].astype(bool)]
+    hidden = factors[factors["suppressed"].astype(bool)]
     out.append(text(f"agency_ipa_intro_{table['model'].iloc[0]}", lang))
-    out.append(_ipa_figure(shared, params, table))
+    # the quadrants as a grid of names, then each factor's numbers
+    out.append(HtmlTable(ipa_grid(shared, params, table)))
     out.append(HtmlTable(pd.DataFrame({
         text("factor", lang): [term_name(shared, t, lang) for t in table["term"]],
         text("agency_slope", lang): [format_number(v, lang) for v in table["importance"]],
@@ -452,7 +460,9 @@ AGENCY_SECTIONS = (
     Section(name="importance", title="agency_section_importance", cells=(("", _importance),),
             text_keys=("agency_section_importance", "agency_ipa_intro_design",
                        "agency_ipa_intro_multilevel", "agency_ipa_none", "agency_quadrant",
-                       "agency_ipa_suppressed"),
+                       "agency_ipa_suppressed", "agency_importance_high",
+                       "agency_importance_low", "agency_performance_low",
+                       "agency_performance_high"),
             sheets=(("ipa", ipa),)),
     Section(name="tracking", title="agency_section_tracking", cells=(("", _tracking),),
             text_keys=("agency_section_tracking", "agency_tracking_intro_month",
