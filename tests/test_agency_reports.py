@@ -474,3 +474,33 @@ def test_league_marks_are_holm_adjusted_over_the_units_compared(shared):
     assert (marks["p_adjusted"] >= marks["p_value"]).all()
     from sipas_analysis.report.sections.agency import league_notes
     assert "after Holm's adjustment over the 14 units compared" in league_notes(shared, "en")[0]
+
+
+def test_own_driver_models_keep_each_units_strata_and_psus():
+    # two units with strata, clusters, weights and a stratum holding one PSU ("adjust"): each
+    # unit's slopes are fit_linear's on the unit's own design (tested against R's svyglm)
+    from types import SimpleNamespace
+
+    from sipas_analysis.models import fit_linear, tidy
+    from sipas_analysis.report.agency_shared import ReportSettings, _design, unit_drivers
+    rng = np.random.default_rng(3)
+    n = 400
+    data = pd.DataFrame({"unit": rng.choice(["A", "B"], n), "weight": rng.uniform(1, 3, n),
+                         "stratum": rng.choice(["s1", "s2", "s3"], n),
+                         "psu": rng.integers(0, 12, n).astype(str)})
+    data["psu"] = data["stratum"] + data["psu"]
+    data.loc[(data["unit"] == "A") & (data["stratum"] == "s3"), "psu"] = "lonely"
+    for factor in "abc":
+        data[f"{factor}_score"] = rng.normal(3, 1, n)
+    data["overall_satisfaction"] = 1 + 0.3 * data["a_score"] + rng.normal(0, 1, n)
+    table, needed, _ = unit_drivers(data, SimpleNamespace(factors=dict.fromkeys("abc")),
+                                    ReportSettings(min_unit_design_df=5))
+    assert needed == 4 - 1 + 5
+    for unit in ["A", "B"]:
+        rows = data[data["unit"] == unit].reset_index(drop=True)
+        fit = fit_linear("overall_satisfaction ~ a_score + b_score + c_score", _design(rows))
+        expected = tidy(fit).set_index("term").loc[["a_score", "b_score", "c_score"]]
+        got = table[table["unit"] == unit].set_index("term").loc[list("abc")]
+        for column in ["estimate", "std_error", "ci_low", "ci_high", "p_value"]:
+            assert np.allclose(got[column], expected[column].to_numpy(), rtol=1e-10), column
+        assert (got["df"] == fit.df).all() and (got["model"] == "design").all()

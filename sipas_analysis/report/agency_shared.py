@@ -447,15 +447,16 @@ def _driver_scores(rows: pd.DataFrame, book) -> list[str]:
             and rows[f"{f}_score"].notna().any()]
 
 
-def _own_slopes(rows: pd.DataFrame, design, scores: list[str]) -> pd.DataFrame | None:
+def _own_slopes(X: np.ndarray, y: np.ndarray, design, scores: list[str]
+                ) -> pd.DataFrame | None:
     """``models.fit_linear``'s design-based regression of overall satisfaction on ``scores``
-    for one unit's complete rows (weighted least squares, the linearisation sandwich, t on
-    design df - coefficients + 1), computed from the columns directly: the formula interface
-    costs ~0.1 s a unit, most of this step's time in a 30-unit batch. The score rows only;
-    None when the scores are collinear."""
-    X = np.column_stack([np.ones(len(rows)), rows[scores].to_numpy(float)])
-    y, w = rows["overall_satisfaction"].to_numpy(float), rows["weight"].to_numpy(float)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
+    for one unit (``design``: a domain of the complete rows whose intercept and scores are
+    ``X`` and outcome ``y``; weighted least squares, the
+    linearisation sandwich, t on design df - coefficients + 1), computed from the columns
+    directly: the formula interface costs ~0.1 s a unit, most of this step's time in a 30-unit
+    batch. The score rows only; None when the scores are collinear in the unit."""
+    w = np.asarray(design.weights, dtype=float)     # zero outside the unit
+    if np.linalg.matrix_rank(X[w > 0]) < X.shape[1]:
         return None
     xtwx = X.T @ (X * w[:, None])
     beta = np.linalg.solve(xtwx, X.T @ (w * y))
@@ -496,18 +497,28 @@ def unit_drivers(rows: pd.DataFrame, book, settings: ReportSettings | None = Non
         return pd.DataFrame(), None, []
     formula = "overall_satisfaction ~ " + " + ".join(scores)
     needed = driver_min_df(len(scores) + 1, settings)
-    # only the model's and the design's columns: patsy and the design copy what they get
+    # only the model's and the design's columns: the design and the multilevel fit copy them
     keep = ["unit", "weight", "stratum", "psu", "overall_satisfaction", *scores]
     complete = rows[keep].dropna(subset=["overall_satisfaction", *scores])
     complete = complete[complete["weight"] > 0].reset_index(drop=True)
     frames, small, sizes = [], [], {}
-    for unit, unit_rows in complete.groupby("unit", sort=True, observed=True):
-        design = _design(unit_rows.reset_index(drop=True))
-        sizes[unit] = (len(unit_rows), design.df)
+    # one design whose strata and PSUs are nested in the units: a unit's subset of it is the
+    # unit's own design (the other units' strata hold no domain rows), built once instead of
+    # thirty times
+    prefix = complete["unit"].astype(str) + "\x1f"
+    nested = _design(complete.assign(stratum=prefix + complete["stratum"].astype(str),
+                                     psu=prefix + complete["psu"].astype(str)))
+    codes = complete["unit"].to_numpy()
+    X = np.column_stack([np.ones(len(complete)), complete[scores].to_numpy(float)])
+    y = complete["overall_satisfaction"].to_numpy(float)
+    for unit in sorted(pd.unique(codes), key=str):
+        mine = codes == unit
+        design = nested.subset(mine)
+        sizes[unit] = (int(mine.sum()), design.df)
         if design.df < needed:
             small.append(unit)
             continue
-        table = _own_slopes(unit_rows, design, scores)
+        table = _own_slopes(X, y, design, scores)
         if table is None:       # scores without variation: collinear
             small.append(unit)
             continue
