@@ -4,7 +4,9 @@ units of the file (departments, district and commune committees, desks) as repor
 :func:`compute_agency_shared` makes tidy tables from the survey read through its codebook:
 every unit's index, rank sets within each unit type, each unit against "the province", the
 type means, the change from the previous year in the same file, PAR points and each unit's
-relative importance of its factors. :func:`agency_shared_results` caches them on disk under a
+relative importance of its factors, and the unit models of :func:`add_unit_models` (driver
+slopes, Fay-Herriot estimates, tracking, multiplicity-adjusted marks), fitted once per batch.
+:func:`agency_shared_results` caches them on disk under a
 key made of the data file's hash, the codebook file's hash, the PAR settings, the year, the
 package source and the report settings. :class:`AgencyParams` are the notebook's parameters;
 :func:`match_units` turns ``--units`` into the file's unit names.
@@ -103,6 +105,9 @@ class AgencyShared:
     ci_low, ci_high, p_value`` (empty without an earlier year); ``par``: ``par_points.par_table``
     per unit (with ``unit_type``); ``importance``: ``unit, term, lmg, share, r_squared, n``
     (empty without an overall question); ``labels``: criterion -> the codebook's header text.
+    ``unit_drivers``, ``driver_min_df``, ``driver_notes``: :func:`unit_drivers`;
+    ``small_area``, ``small_area_benchmarked``, ``small_area_notes``: :func:`unit_small_area`;
+    ``tracking``: :func:`unit_tracking`; ``league_marks``: :func:`adjusted_marks`.
     """
 
     year: int

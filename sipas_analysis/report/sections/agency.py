@@ -1,6 +1,9 @@
 """The sections of an in-province unit's report (the "agency" kind) and the province's league
-table: headline, factors and criteria against the province and the unit's type, the change
-from the previous survey, drivers, PAR points, actions, caveats, provenance.
+table: headline (with the Holm-adjusted test against the province and, for a small unit, its
+model-based estimate), factors and criteria against the province and the unit's type, the
+change from the previous survey, drivers (the unit's own model or the multilevel estimate),
+importance-performance, tracking (when the answers are dated over several months), PAR
+points, actions, caveats, provenance.
 
 Their cells take the shared results of :mod:`sipas_analysis.report.agency_shared` and
 :class:`~sipas_analysis.report.agency_shared.AgencyParams`. Labels: a criterion is shown by
@@ -16,9 +19,9 @@ import pandas as pd
 
 from ... import schema
 from ...language import format_count, format_interval, format_number, format_percent, text
-from ..display import HtmlTable, markdown_list
 from ...models.importance import QUADRANTS, ipa_table
 from ..agency_shared import SMALL_AREA_MAX_N_EFF as SMALL_N_EFF
+from ..display import HtmlTable, markdown_list
 from .base import Section
 
 
@@ -195,8 +198,8 @@ def _drivers(shared, params):
     slopes = slopes_table(shared, params)
     if slopes.empty:
         why = text("agency_drivers_no_overall", lang) if "overall_satisfaction" not in \
-            shared.columns else text("agency_drivers_small", lang,
-                                     df=shared.driver_min_df or shared.settings.min_unit_design_df)
+            shared.columns else text("agency_drivers_small", lang, df=shared.driver_min_df
+                                     or shared.settings.min_unit_design_df)
         return out + [text("agency_drivers_none", lang, why=why)]
     model = slopes["model"].iloc[0]
     rule = dict(df=format_count(shared.driver_min_df, lang),
@@ -204,9 +207,9 @@ def _drivers(shared, params):
                 residual=format_count(shared.settings.min_unit_design_df, lang),
                 n=format_count(slopes["n"].iloc[0], lang))
     out.append(text(f"agency_drivers_{model}", lang, **rule))
-    shares = drivers_table(shared, params).set_index("term")["share"] \
-        if model == "design" and not drivers_table(shared, params).empty else pd.Series(
-            dtype=float)
+    # the LMG shares of R² come from the unit's own model only
+    lmg = drivers_table(shared, params) if model == "design" else pd.DataFrame()
+    shares = lmg.set_index("term")["share"] if not lmg.empty else pd.Series(dtype=float)
     slopes = slopes.sort_values("estimate", ascending=False)
     shown = {
         text("factor", lang): [term_name(shared, t, lang) for t in slopes["term"]],
@@ -220,10 +223,9 @@ def _drivers(shared, params):
                           for t in slopes["term"]]
     out.append(HtmlTable(pd.DataFrame(shown)))
     if len(shares):
-        table = drivers_table(shared, params)
         out.append(text("agency_drivers_intro", lang,
-                        r2=format_number(table["r_squared"].iloc[0], lang, decimals=3),
-                        n=format_count(table["n"].iloc[0], lang)))
+                        r2=format_number(lmg["r_squared"].iloc[0], lang, decimals=3),
+                        n=format_count(lmg["n"].iloc[0], lang)))
     return out
 
 
