@@ -448,6 +448,32 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
               "{ci}; p {p}): {verdict}.",
         "en": "Against the province ({province}): a difference of {difference} points "
               "(interval {ci}; p {p}): {verdict}."},
+    "agency_versus_adjusted": {
+        "vi": "Sau hiệu chỉnh {method} cho {m} đơn vị được so với toàn tỉnh (như bảng xếp "
+              "hạng), p {p}: {verdict}.",
+        "en": "After {method}'s adjustment over the {m} units compared with the province (as "
+              "in the league table), p {p}: {verdict}."},
+    "agency_fh": {
+        "vi": "Đơn vị nhỏ (cỡ mẫu hiệu dụng dưới {threshold}): **ước lượng dựa trên mô hình** "
+              "(Fay–Herriot) **{estimate}** (khoảng {ci}, từ sai số bình phương trung bình), "
+              "bên cạnh ước lượng trực tiếp {direct}; ước lượng trực tiếp chiếm {gamma} trọng "
+              "số, phần còn lại dựa vào các đơn vị cùng loại.",
+        "en": "A small unit (effective sample below {threshold}): the **model-based** "
+              "(Fay–Herriot) estimate is **{estimate}** (interval {ci}, from its mean squared "
+              "error), beside the direct estimate {direct}; the direct estimate carries {gamma} "
+              "of the weight, the rest comes from the units of its type."},
+    "agency_withheld": {"vi": "— (không hiển thị: mẫu quá nhỏ)",
+                        "en": "— (withheld: sample too small)"},
+    "agency_fh_benchmarked": {
+        "vi": "Các ước lượng dựa trên mô hình được hiệu chỉnh (benchmark) để trung bình gia "
+              "quyền theo quy mô đơn vị bằng ước lượng trực tiếp của toàn tỉnh.",
+        "en": "The model-based estimates are benchmarked: their mean weighted by unit size "
+              "equals the province's direct estimate."},
+    "agency_fh_not_benchmarked": {
+        "vi": "Các ước lượng dựa trên mô hình không được hiệu chỉnh theo toàn tỉnh "
+              "(benchmark), vì tệp không có quy mô đơn vị (columns.unit_size).",
+        "en": "The model-based estimates are not benchmarked to the province: that needs unit "
+              "sizes, which the file does not give (columns.unit_size)."},
     "agency_above": {"vi": "cao hơn toàn tỉnh có ý nghĩa thống kê",
                      "en": "statistically above the province"},
     "agency_below": {"vi": "thấp hơn toàn tỉnh có ý nghĩa thống kê",
@@ -479,6 +505,29 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
               "lòng chung, từ mô hình riêng của đơn vị ({n} phiếu đủ dữ liệu).",
         "en": "Relative importance (LMG, shares of R² = {r2}) of the factors for overall "
               "satisfaction, from the unit's own model ({n} complete answers)."},
+    "agency_drivers_design": {
+        "vi": "Hệ số tác động của từng yếu tố (điểm hài lòng chung tăng thêm khi điểm yếu tố "
+              "tăng 1) từ **mô hình hồi quy riêng của đơn vị**, theo thiết kế mẫu ({n} phiếu "
+              "đủ dữ liệu; {design_df} bậc tự do thiết kế). Mô hình riêng được dùng khi đơn vị "
+              "có ít nhất {df} bậc tự do thiết kế: số hệ số của mô hình trừ 1 cộng {residual}, để "
+              "khoảng tin cậy t dựa trên ít nhất {residual} bậc tự do phần dư.",
+        "en": "Each factor's slope (points of overall satisfaction per point of the factor's "
+              "score) from **the unit's own design-based regression** ({n} complete answers; "
+              "{design_df} design degrees of freedom). A unit gets its own model when it has at "
+              "least {df} design df: the model's coefficients minus one plus {residual}, so "
+              "that its t intervals rest on at least {residual} residual df."},
+    "agency_drivers_multilevel": {
+        "vi": "Đơn vị có {design_df} bậc tự do thiết kế, dưới ngưỡng {df} cần cho mô hình riêng "
+              "(số hệ số trừ 1 cộng {residual}): hệ số tác động là **ước lượng của mô hình đa "
+              "cấp** (hệ số chung của tỉnh cộng phần riêng của đơn vị, hệ số ngẫu nhiên theo "
+              "đơn vị, mượn thông tin từ các đơn vị khác; không dùng trọng số mẫu; khoảng tin "
+              "cậy theo phân phối chuẩn). {n} phiếu đủ dữ liệu.",
+        "en": "The unit has {design_df} design df, below the {df} its own model needs (the "
+              "coefficients minus one plus {residual}): the slopes are **the multilevel "
+              "estimate** (the province's slope plus the unit's own deviation, random slopes "
+              "by unit, borrowing strength from the other units; unweighted; normal "
+              "intervals). {n} complete answers."},
+    "agency_slope": {"vi": "Hệ số tác động", "en": "Slope"},
     "agency_drivers_none": {
         "vi": "Không có mô hình tác động: {why}.",
         "en": "No driver model: {why}."},
@@ -487,6 +536,51 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
     "agency_drivers_small": {
         "vi": "đơn vị có quá ít phiếu đủ dữ liệu (bậc tự do thiết kế dưới {df})",
         "en": "the unit has too few complete answers (design df below {df})"},
+    "agency_section_importance": {"vi": "Tầm quan trọng – mức độ thực hiện",
+                                  "en": "Importance–performance"},
+    "agency_ipa_intro_design": {
+        "vi": "Mỗi yếu tố được đặt theo tầm quan trọng (hệ số tác động từ mô hình riêng của "
+              "đơn vị, mục trên) và mức độ thực hiện (chỉ số của yếu tố tại đơn vị); các đường "
+              "chia là trung bình của các yếu tố.",
+        "en": "Each factor placed by its importance (its slope in the unit's own model, above) "
+              "and its performance (the factor's index at the unit); the lines are the means "
+              "over the factors."},
+    "agency_ipa_intro_multilevel": {
+        "vi": "Mỗi yếu tố được đặt theo tầm quan trọng (hệ số tác động ước lượng từ mô hình đa "
+              "cấp, mục trên) và mức độ thực hiện (chỉ số của yếu tố tại đơn vị); các đường "
+              "chia là trung bình của các yếu tố.",
+        "en": "Each factor placed by its importance (its slope estimated by the multilevel "
+              "model, above) and its performance (the factor's index at the unit); the lines "
+              "are the means over the factors."},
+    "agency_ipa_none": {
+        "vi": "Không có phân tích tầm quan trọng – mức độ thực hiện: cần hệ số tác động và ít "
+              "nhất hai yếu tố có chỉ số được hiển thị.",
+        "en": "No importance–performance analysis: it needs the driver slopes and at least two "
+              "factors whose index is shown."},
+    "agency_ipa_suppressed": {
+        "vi": "Không đưa vào vì chỉ số không được hiển thị (mẫu quá nhỏ): {terms}.",
+        "en": "Left out because their index is withheld (sample too small): {terms}."},
+    "agency_quadrant": {"vi": "Nhóm", "en": "Quadrant"},
+    "agency_importance_high": {"vi": "Tầm quan trọng cao", "en": "High importance"},
+    "agency_importance_low": {"vi": "Tầm quan trọng thấp", "en": "Low importance"},
+    "agency_performance_low": {"vi": "Thực hiện thấp", "en": "Low performance"},
+    "agency_performance_high": {"vi": "Thực hiện cao", "en": "High performance"},
+    "agency_section_tracking": {"vi": "Theo dõi theo thời gian", "en": "Tracking over time"},
+    "agency_tracking_intro_month": {
+        "vi": "Chỉ số hài lòng chung theo tháng ({n} tháng), với đường trung tâm và giới hạn "
+              "kiểm soát (biểu đồ p trên cỡ mẫu hiệu dụng).",
+        "en": "The overall index by month ({n} months), with the centre line and control "
+              "limits (a p-chart on the effective sample size)."},
+    "agency_tracking_intro_quarter": {
+        "vi": "Chỉ số hài lòng chung theo quý ({n} quý), với đường trung tâm và giới hạn kiểm "
+              "soát (biểu đồ p trên cỡ mẫu hiệu dụng).",
+        "en": "The overall index by quarter ({n} quarters), with the centre line and control "
+              "limits (a p-chart on the effective sample size)."},
+    "agency_period": {"vi": "Kỳ", "en": "Period"},
+    "agency_limits": {"vi": "Giới hạn kiểm soát", "en": "Control limits"},
+    "agency_signal": {"vi": "Tín hiệu", "en": "Signal"},
+    "agency_model_based": {"vi": "Ước lượng dựa trên mô hình", "en": "Model-based"},
+    "agency_model_based_ci": {"vi": "Khoảng (mô hình)", "en": "Interval (model)"},
     "agency_section_par": {"vi": "Điểm Chỉ số CCHC (PAR Index)",
                            "en": "PAR-index points"},
     "agency_par": {
@@ -512,9 +606,18 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
                             "en": "League table {year}: {kind}"},
     "agency_league_note": {
         "vi": "Thứ hạng tính riêng trong từng loại đơn vị, với tập thứ hạng 95 %; ▲/▼: cao/thấp "
-              "hơn toàn tỉnh có ý nghĩa thống kê (5 %).",
+              "hơn toàn tỉnh có ý nghĩa thống kê (5 %), sau hiệu chỉnh {method} cho {m} đơn vị "
+              "được so sánh.",
         "en": "Ranks within each unit type, with 95 % rank sets; ▲/▼: statistically above/"
-              "below the province (5 %)."},
+              "below the province (5 %) after {method}'s adjustment over the {m} units "
+              "compared."},
+    "agency_league_fh": {
+        "vi": "Cột “Ước lượng dựa trên mô hình”: ước lượng Fay–Herriot (mô hình theo loại đơn "
+              "vị) cho các đơn vị nhỏ (cỡ mẫu hiệu dụng dưới {threshold}), với khoảng từ sai số "
+              "bình phương trung bình, bên cạnh ước lượng trực tiếp.",
+        "en": "“Model-based”: the Fay–Herriot estimate (a model on the unit type) for small "
+              "units (effective sample below {threshold}), with its interval from the mean "
+              "squared error, beside the direct estimate."},
     "agency_unit": {"vi": "Đơn vị", "en": "Unit"},
     "agency_type": {"vi": "Loại đơn vị", "en": "Unit type"},
     "agency_rank": {"vi": "Hạng", "en": "Rank"},

@@ -313,3 +313,224 @@ def test_the_codebooks_weighting_step_is_applied_year_by_year_and_stated(tmp_pat
     assert ("Weights: equal starting weights (the data file has none), calibrated by "
             "post-stratification to the population margins in margins.csv (unit_type); "
             "weighting design effect 1 + CV² = 1.00." in _caveats(result, params)[1])
+
+
+# --------------------------------------------------------------------------------------------
+# The unit models: drivers, importance-performance, small-area estimates, tracking, Holm
+# --------------------------------------------------------------------------------------------
+SMALL = "Sở Tư pháp"
+
+
+@pytest.fixture(scope="module")
+def small_unit(thai_nguyen):
+    """The fixture with one department cut to its first 25 answers (24 design df, below the
+    35 its own driver model needs)."""
+    _, _, codebook, survey = thai_nguyen
+    keep = ~((survey["unit"] == SMALL) & (survey.groupby("unit").cumcount() >= 25))
+    cut = survey[keep].reset_index(drop=True)
+    return cut, compute_agency_shared(cut, codebook, 2024)
+
+
+def _page(shared, thai_nguyen, unit, lang="en"):
+    data, book, _, _ = thai_nguyen
+    params = AgencyParams(unit=unit, year=2024, data=str(data), codebook=str(book), lang=lang)
+    return params, "\n".join(o for o in AGENCY_REPORT.render(shared, params)
+                             if isinstance(o, str))
+
+
+def _scores(codebook):
+    return [f"{f}_score" for f in codebook.factors]
+
+
+def test_a_unit_with_enough_df_gets_its_own_design_based_driver_model(thai_nguyen, shared):
+    # the reference: fit_linear (tested against R's svyglm) on the unit's complete answers
+    from sipas_analysis.models import fit_linear, tidy
+    from sipas_analysis.report.agency_shared import _design
+    _, _, codebook, survey = thai_nguyen
+    scores = _scores(codebook)
+    unit = "Sở Công Thương"
+    rows = survey[survey["unit"] == unit].dropna(
+        subset=scores + ["overall_satisfaction"]).reset_index(drop=True)
+    fit = fit_linear("overall_satisfaction ~ " + " + ".join(scores), _design(rows))
+    expected = tidy(fit).set_index("term").loc[scores]
+    got = shared.unit_drivers[shared.unit_drivers["unit"] == unit].set_index("term").loc[
+        list(codebook.factors)]
+    assert (got["model"] == "design").all() and shared.driver_min_df == 6 - 1 + 30
+    for column in ["estimate", "std_error", "ci_low", "ci_high", "p_value"]:
+        assert np.allclose(got[column], expected[column].to_numpy()), column
+    assert (got["df"] == fit.df).all() and (got["n"] == len(rows)).all()
+    _, page = _page(shared, thai_nguyen, unit)
+    assert "the unit's own design-based regression" in page and "at least 35 design df" in page
+
+
+def test_a_small_unit_gets_the_multilevel_estimate_of_its_slopes(thai_nguyen, small_unit):
+    # the reference: fit_multilevel's group effects (fixed effect + BLUP, tested against
+    # lme4) with random slopes of every factor score by unit
+    from sipas_analysis.models import fit_multilevel
+    _, _, codebook, _ = thai_nguyen
+    cut, shared = small_unit
+    scores = _scores(codebook)
+    complete = cut[cut["year"] == 2024].dropna(subset=scores + ["overall_satisfaction"])
+    fit = fit_multilevel("overall_satisfaction ~ " + " + ".join(scores), complete,
+                         groups="unit", re_formula="~" + " + ".join(scores))
+    effects = fit.extra["group_effects"]
+    expected = effects[(effects["unit"] == SMALL) & effects["term"].isin(scores)].set_index(
+        "term").loc[scores]
+    got = shared.unit_drivers[shared.unit_drivers["unit"] == SMALL].set_index("term").loc[
+        list(codebook.factors)]
+    assert (got["model"] == "multilevel").all() and (got["design_df"] == 24).all()
+    assert np.allclose(got["estimate"], expected["estimate"].to_numpy(), rtol=1e-6)
+    assert np.allclose(got["std_error"], expected["std_error"].to_numpy(), rtol=1e-6)
+    # the other units keep their own models
+    others = shared.unit_drivers[shared.unit_drivers["unit"] != SMALL]
+    assert (others["model"] == "design").all()
+    _, page = _page(shared, thai_nguyen, SMALL)
+    assert "the multilevel estimate" in page and "below the 35 its own model needs" in page
+    _, vi = _page(shared, thai_nguyen, SMALL, lang="vi")
+    assert "ước lượng của mô hình đa cấp" in vi
+
+
+def test_importance_performance_uses_the_drivers_and_respects_suppression(
+        thai_nguyen, shared, small_unit):
+    from sipas_analysis.models.importance import ipa_table
+    from sipas_analysis.report.sections.agency import ipa, term_name
+    data, book, codebook, _ = thai_nguyen
+    unit = "Sở Công Thương"
+    params = AgencyParams(unit=unit, year=2024, data=str(data), codebook=str(book), lang="en")
+    table = ipa(shared, params).set_index("term")
+    slopes = shared.unit_drivers[shared.unit_drivers["unit"] == unit]
+    factors = shared.units[(shared.units["unit"] == unit) & (shared.units["kind"] == "factor")]
+    expected = ipa_table(slopes[["term", "estimate"]], factors[["term", "estimate"]],
+                         importance_column="estimate").set_index("term")
+    assert list(table.index) == list(expected.index)
+    assert (table["quadrant"] == expected["quadrant"]).all()
+    # importance is the slope, performance the factor's index; the crosshairs their means
+    assert np.allclose(table["importance"], slopes.set_index("term").loc[table.index,
+                                                                        "estimate"])
+    assert table["importance_crosshair"].iloc[0] == pytest.approx(table["importance"].mean())
+    grid = [o for o in AGENCY_REPORT.outputs("importance", shared, params)
+            if not isinstance(o, str)][0].table
+    concentrate = [t for t in table.index if table.loc[t, "quadrant"] == "concentrate_here"]
+    cell = grid.loc[0, "Low performance"]     # high importance, low performance
+    assert cell.startswith("Concentrate here") and all(
+        term_name(shared, t, "en") in cell for t in concentrate)
+    # every factor of the cut unit is withheld: no quadrants from withheld estimates
+    _, cut = small_unit
+    params = dataclasses.replace(params, unit=SMALL)
+    assert cut.units[(cut.units["unit"] == SMALL) & (cut.units["kind"] == "factor")][
+        "suppressed"].all()
+    assert ipa(cut, params).empty
+    assert "No importance–performance analysis" in "\n".join(
+        AGENCY_REPORT.outputs("importance", cut, params))
+
+
+def test_small_units_show_the_fay_herriot_estimate_beside_the_direct_one(thai_nguyen,
+                                                                          small_unit):
+    # the reference: small_area_index (tested against R's sae) on the units' direct indices
+    from sipas_analysis.report.agency_shared import SMALL_AREA_N_BOOT
+    from sipas_analysis.small_area import small_area_index
+    cut, shared = small_unit
+    expected = small_area_index(shared.units, unit="unit", group="unit_type",
+                                n_boot=SMALL_AREA_N_BOOT, seed=0).table.set_index("unit")
+    got = shared.small_area.set_index("unit")
+    for column in ["estimate", "ci_low", "ci_high", "direct_estimate", "gamma"]:
+        assert np.allclose(got[column], expected.loc[got.index, column]), column
+    assert got.loc[SMALL, "small"] and not shared.small_area_benchmarked
+    params, page = _page(shared, thai_nguyen, SMALL)
+    assert "**model-based** (Fay–Herriot) estimate is **" in page
+    assert "withheld: sample too small" in page and "not benchmarked" in page
+    row = AGENCY_REPORT.workbook_tables(shared, params)["small_area"]
+    assert row["direct_estimate"].isna().all() and row["model_based"].all()
+    league = league_table(shared).set_index("unit")
+    assert league.loc[SMALL, "model_estimate"] == pytest.approx(got.loc[SMALL, "estimate"])
+    assert league.loc[~league.index.isin(got.index[got["small"]]),
+                      "model_estimate"].isna().all()
+    _, vi = _page(shared, thai_nguyen, SMALL, lang="vi")
+    assert "ước lượng dựa trên mô hình" in vi
+
+
+def test_with_unit_sizes_the_model_based_estimates_are_benchmarked(thai_nguyen):
+    _, _, codebook, survey = thai_nguyen
+    sizes = {u: float(i + 1) for i, u in enumerate(sorted(survey["unit"].unique()))}
+    result = compute_agency_shared(survey.assign(unit_size=survey["unit"].map(sizes)),
+                                   codebook, 2024)
+    table = result.small_area.set_index("unit")
+    weights = pd.Series(sizes)[table.index] / sum(sizes.values())
+    assert result.small_area_benchmarked and table["benchmarked"].all()
+    # the size-weighted mean of the estimates is the province's (size-weighted) direct one
+    assert float((table["estimate"] * weights).sum()) == pytest.approx(
+        float((table["direct_estimate"] * weights).sum()), abs=1e-7)
+    from sipas_analysis.report.sections.agency import league_notes
+    assert "are benchmarked" in " ".join(league_notes(result, "en"))
+
+
+def test_dated_answers_over_several_months_get_a_tracking_section(thai_nguyen, shared):
+    from sipas_analysis.tracking import track_unit
+    _, _, codebook, survey = thai_nguyen
+    unit = "Sở Công Thương"
+    assert set(shared.tracking) == set(shared.unit_names.values())   # Sep-Nov: 3 months
+    expected = track_unit(survey[survey["unit"] == unit].reset_index(drop=True), unit,
+                          codebook=codebook, unit="unit", lonely_psu="adjust").overall
+    got = shared.tracking[unit].overall
+    assert list(got["period"]) == ["2024-09", "2024-10", "2024-11"]
+    for column in ["estimate", "centre", "lower_limit", "upper_limit"]:
+        assert np.allclose(got[column], expected[column]), column
+    params, page = _page(shared, thai_nguyen, unit)
+    assert "The overall index by month (3 months)" in page
+    assert len(AGENCY_REPORT.workbook_tables(shared, params)["tracking"]) == 3
+
+
+def test_undated_answers_have_no_tracking_section():
+    data, book = example_files()
+    codebook = Codebook.from_yaml(book)
+    result = compute_agency_shared(load_survey(data, codebook=codebook), codebook, 2024)
+    params = AgencyParams(unit="Sở Tư pháp", year=2024, data=str(data), codebook=str(book))
+    assert result.tracking == {}
+    assert AGENCY_REPORT.outputs("tracking", result, params) == []
+    assert AGENCY_REPORT.workbook_tables(result, params)["tracking"].empty
+
+
+def test_league_marks_are_holm_adjusted_over_the_units_compared(shared):
+    from sipas_analysis.multiple_comparisons import adjust_p_values
+    versus = shared.versus_province[shared.versus_province["term"] == "overall"]
+    marks = shared.league_marks.set_index("unit").loc[versus["unit"]]
+    assert np.allclose(marks["p_adjusted"], adjust_p_values(versus["p_value"], "holm"))
+    assert (marks["method"] == "holm").all() and (marks["m"] == 14).all()
+    league = league_table(shared).set_index("unit")
+    adjusted = marks["p_adjusted"] < 0.05
+    assert (league.loc[marks.index[~adjusted], "mark"] == "").all()
+    assert (league.loc[marks.index[adjusted], "mark"] != "").all()
+    # Holm is stricter: a unit significant before the adjustment may not be after it
+    assert (marks["p_adjusted"] >= marks["p_value"]).all()
+    from sipas_analysis.report.sections.agency import league_notes
+    assert "after Holm's adjustment over the 14 units compared" in league_notes(shared, "en")[0]
+
+
+def test_own_driver_models_keep_each_units_strata_and_psus():
+    # two units with strata, clusters, weights and a stratum holding one PSU ("adjust"): each
+    # unit's slopes are fit_linear's on the unit's own design (tested against R's svyglm)
+    from types import SimpleNamespace
+
+    from sipas_analysis.models import fit_linear, tidy
+    from sipas_analysis.report.agency_shared import ReportSettings, _design, unit_drivers
+    rng = np.random.default_rng(3)
+    n = 400
+    data = pd.DataFrame({"unit": rng.choice(["A", "B"], n), "weight": rng.uniform(1, 3, n),
+                         "stratum": rng.choice(["s1", "s2", "s3"], n),
+                         "psu": rng.integers(0, 12, n).astype(str)})
+    data["psu"] = data["stratum"] + data["psu"]
+    data.loc[(data["unit"] == "A") & (data["stratum"] == "s3"), "psu"] = "lonely"
+    for factor in "abc":
+        data[f"{factor}_score"] = rng.normal(3, 1, n)
+    data["overall_satisfaction"] = 1 + 0.3 * data["a_score"] + rng.normal(0, 1, n)
+    table, needed, _ = unit_drivers(data, SimpleNamespace(factors=dict.fromkeys("abc")),
+                                    ReportSettings(min_unit_design_df=5))
+    assert needed == 4 - 1 + 5
+    for unit in ["A", "B"]:
+        rows = data[data["unit"] == unit].reset_index(drop=True)
+        fit = fit_linear("overall_satisfaction ~ a_score + b_score + c_score", _design(rows))
+        expected = tidy(fit).set_index("term").loc[["a_score", "b_score", "c_score"]]
+        got = table[table["unit"] == unit].set_index("term").loc[list("abc")]
+        for column in ["estimate", "std_error", "ci_low", "ci_high", "p_value"]:
+            assert np.allclose(got[column], expected[column].to_numpy(), rtol=1e-10), column
+        assert (got["df"] == fit.df).all() and (got["model"] == "design").all()

@@ -29,6 +29,8 @@ from .export import (index_page, index_table, notebook_to_html, reader_workbook,
                      write_tables)
 from .agency_shared import (AgencyParams, AgencyShared, agency_shared_results,  # noqa: F401
                             compute_agency_shared, match_units)
+from .agency_shared import (add_unit_models, adjusted_marks, unit_drivers,  # noqa: F401
+                            unit_small_area, unit_tracking)
 from .kinds import (AGENCY_REPORT, KINDS, PROVINCE_REPORT, show, tables_for_workbook,  # noqa: F401
                     write_workbook)
 from .params import (DEFAULT_PARAMETERS, PARAMETER_TYPES, ReportParams,  # noqa: F401

@@ -286,7 +286,7 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
     report in ``<unit_slug>/report.html`` (or saying why there is none). ``results``: unit
     slug -> UnitResult."""
     from ..codebook import unit_slug
-    from .sections.agency import league_display, par_rule_in
+    from .sections.agency import league_display, league_notes
     types = sorted(shared.units["unit_type"].dropna().unique())
     parts = []
     for unit_type in types:
@@ -315,9 +315,7 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
     banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
               "</p>\n") if shared.synthetic else ""
     title = language.text("agency_league_title", lang, year=shared.year, kind=shared.data_name)
-    notes = [language.text("agency_league_note", lang),
-             language.text(f"agency_province_{shared.province_rule}", lang),
-             f"PAR: {par_rule_in(shared, lang)}"]
+    notes = league_notes(shared, lang)
     body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
             + "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)
             + "\n".join(parts) + f"\n</main>\n<footer>{html.escape(footer)}</footer>")
