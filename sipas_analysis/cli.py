@@ -774,6 +774,7 @@ def _agency_arguments(args) -> dict:
 
 def _cmd_reports(args) -> int:
     from . import batch
+    from .schema import SurveyValidationError
     own = [flag for flag, value in (("--par-max", args.par_max), ("--previous", args.previous),
                                     ("--previous-codebook", args.previous_codebook))
            if value is not None]
@@ -804,6 +805,16 @@ def _cmd_reports(args) -> int:
         return 130
     except batch.BatchError as error:
         raise UserError(str(error)) from None
+    except SurveyValidationError as error:
+        if agency is None or args.previous is None or args.previous_codebook is not None or \
+                not error.source or Path(error.source).resolve() != Path(args.previous).resolve():
+            raise
+        print(str(error), file=sys.stderr)
+        print("hint: the previous survey (--previous) is read through --codebook; when last "
+              "year's file has other headers or another constants.year, write its codebook "
+              "(sipas codebook draft FILE) and give it with --previous-codebook",
+              file=sys.stderr)
+        return EXIT_INVALID
     # any other ValueError (no respondents in that year, data the design cannot analyse) is
     # reported by main() as it is, with exit status 1
     finally:
