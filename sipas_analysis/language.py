@@ -402,8 +402,8 @@ def term_label(term: str, lang: str) -> str:
 AGENCY_TEXT: dict[str, dict[str, str]] = {
     "agency_title": {"vi": "Báo cáo chỉ số hài lòng {year}: {unit}",
                      "en": "Satisfaction index {year}: {unit}"},
-    "agency_title_province": {"vi": "Báo cáo chỉ số hài lòng {year}: {unit} (tỉnh {province})",
-                              "en": "Satisfaction index {year}: {unit} ({province} province)"},
+    "agency_title_province": {"vi": "Báo cáo chỉ số hài lòng {year}: {unit} ({province})",
+                              "en": "Satisfaction index {year}: {unit} ({province})"},
     "agency_headline": {
         "vi": "**{unit}** ({unit_type}): chỉ số hài lòng chung **{estimate}** (khoảng tin cậy "
               "95 %: {ci}; {n} phiếu). Thứ hạng trong {n_peers} đơn vị cùng loại: **{rank}** "
@@ -490,8 +490,9 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
     "agency_section_provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
     "agency_league_title": {"vi": "Bảng xếp hạng {year}: {kind}",
                             "en": "League table {year}: {kind}"},
-    "agency_league_province": {"vi": "Bảng xếp hạng các đơn vị {year}: tỉnh {province}",
-                               "en": "League table of units {year}: {province} province"},
+    # the province by its name alone: "tỉnh" would be wrong for a city (thành phố Hà Nội)
+    "agency_league_province": {"vi": "Bảng xếp hạng các đơn vị {year}: {province}",
+                               "en": "League table of units {year}: {province}"},
     "agency_league_note": {
         "vi": "Thứ hạng tính riêng trong từng loại đơn vị, với tập thứ hạng 95 %; ▲/▼: cao/thấp "
               "hơn toàn tỉnh có ý nghĩa thống kê (5 %).",

@@ -104,7 +104,7 @@ def test_a_unit_page_says_where_its_previous_survey_comes_from(shared, files):
     shown = "\n".join(getattr(cell, "_repr_html_", cell.__str__)()
                       for cell in AGENCY_REPORT.render(shared, params))
     assert "2023 → 2024" in shown and "the file thai_nguyen_2023.xlsx, an independent" in shown
-    assert "Satisfaction index 2024: Sở Tư pháp (Thái Nguyên province)" in shown
+    assert "Satisfaction index 2024: Sở Tư pháp (Thái Nguyên)" in shown
     rows = provenance(shared, params).set_index("item")["value"]
     assert rows["previous_data"] == "thai_nguyen_2023.xlsx" and rows["previous_year"] == "2023"
     assert rows["param.previous"] == "thai_nguyen_2023.xlsx"
@@ -153,11 +153,11 @@ def test_a_batch_with_a_previous_file(files, tmp_path, monkeypatch, capsys):
     year_dir = out / "2024"
     assert not (year_dir / ".batch.lock").exists()
     league = (year_dir / "index.html").read_text(encoding="utf-8")
-    assert "League table of units 2024: Thái Nguyên province" in league
+    assert "League table of units 2024: Thái Nguyên" in league
     assert "<td>new unit</td>" in league
     page = (year_dir / "uy-ban-nhan-dan-thanh-pho-song-cong" / "report.html").read_text("utf-8")
     assert "no data in the previous survey (2023, thai_nguyen_2023.xlsx)" in page
-    assert "(Thái Nguyên province)" in page
+    assert "Sông Công (Thái Nguyên)" in page
     record = json.loads((year_dir / "uy-ban-nhan-dan-thanh-pho-song-cong" /
                          batch.UNIT_RECORD).read_text("utf-8"))
     assert set(record["inputs"]) >= {"previous", "previous_codebook"}

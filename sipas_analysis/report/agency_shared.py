@@ -6,8 +6,9 @@ every unit's index, rank sets within each unit type, each unit against "the prov
 type means, the change from the previous survey, PAR points and each unit's relative
 importance of its factors. :func:`agency_shared_results` caches them on disk under a key made
 of the data file's hash, the codebook file's hash (and those of a previous survey file and its
-codebook), the PAR settings, the year, the package source and the report settings. :class:`AgencyParams` are the notebook's parameters;
-:func:`match_units` turns ``--units`` into the file's unit names.
+codebook), the PAR settings, the year, the package source and the report settings.
+:class:`AgencyParams` are the notebook's parameters; :func:`match_units` turns ``--units``
+into the file's unit names.
 
 "The province": with unit sizes (the codebook's ``columns.unit_size``) the size-weighted mean
 of the units' indices; without, their equal-weight mean. Either is a fixed linear combination

@@ -276,7 +276,8 @@ def _section(name, cell, title, sheets=()):
 
 AGENCY_SECTIONS = (
     Section(name="headline", title="agency_title", cells=(("", headline),),
-            text_keys=("agency_title", "agency_title_province", "agency_headline", "agency_versus", "agency_above",
+            text_keys=("agency_title", "agency_title_province", "agency_headline",
+                       "agency_versus", "agency_above",
                        "agency_below", "agency_same", "agency_province_weighted",
                        "agency_province_equal"),
             sheets=(("index", _index_sheet), ("versus_province", _versus_sheet))),
