@@ -124,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--par-max", type=float, default=None, metavar="POINTS",
                          help="with --codebook: maximum PAR-index points of the satisfaction "
                               "component (overrides the codebook's par: max)")
+    reports.add_argument("--previous", default=None, metavar="FILE",
+                         help="with --codebook: the previous survey, a file of an earlier year "
+                              "read through the same codebook, for the change column and each "
+                              "unit's change (instead of an earlier year in --data)")
+    reports.add_argument("--previous-codebook", default=None, metavar="FILE",
+                         help="with --previous: the codebook that reads it, when last year's "
+                              "file had other headers (same criterion names)")
     reports.add_argument("--params", nargs="+", default=None, metavar="FILE",
                          help="params files (params/units/63/01.yaml ...) naming the units "
                               "instead of --units (their province_code and unit_set are used; "
@@ -746,22 +753,34 @@ def _agency_arguments(args) -> dict:
     """The agency batch's arguments, once the province batch's own options are refused."""
     if args.data == "demo":
         raise UserError("--codebook reads your own survey: give it with --data FILE")
-    wrong = [flag for flag, value in (("--params", args.params), ("--unit-set", args.unit_set),
-                                      ("--scheduler", args.scheduler)) if value is not None]
+    wrong = [flag for flag, value in (("--params", args.params), ("--unit-set", args.unit_set))
+             if value is not None]
     if wrong:
         raise UserError(f"{', '.join(wrong)} apply to province reports, not with --codebook")
     if args.par_max is not None and not args.par_max > 0:
         raise UserError(f"--par-max must be a number of points > 0, got {args.par_max:g}")
     if not Path(args.codebook).is_file():
         raise UserError(f"no such codebook: {args.codebook}")
+    if args.previous_codebook is not None and args.previous is None:
+        raise UserError("--previous-codebook reads a previous survey file: give --previous FILE")
+    for flag, value in (("--previous", args.previous),
+                        ("--previous-codebook", args.previous_codebook)):
+        if value is not None and not Path(value).is_file():
+            raise UserError(f"{flag}: no such file: {value}")
     return {"data": args.data, "codebook": args.codebook, "units": _agency_units(args.units),
-            "par_max": args.par_max}
+            "par_max": args.par_max, "previous": args.previous,
+            "previous_codebook": args.previous_codebook}
 
 
 def _cmd_reports(args) -> int:
     from . import batch
-    if args.codebook is None and args.par_max is not None:
-        raise UserError("--par-max applies to the reports of your own survey (--codebook)")
+    from .schema import SurveyValidationError
+    own = [flag for flag, value in (("--par-max", args.par_max), ("--previous", args.previous),
+                                    ("--previous-codebook", args.previous_codebook))
+           if value is not None]
+    if args.codebook is None and own:
+        raise UserError(f"{', '.join(own)} applies to the reports of your own survey "
+                        "(--codebook)")
     agency = _agency_arguments(args) if args.codebook is not None else None
     units, unit_set, files = _report_units(args) if agency is None else (None, None, None)
     previous = _on_sigterm(_terminate)  # a job scheduler's kill ends like Ctrl-C: cleanly
@@ -771,7 +790,8 @@ def _cmd_reports(args) -> int:
             result = batch.run_agency_batch(
                 args.year, lang=args.lang, jobs=args.jobs, out=args.out, notebook=args.notebook,
                 progress=not args.no_progress, force=args.force, engine=args.engine,
-                documents=documents, **agency, **_timeout_option(args.timeout))
+                scheduler=args.scheduler, documents=documents, **agency,
+                **_timeout_option(args.timeout))
         else:
             result = batch.run_batch(
                 args.year, units=units, unit_set=unit_set, lang=args.lang, data=args.data,
@@ -785,6 +805,16 @@ def _cmd_reports(args) -> int:
         return 130
     except batch.BatchError as error:
         raise UserError(str(error)) from None
+    except SurveyValidationError as error:
+        if agency is None or args.previous is None or args.previous_codebook is not None or \
+                not error.source or Path(error.source).resolve() != Path(args.previous).resolve():
+            raise
+        print(str(error), file=sys.stderr)
+        print("hint: the previous survey (--previous) is read through --codebook; when last "
+              "year's file has other headers or another constants.year, write its codebook "
+              "(sipas codebook draft FILE) and give it with --previous-codebook",
+              file=sys.stderr)
+        return EXIT_INVALID
     # any other ValueError (no respondents in that year, data the design cannot analyse) is
     # reported by main() as it is, with exit status 1
     finally:

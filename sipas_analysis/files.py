@@ -50,25 +50,53 @@ def atomic_write(path, write) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path, *, blocking: bool = True):
+def file_lock(path, *, blocking: bool = True, remove: bool = False):
     """An exclusive lock on ``path`` (fcntl.flock) between processes and threads; yields
-    whether it was taken (always True when ``blocking``). Where fcntl does not exist (Windows)
-    there is no lock: writers race, and the atomic rename keeps files whole."""
+    whether it was taken (always True when ``blocking``). ``remove``: delete the lock file when
+    the lock is released (an output folder is left without a 0-byte ``.lock``). Where fcntl
+    does not exist (Windows) there is no lock: writers race, and the atomic rename keeps files
+    whole.
+
+    Removal is safe because a lock counts only while ``path`` still names the locked file: the
+    holder deletes the file before it unlocks, and a process that had opened the old file and
+    is granted the lock after that sees the path gone (or naming another file), lets go and
+    opens the path again, so two processes never hold locks on two files of one name.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield True
         return
-    with open(path, "a+") as handle:
+    while True:
+        handle = open(path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
+            handle.close()
             yield False
             return
+        except BaseException:
+            handle.close()
+            raise
         try:
-            yield True
-        finally:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        held = os.fstat(handle.fileno())
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev,
+                                                                        held.st_ino):
+            break
+        handle.close()  # the holder before us removed this file: lock the path's new one
+    try:
+        yield True
+    finally:
+        try:
+            if remove:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
 
 
 def file_hash(path) -> str:

@@ -436,6 +436,8 @@ def term_label(term: str, lang: str) -> str:
 AGENCY_TEXT: dict[str, dict[str, str]] = {
     "agency_title": {"vi": "Báo cáo chỉ số hài lòng {year}: {unit}",
                      "en": "Satisfaction index {year}: {unit}"},
+    "agency_title_province": {"vi": "Báo cáo chỉ số hài lòng {year}: {unit} ({province})",
+                              "en": "Satisfaction index {year}: {unit} ({province})"},
     "agency_headline": {
         "vi": "**{unit}** ({unit_type}): chỉ số hài lòng chung **{estimate}** (khoảng tin cậy "
               "95 %: {ci}; {n} phiếu). Thứ hạng trong {n_peers} đơn vị cùng loại: **{rank}** "
@@ -496,8 +498,20 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
                                 "en": "Criteria against the province and the unit's type"},
     "agency_section_change": {"vi": "Thay đổi so với kỳ khảo sát trước",
                               "en": "Change from the previous survey"},
-    "agency_no_previous": {"vi": "Tệp không có năm khảo sát nào trước {year}.",
-                           "en": "The file holds no survey year before {year}."},
+    "agency_no_previous": {"vi": "Tệp không có năm khảo sát nào trước {year}, và không có tệp "
+                                 "kỳ trước (--previous).",
+                           "en": "The file holds no survey year before {year}, and no previous "
+                                 "survey file was given (--previous)."},
+    "agency_new_unit": {"vi": "đơn vị mới", "en": "new unit"},
+    "agency_new_unit_note": {
+        "vi": "{unit}: không có số liệu năm trước ({previous_year}, {source}); đơn vị mới.",
+        "en": "{unit}: no data in the previous survey ({previous_year}, {source}); a new "
+              "unit."},
+    "agency_previous_file": {
+        "vi": "Kỳ trước: tệp {source}, một mẫu độc lập (phương sai của chênh lệch là tổng hai "
+              "phương sai).",
+        "en": "Previous survey: the file {source}, an independent sample (the variance of a "
+              "change is the sum of the two variances)."},
     "agency_section_drivers": {"vi": "Yếu tố tác động đến mức hài lòng chung",
                                "en": "What drives overall satisfaction"},
     "agency_drivers_intro": {
@@ -604,6 +618,9 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
     "agency_section_provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
     "agency_league_title": {"vi": "Bảng xếp hạng {year}: {kind}",
                             "en": "League table {year}: {kind}"},
+    # the province by its name alone: "tỉnh" would be wrong for a city (thành phố Hà Nội)
+    "agency_league_province": {"vi": "Bảng xếp hạng các đơn vị {year}: {province}",
+                               "en": "League table of units {year}: {province}"},
     "agency_league_note": {
         "vi": "Thứ hạng tính riêng trong từng loại đơn vị, với tập thứ hạng 95 %; ▲/▼: cao/thấp "
               "hơn toàn tỉnh có ý nghĩa thống kê (5 %), sau hiệu chỉnh {method} cho {m} đơn vị "

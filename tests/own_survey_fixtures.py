@@ -5,6 +5,11 @@
 - ``thai_nguyen_2024.xlsx``: three title rows, the header on row 4, Vietnamese headers, answers
   as text ("Rất không hài lòng" ... "Rất hài lòng", some "Không ý kiến", some blanks), 8
   departments and 6 district committees, real Excel dates, no design columns;
+- ``thai_nguyen_2023.xlsx``: the same province's survey of the year before (another sample),
+  its questions numbered "Câu 1." instead of "Câu 1:" (so read by its own codebook, whose
+  ``constants.year`` is 2023), without "UBND thành phố Sông Công" (a new unit in 2024), with
+  "UBND huyện Phú Lương" written out ("Ủy ban nhân dân huyện Phú Lương") and "Sở Văn hóa, Thể
+  thao và Du lịch" under its old name "Sở Văn hóa và Thể thao" (an alias);
 - ``kobo_export.csv`` (";"-separated, UTF-8 with BOM, choice names as values) and
   ``kobo_export.xlsx`` (labels as values) of a KoboToolbox survey, with its XLSForm
   ``kobo_form.xlsx``;
@@ -185,6 +190,39 @@ def _thai_nguyen_codebook(path: Path, **file) -> Path:
         scale=_scale5(), satisfied=[4, 5], overall=OVERALL,
         values={"sex": {"Nam": "male", "Nữ": "female"}},
         extra={"online_satisfaction": ONLINE})
+
+
+OLD_NAMES = {"UBND huyện Phú Lương": "Ủy ban nhân dân huyện Phú Lương",
+             "Sở Văn hóa, Thể thao và Du lịch": "Sở Văn hóa và Thể thao"}
+NEW_UNIT = "UBND thành phố Sông Công"
+
+
+def _previous_header(header: str) -> str:
+    return header.replace(":", ".", 1)
+
+
+def _thai_nguyen_previous(folder: Path) -> tuple[Path, Path]:
+    """The 2023 workbook and its codebook (see the module's docstring); its own seeded
+    Generator, so that the other files do not change."""
+    frame = _thai_nguyen_frame(np.random.default_rng(SEED - 1), 900)
+    frame = frame[frame["Đơn vị được khảo sát"] != NEW_UNIT].copy()
+    frame["Đơn vị được khảo sát"] = frame["Đơn vị được khảo sát"].replace(OLD_NAMES)
+    frame["Ngày khảo sát"] = frame["Ngày khảo sát"] - pd.DateOffset(years=1)
+    frame["STT"] = np.arange(1, len(frame) + 1)
+    frame.columns = [_previous_header(c) if c.startswith("Câu ") else c for c in frame.columns]
+    path = folder / "thai_nguyen_2023.xlsx"
+    _write_titled_xlsx(path, frame, [TITLE[0], TITLE[1].replace("2024", "2023")],
+                       date_columns=("Ngày khảo sát",))
+    book = _codebook(
+        folder / "thai_nguyen_2023.codebook.yaml",
+        constants={"year": 2023, "province": PROVINCE},
+        columns={"respondent_id": "Mã phiếu", "unit": "Đơn vị được khảo sát",
+                 "unit_type": "Loại đơn vị", "date": "Ngày khảo sát", "sex": "Giới tính"},
+        ratings={f: {c: _previous_header(h) for c, h in q.items()} for f, q in QUESTIONS.items()},
+        scale=_scale5(), satisfied=[4, 5], overall=_previous_header(OVERALL),
+        values={"sex": {"Nam": "male", "Nữ": "female"}},
+        extra={"online_satisfaction": _previous_header(ONLINE)})
+    return path, book
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,6 +506,9 @@ def make_fixtures(folder) -> dict[str, Path]:
     path = _kiosk(rng, folder)
     out[path.name] = path
     out["kiosk_monthly.codebook.yaml"] = folder / "kiosk_monthly.codebook.yaml"
+
+    path, book = _thai_nguyen_previous(folder)
+    out[path.name], out[book.name] = path, book
 
     path = _spss(rng, folder)
     out[path.name] = path

@@ -170,8 +170,7 @@ def test_outputs_of_each_unit(failing_batch):
     assert sorted(p.name for p in (year_dir / "63-02").iterdir()) == \
         sorted([batch.FAILED_NOTEBOOK, batch.UNIT_RECORD])
     leftovers = [p.name for p in year_dir.iterdir()
-                 if p.name not in {"63-01", "63-02", "63-04", "index.html", "manifest.json",
-                                   ".batch.lock"}]
+                 if p.name not in {"63-01", "63-02", "63-04", "index.html", "manifest.json"}]
     assert leftovers == []
 
 

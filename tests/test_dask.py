@@ -3,7 +3,9 @@ distributed cluster with the same outputs, progress and failure handling as a lo
 
 The test starts its own cluster (``distributed.LocalCluster``: 2 worker processes of one thread
 each, no dashboard), runs three units of the tiny report notebook on it (one of them fails), and
-closes it at the end. Kernels run inside the worker processes; none is left when the batch ends.
+closes it at the end, and one unit of an in-province batch (``--codebook``, the synthetic
+example survey) on the same cluster. Kernels run inside the worker processes; none is left when
+the batch ends.
 """
 from __future__ import annotations
 
@@ -90,3 +92,23 @@ def test_an_unreachable_scheduler_is_a_usage_error(setting, capsys, monkeypatch)
                        "--no-progress"])
     assert status == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_agency_units_run_on_a_dask_cluster(cluster, setting, capsys):
+    # the in-province reports (--codebook) share the units' machinery: the same cluster runs
+    # them, from the command line
+    root, _ = setting
+    from sipas_analysis.report.agency_shared import example_files
+    data, book = example_files(root / "example")
+    before = {p.pid for p in kernel_processes()}
+    status = cli.main(["reports", "--year", "2024", "--data", str(data), "--codebook", str(book),
+                       "--units", "Sở Tư pháp", "--out", "remote", "--lang", "en",
+                       "--scheduler", cluster.scheduler_address, "--no-progress"])
+    assert status == 0, capsys.readouterr().err
+    year_dir = root / "remote" / "2024"
+    manifest = json.loads((year_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["kind"] == "agency" and manifest["scheduler"] == cluster.scheduler_address
+    assert [u["status"] for u in manifest["units"]] == ["ok"]
+    assert "Satisfaction index 2024: Sở Tư pháp" in (year_dir / "so-tu-phap" /
+                                                     "report.html").read_text(encoding="utf-8")
+    assert gone({p.pid for p in kernel_processes()} - before)

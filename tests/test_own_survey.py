@@ -23,6 +23,7 @@ PAIRS = {   # data file -> its codebook
     "tcvn3_survey.xlsx": "tcvn3_survey.codebook.yaml",
     "utf16_survey.csv": "utf16_survey.codebook.yaml",
     "survey.ods": "survey_ods.codebook.yaml",
+    "thai_nguyen_2023.xlsx": "thai_nguyen_2023.codebook.yaml",
 }
 
 

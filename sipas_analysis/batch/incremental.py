@@ -18,10 +18,12 @@ from .unit import UnitResult
 # and the package; each is fingerprinted and the four fingerprints are the unit's inputs. Every
 # report shows national ranks, so a change of data, notebook or package re-runs all units.
 # An in-province unit's report also depends on the codebook that reads the file (its PAR rule
-# included): its hash is a fifth input, recorded only for those reports.
+# included): its hash is a fifth input, recorded only for those reports; so are the hashes of a
+# previous survey file and of its own codebook, when the batch is given them.
 INPUT_REASONS = (("params", "params changed"), ("data", "data changed"),
-                 ("codebook", "codebook changed"), ("notebook", "notebook changed"),
-                 ("package", "package changed"))
+                 ("codebook", "codebook changed"), ("previous", "previous survey changed"),
+                 ("previous_codebook", "previous codebook changed"),
+                 ("notebook", "notebook changed"), ("package", "package changed"))
 
 
 def _digest(value) -> str:
@@ -48,15 +50,22 @@ def notebook_fingerprint(path) -> str:
 
 
 def unit_inputs(parameters: dict, *, params_text: str, data_hash: str, notebook_hash: str,
-                package: str, codebook_hash: str | None = None) -> dict:
+                package: str, codebook_hash: str | None = None,
+                previous_hash: str | None = None,
+                previous_codebook_hash: str | None = None) -> dict:
     """The fingerprints a unit's report depends on: ``params`` (its parameters, without where
     the workbook goes, and the text of its params file), ``data``, ``notebook``, ``package``
-    and, for a survey read through a codebook, ``codebook``."""
+    and, for a survey read through a codebook, ``codebook``; with a previous survey file,
+    ``previous`` (and ``previous_codebook`` when it has its own)."""
     shown = {k: v for k, v in parameters.items() if k != "tables_path"}
     inputs = {"params": _digest([shown, params_text]), "data": data_hash,
               "notebook": notebook_hash, "package": package}
     if codebook_hash is not None:
         inputs["codebook"] = codebook_hash
+    if previous_hash is not None:
+        inputs["previous"] = previous_hash
+    if previous_codebook_hash is not None:
+        inputs["previous_codebook"] = previous_codebook_hash
     return inputs
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import language, reference, report
 from ..files import atomic_write as _atomic_write
+from ..files import file_hash
 from ..files import file_lock as _file_lock
 from ..report import documents as _documents
 from ..report.export import index_page, index_table
@@ -192,7 +193,7 @@ def run_batch(year: int, *, units="all", unit_set: str | None = None, lang: str 
         raise BatchError(str(error)) from None
     year_dir = Path(out).absolute() / str(year)
     year_dir.mkdir(parents=True, exist_ok=True)
-    with _file_lock(year_dir / ".batch.lock", blocking=False) as locked:
+    with _file_lock(year_dir / ".batch.lock", blocking=False, remove=True) as locked:
         if not locked:
             raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
         shared = _SharedOnce(national, cache_dir=cache, compute=compute)
@@ -465,7 +466,8 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
                      notebook=None, kernel_name: str = KERNEL_NAME, cache_dir=None,
                      progress: bool = True, engine: str = "warm", force: bool = False,
                      timeout: float | None = CELL_TIMEOUT, kernel_start=None,
-                     documents=()) -> BatchResult:
+                     documents=(), scheduler: str | None = None, previous=None,
+                     previous_codebook=None) -> BatchResult:
     """Build the report of every unit inside a province (departments, district and commune
     committees, desks) named by a survey file read through ``codebook``, and the province's
     league table.
@@ -477,8 +479,16 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
     OUT/YEAR/manifest.json, with the province batch's machinery: units built aside and moved
     into place whole, a failed unit keeps its last good report, unchanged units are skipped.
     A unit's inputs include the codebook's hash and the PAR settings (``par_max`` is a
-    parameter), so a changed codebook re-runs every unit. Raises BatchError for usage
-    mistakes (an unknown unit, with its closest matches) before anything is written.
+    parameter), so a changed codebook re-runs every unit.
+
+    ``previous``: a survey file of an earlier year (read through ``previous_codebook``, or
+    through ``codebook`` when None), the previous survey of the change column and of each
+    unit's change section, instead of an earlier year of ``data`` (a file holding one as well
+    is refused); its hash (and its codebook's) is among every unit's inputs, so a changed
+    previous file re-runs the units. ``scheduler``: run the units on that Dask cluster
+    (``tcp://host:port``; its workers must see the same paths), as :func:`run_batch` does.
+    Raises BatchError for usage mistakes (an unknown unit, with its closest matches) before
+    anything is written.
     """
     from ..codebook import Codebook, unit_slug
     from ..report.agency_shared import (AgencyParams, agency_cache_path,
@@ -487,18 +497,29 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
     from ..report.kinds import AGENCY_REPORT
     started = time.perf_counter()
     notebook = _checked_notebook(notebook or AGENCY_REPORT.notebook, lang=lang, jobs=jobs,
-                                 engine=engine, scheduler=None)
+                                 engine=engine, scheduler=scheduler)
     data, codebook = _kernel_data(str(data)), Path(codebook)
     if not codebook.is_file():
         raise FileNotFoundError(f"no such codebook: {codebook}")
     codebook = codebook.resolve()
     Codebook.from_yaml(codebook)     # a bad codebook is refused before any work
+    if previous_codebook is not None and previous is None:
+        raise BatchError("--previous-codebook reads a previous survey file: give --previous FILE")
+    if previous is not None:
+        previous = Path(_kernel_data(str(previous)))
+    if previous_codebook is not None:
+        previous_codebook = Path(previous_codebook)
+        if not previous_codebook.is_file():
+            raise FileNotFoundError(f"no such codebook: {previous_codebook}")
+        previous_codebook = previous_codebook.resolve()
+        Codebook.from_yaml(previous_codebook)
     if timeout is not None and not timeout > 0:
         raise BatchError(f"the cell timeout must be a positive number of seconds, got {timeout}")
     documents = _checked_documents(documents)
     cache = _cache_dir(cache_dir).resolve()
     base = {"year": year, "data": data, "codebook": str(codebook), "lang": lang,
-            "par_max": par_max}
+            "par_max": par_max, "previous": str(previous or ""),
+            "previous_codebook": str(previous_codebook or "")}
     try:
         params = AgencyParams(unit="", **base)
     except ValueError as error:
@@ -507,6 +528,11 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
         shared_started = time.perf_counter()
         shared = agency_shared_results(params, cache_dir=cache)
         shared_seconds = time.perf_counter() - shared_started
+    previous_hashes = {}   # the previous survey's fingerprints among every unit's inputs
+    if previous is not None:
+        previous_hashes["previous_hash"] = shared.previous_hash
+    if previous_codebook is not None:
+        previous_hashes["previous_codebook_hash"] = file_hash(previous_codebook)
     try:
         names = match_units(shared.unit_names.values(), units)
     except ValueError as error:
@@ -521,12 +547,12 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
     check_kernel(kernel_name)
     year_dir = Path(out).absolute() / str(year)
     year_dir.mkdir(parents=True, exist_ok=True)
-    with _file_lock(year_dir / ".batch.lock", blocking=False) as locked:
+    with _file_lock(year_dir / ".batch.lock", blocking=False, remove=True) as locked:
         if not locked:
             raise BatchError(f"another batch is writing to {year_dir}; wait for it to finish")
         notebook_hash, package = notebook_fingerprint(notebook), package_fingerprint()
-        previous = _previous_manifest(year_dir)
-        previous_units = {u.get("province_code"): u for u in previous.get("units", [])}
+        last = _previous_manifest(year_dir)
+        last_units = {u.get("province_code"): u for u in last.get("units", [])}
         env = _kernel_environment(cache)
         partial = year_dir / ".partial"
         tasks, results = [], {}
@@ -534,10 +560,10 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
             parameters = {"unit": name, **base}
             inputs = unit_inputs(parameters, params_text="", data_hash=shared.data_hash,
                                  notebook_hash=notebook_hash, package=package,
-                                 codebook_hash=shared.codebook_hash)
+                                 codebook_hash=shared.codebook_hash, **previous_hashes)
             record = read_record(year_dir / slug)
             reason = rerun_reason(record, inputs, year_dir=year_dir, force=force,
-                                  last=previous_units.get(slug))
+                                  last=last_units.get(slug))
             if reason is None and _documents_missing(record, documents):
                 reason = "outputs missing"
             if reason is None:
@@ -555,9 +581,12 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
         fields = {"kind": "agency", "year": year, "unit_set": "agency", "lang": lang,
                   "notebook": str(notebook), "notebook_hash": notebook_hash,
                   "package": package, "kernel_name": kernel_name, "engine": engine,
-                  "jobs": jobs, "scheduler": None, "data": data, "data_hash": shared.data_hash,
+                  "jobs": jobs, "scheduler": scheduler, "data": data, "data_hash": shared.data_hash,
                   "codebook": str(codebook), "codebook_hash": shared.codebook_hash,
                   "par_max": par_max, "par_rule": shared.par_rule,
+                  "previous": str(previous) if previous is not None else None,
+                  "previous_codebook": str(previous_codebook) if previous_codebook else None,
+                  **{f"{name}_hash": value for name, value in previous_hashes.items()},
                   "shared_cache": str(agency_cache_path(params, cache_dir=cache)),
                   "versions": info, "git_commit": report.git_commit()}
 
@@ -572,19 +601,22 @@ def run_agency_batch(year: int, *, data, codebook, units="all", lang: str = "vi"
 
         if tasks:
             _run_units(tasks, results, shared=_Computed(shared, shared_seconds), year=year,
-                       env=env, partial=partial, progress=progress, scheduler=None, jobs=jobs,
-                       kernel_start=kernel_start, after_each=progress_manifest)
+                       env=env, partial=partial, progress=progress, scheduler=scheduler,
+                       jobs=jobs, kernel_start=kernel_start, after_each=progress_manifest)
         ordered = [results[s] for s in slugs]
         now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         index_path = year_dir / "index.html"
         index_key = _digest([shared.data_hash, shared.codebook_hash, package, year, lang,
-                             par_max, [(r.province_code, r.status, r.shown) for r in ordered]])
-        if previous.get("index_key") != index_key or not index_path.exists() or \
+                             par_max, [(r.province_code, r.status, r.shown) for r in ordered]]
+                            + ([previous_hashes] if previous_hashes else []))
+        if last.get("index_key") != index_key or not index_path.exists() or \
                 not (year_dir / "par_points.xlsx").exists():
             footer = language.text("index_footer", lang, time=now, data=Path(data).name,
                                    hash=shared.data_hash, version=info["sipas_analysis"]) + \
                 f" Codebook {codebook.name} ({shared.codebook_hash})." + \
-                _weighting_note(shared, lang)
+                _weighting_note(shared, lang) + \
+                (f" Previous survey {previous.name} ({shared.previous_hash})."
+                 if previous is not None else "")
             page = league_page(shared, results, lang=lang, footer=footer)
             _atomic_write(index_path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
             # the PAR appraisal table of every unit, ready to paste (one sheet, numbers)

@@ -3,19 +3,29 @@ units of the file (departments, district and commune committees, desks) as repor
 
 :func:`compute_agency_shared` makes tidy tables from the survey read through its codebook:
 every unit's index, rank sets within each unit type, each unit against "the province", the
-type means, the change from the previous year in the same file, PAR points and each unit's
-relative importance of its factors, and the unit models of :func:`add_unit_models` (driver
-slopes, Fay-Herriot estimates, tracking, multiplicity-adjusted marks), fitted once per batch.
-:func:`agency_shared_results` caches them on disk under a
-key made of the data file's hash, the codebook file's hash, the PAR settings, the year, the
-package source and the report settings. :class:`AgencyParams` are the notebook's parameters;
-:func:`match_units` turns ``--units`` into the file's unit names.
+type means, the change from the previous survey (an earlier year of the file or a
+previous survey file), PAR points and each unit's relative importance of its factors,
+and the unit models of :func:`add_unit_models` (driver slopes, Fay-Herriot estimates,
+tracking, multiplicity-adjusted marks), fitted once per batch.
+:func:`agency_shared_results` caches them on disk under a key made of the data file's
+hash, the codebook file's hash (and those of a previous survey file and its codebook),
+the PAR settings, the year, the package source and the report settings.
+:class:`AgencyParams` are the notebook's parameters; :func:`match_units` turns
+``--units`` into the file's unit names.
 
 "The province": with unit sizes (the codebook's ``columns.unit_size``) the size-weighted mean
 of the units' indices; without, their equal-weight mean. Either is a fixed linear combination
 of the units' estimates, so a unit's difference from it has the design standard error
 ``sqrt(c' V c)`` from the units' joint covariance (``indices.sipas_index_vcov``), and a t test
 on the unit's design degrees of freedom.
+
+"The previous survey": an earlier year in the same file, or a second file (``previous``, read
+through ``previous_codebook`` when last year's questionnaire had other headers, else through
+the same codebook), whose units are matched to this year's by ``codebook.unit_key`` and this
+year's ``unit_aliases``. A second file is an independent sample: its strata and PSUs are kept
+apart from this year's, so the variance of a change is the sum of the two variances. Both
+sources at once are refused (which one the change would come from is not for the code to
+guess).
 """
 from __future__ import annotations
 
@@ -37,14 +47,17 @@ from .settings import ReportSettings
 
 AGENCY_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
     "unit": (str,), "year": (int,), "data": (str,), "codebook": (str,), "lang": (str,),
-    "par_max": (float, int, type(None)), "tables_path": (str,)}
+    "par_max": (float, int, type(None)), "previous": (str,), "previous_codebook": (str,),
+    "tables_path": (str,)}
 
 
 @dataclass(frozen=True)
 class AgencyParams:
     """The parameters of one in-province unit's report: the unit's name (any accepted
     spelling), the year, the survey file and its codebook, the language, the PAR maximum
-    (``None``: the codebook's ``par``, else 25) and where the workbook goes."""
+    (``None``: the codebook's ``par``, else 25), the previous survey's file and codebook (""
+    when none, or when it is an earlier year of ``data``; "" codebook: ``codebook`` reads it)
+    and where the workbook goes."""
 
     unit: str
     year: int
@@ -52,6 +65,8 @@ class AgencyParams:
     codebook: str
     lang: str = "vi"
     par_max: float | None = None
+    previous: str = ""
+    previous_codebook: str = ""
     tables_path: str = ""
 
     kind = "agency"   # which report kind shows these parameters (not a parameter)
@@ -75,6 +90,12 @@ class AgencyParams:
                 if not Path(getattr(self, name)).is_file():
                     problems.append(f"{name} must be an existing file, got "
                                     f"{files.short_repr(getattr(self, name))}")
+            for name in ("previous", "previous_codebook"):
+                if getattr(self, name) and not Path(getattr(self, name)).is_file():
+                    problems.append(f"{name} must be an existing file or \"\", got "
+                                    f"{files.short_repr(getattr(self, name))}")
+            if self.previous_codebook and not self.previous:
+                problems.append("previous_codebook reads a previous survey file: give previous")
             if self.par_max is not None and not self.par_max > 0:
                 problems.append(f"par_max must be a number > 0, got {self.par_max!r}")
         if problems:
@@ -101,8 +122,13 @@ class AgencyShared:
     ``versus_province``: ``unit, term, estimate, province, difference, std_error, ci_low,
     ci_high, statistic, df, p_value, mark`` (mark ``above``/``below``/``""`` at the 5 % level);
     ``type_means``: ``unit_type, term, estimate`` (equal-weight means of the type's units);
-    ``change``: ``unit, term, previous_year, previous, estimate, difference, std_error,
-    ci_low, ci_high, p_value`` (empty without an earlier year); ``par``: ``par_points.par_table``
+    ``change``: ``compare_indices``' columns (``unit, term, estimate_group, estimate_versus,
+    estimate`` (the change), ``std_error, ci_low, ci_high, df, statistic, p_value``) with
+    ``previous_year`` (empty without a previous survey); ``previous_name``/``previous_hash``:
+    the previous survey's file name and hash ("" when it is an earlier year of the same file);
+    ``new_units``: this year's units the previous survey does not have; ``province_name``: the
+    province the file's units belong to (its name from the codebook's ``constants.province`` or
+    province column; "" when it names none); ``par``: ``par_points.par_table``
     per unit (with ``unit_type``); ``importance``: ``unit, term, lmg, share, r_squared, n``
     (empty without an overall question); ``labels``: criterion -> the codebook's header text;
     ``weighting``: how the weights were made (``shared.unit_weighting_facts``, with each unit's
@@ -137,6 +163,10 @@ class AgencyShared:
     factors: dict
     assumptions: dict
     previous_year: int | None = None
+    previous_name: str = ""
+    previous_hash: str = ""
+    new_units: tuple = ()
+    province_name: str = ""
     synthetic: bool = False
     columns: frozenset = frozenset()
     unit_column: str = "unit"
@@ -333,7 +363,8 @@ def peer_ranks(overall: pd.DataFrame, *, unit: str = "unit", seed: int = 0) -> p
 
 def _change(survey: pd.DataFrame, book, year: int, previous: int, units: list[str],
             settings) -> pd.DataFrame:
-    """Each unit's change from ``previous`` to ``year`` (overall and factors), tested."""
+    """Each unit's change from ``previous`` to ``year`` (overall and factors), tested (a
+    design-based t test of the difference on the contrast's design df)."""
     from .. import indices
     both = survey[survey["year"].isin([previous, year])].reset_index(drop=True)
     design = _design(_calibrated_by_year(both, book))
@@ -343,6 +374,76 @@ def _change(survey: pd.DataFrame, book, year: int, previous: int, units: list[st
                                     **book.index_options())
     table = table[table["unit"].isin(units)] if "unit" in table else table
     return table.assign(previous_year=previous).reset_index(drop=True)
+
+
+def _previous_rows(previous: pd.DataFrame, survey: pd.DataFrame, codebook, year: int,
+                   units: list[str], *, previous_codebook=None) -> tuple[pd.DataFrame, int]:
+    """The rows of a previous survey file to compare ``year`` with: its latest year before
+    ``year``, its units in this year's spelling (by :func:`~sipas_analysis.codebook.unit_key`,
+    after this year's ``unit_aliases``; units this year does not have keep their names), its
+    strata and PSUs labelled apart from this year's (another sample). Raises ValueError, naming
+    what is wrong, when the file holds no earlier year, is of another province, lacks a
+    criterion of this year's codebook or counts other answers as satisfied."""
+    from ..codebook import unit_key
+    problems = []
+    if "unit" not in previous:
+        problems.append("its codebook names no unit column (columns.unit)")
+    years = sorted(int(y) for y in previous["year"].dropna().unique())
+    earlier = [y for y in years if y < year]
+    if not earlier:
+        fixed = (previous_codebook or codebook).constants.get("year")
+        hint = (f" (its codebook sets constants.year: {fixed}; give last year's codebook with "
+                "--previous-codebook)") if fixed is not None else ""
+        problems.append(f"it holds no year before {year}, only {years}{hint}")
+    here = set(survey.get("province_code", pd.Series(dtype=object)).dropna().astype(str))
+    there = set(previous.get("province_code", pd.Series(dtype=object)).dropna().astype(str))
+    if here and there and here != there:
+        problems.append(f"it is of province(s) {sorted(there)}, this year's file of "
+                        f"{sorted(here)}")
+    criteria = [c for crits in codebook.factors.values() for c in crits]
+    missing = [c for c in criteria if c not in previous]
+    if missing:
+        problems.append(f"it lacks this year's criteria {missing} (map them in "
+                        "--previous-codebook)")
+    if previous_codebook is not None and \
+            sorted(previous_codebook.satisfied_levels()) != sorted(codebook.satisfied_levels()):
+        problems.append("its codebook counts other answers as satisfied "
+                        f"({previous_codebook.satisfied_levels()} against "
+                        f"{codebook.satisfied_levels()})")
+    if problems:
+        raise ValueError("agency reports: the previous survey file: " + "; ".join(problems))
+    previous_year = earlier[-1]
+    rows = previous[previous["year"] == previous_year].copy()
+    by_key = {unit_key(u): u for u in units}
+
+    def matched(name):
+        key = unit_key(name)
+        if key not in by_key and key in codebook.unit_aliases:
+            key = unit_key(codebook.unit_aliases[key])
+        return by_key.get(key, name)
+
+    rows["unit"] = rows["unit"].astype(str).map(matched)
+    for column in ("stratum", "psu"):   # another sample: no stratum or PSU shared with this year
+        rows[column] = "previous|" + rows[column].astype(str)
+    return rows.reset_index(drop=True), previous_year
+
+
+def _province_name(survey: pd.DataFrame) -> str:
+    """The province(s) of the file's rows by their official names ("" when it names none)."""
+    if "province_code" not in survey:
+        return ""
+    from .display import unit_name
+    pairs = survey[["unit_set", "province_code"]].dropna().drop_duplicates() \
+        if "unit_set" in survey else None
+    if pairs is None or pairs.empty:
+        return ""
+    names = []
+    for unit_set, code in pairs.itertuples(index=False):
+        try:
+            names.append(unit_name(str(unit_set), str(code), "vi"))
+        except ValueError:
+            names.append(str(code))
+    return ", ".join(dict.fromkeys(names))
 
 
 def _importance(year: pd.DataFrame, book, settings) -> pd.DataFrame:
@@ -388,10 +489,15 @@ def _importance(year: pd.DataFrame, book, settings) -> pd.DataFrame:
 def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
                           settings: ReportSettings | None = None, par_max=None,
                           data_name: str = "", data_hash: str = "", codebook_name: str = "",
-                          codebook_hash: str = "", seed: int = 0) -> AgencyShared:
+                          codebook_hash: str = "", seed: int = 0,
+                          previous: pd.DataFrame | None = None, previous_codebook=None,
+                          previous_name: str = "", previous_hash: str = "") -> AgencyShared:
     """Everything the unit reports of ``year`` share, from a survey read through ``codebook``
-    (see :class:`AgencyShared`). Raises ValueError when the survey names no units or has no
-    respondents in ``year``."""
+    (see :class:`AgencyShared`). ``previous``: the previous survey, another file read through
+    ``previous_codebook`` (None: through ``codebook``), instead of an earlier year of
+    ``survey``. Raises ValueError when the survey names no units or has no respondents in
+    ``year``, when ``previous`` is given and ``survey`` holds an earlier year too, or when
+    ``previous`` cannot be compared (:func:`_previous_rows`)."""
     from ..codebook import unit_key
     from ..par_points import par_table
     settings = settings or ReportSettings()
@@ -424,9 +530,28 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
     par = par_table(overall.reset_index(drop=True), rule, unit="unit", seed=seed).merge(
         overall[["unit", "unit_type"]], on="unit", how="left")
     earlier = sorted(int(y) for y in survey["year"].unique() if int(y) < year)
-    previous = earlier[-1] if earlier else None
-    change = _change(survey, codebook, year, previous, units, settings) \
-        if previous is not None else pd.DataFrame()
+    new_units: list[str] = []
+    if previous is not None:
+        if earlier:
+            raise ValueError(
+                f"agency reports: the survey file holds an earlier year ({earlier[-1]}) and a "
+                f"previous survey file ({previous_name or 'previous'}) is given: keep one "
+                "source of the previous survey (drop --previous, or that year's rows)")
+        before, previous_year = _previous_rows(previous, survey, codebook, year, units,
+                                               previous_codebook=previous_codebook)
+        present = rows.assign(stratum="current|" + rows["stratum"].astype(str),
+                              psu="current|" + rows["psu"].astype(str))
+        both = pd.concat([before, present], ignore_index=True, sort=False)
+        change = _change(both, codebook, year, previous_year, units, settings)
+        new_units = [u for u in units if u not in set(before["unit"])]
+    else:
+        previous_year = earlier[-1] if earlier else None
+        previous_name = previous_hash = ""
+        change = _change(survey, codebook, year, previous_year, units, settings) \
+            if previous_year is not None else pd.DataFrame()
+        if previous_year is not None:
+            new_units = [u for u in units
+                         if not (survey.loc[survey["year"] == previous_year, "unit"] == u).any()]
     shared = AgencyShared(
         year=year, data_name=data_name, data_hash=data_hash, codebook_name=codebook_name,
         codebook_hash=codebook_hash, settings=settings, n_respondents=len(rows),
@@ -438,7 +563,9 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
         factors={f: list(c) for f, c in codebook.factors.items()},
         assumptions=_assumptions(survey), par_rule_text={lang: rule.describe(lang)
                                                           for lang in LANGS},
-        previous_year=previous,
+        previous_year=previous_year,
+        previous_name=previous_name, previous_hash=previous_hash, new_units=tuple(new_units),
+        province_name=_province_name(rows),
         synthetic=bool(survey.get("synthetic", pd.Series([False])).any()),
         columns=frozenset(c for c in rows.columns if rows[c].notna().any()),
         weighting=weighting)
@@ -699,16 +826,22 @@ def unit_weighting_facts_of(design, survey: pd.DataFrame) -> dict:
 # The cache
 # --------------------------------------------------------------------------------------------
 def agency_key(params) -> dict:
-    """What the shared results depend on: the data file's and the codebook file's hashes, the
-    year, the PAR settings, the package version and source, and the report settings."""
+    """What the shared results depend on: the data file's and the codebook file's hashes (and
+    a previous survey file's and its codebook's), the year, the PAR settings, the package
+    version and source, and the report settings."""
     from ..codebook import Codebook
     from .shared import package_fingerprint
     values = params.as_dict() if hasattr(params, "as_dict") else dict(params)
     book = Codebook.from_yaml(values["codebook"])
-    return {"kind": "agency", "data_hash": files.file_hash(values["data"]),
-            "codebook_hash": files.file_hash(values["codebook"]), "year": values["year"],
-            "par": par_settings(book, values.get("par_max")), "source": package_fingerprint(),
-            "report_settings": ReportSettings().as_dict()}
+    key = {"kind": "agency", "data_hash": files.file_hash(values["data"]),
+           "codebook_hash": files.file_hash(values["codebook"]), "year": values["year"],
+           "par": par_settings(book, values.get("par_max")), "source": package_fingerprint(),
+           "report_settings": ReportSettings().as_dict()}
+    if values.get("previous"):   # absent otherwise: the key of a one-file survey is unchanged
+        key["previous_hash"] = files.file_hash(values["previous"])
+        if values.get("previous_codebook"):
+            key["previous_codebook_hash"] = files.file_hash(values["previous_codebook"])
+    return key
 
 
 def agency_cache_path(params, *, cache_dir=None) -> Path:
@@ -737,10 +870,20 @@ def agency_shared_results(params, *, cache_dir=None) -> AgencyShared:
         key = agency_key(values)
         book = Codebook.from_yaml(values["codebook"])
         survey = io.load_survey(values["data"], codebook=book)
+        before = {}
+        if values.get("previous"):
+            previous_book = Codebook.from_yaml(values["previous_codebook"]) \
+                if values.get("previous_codebook") else None
+            before = {"previous": io.load_survey(values["previous"],
+                                                 codebook=previous_book or book),
+                      "previous_codebook": previous_book,
+                      "previous_name": Path(values["previous"]).name,
+                      "previous_hash": key["previous_hash"]}
         results = compute_agency_shared(
             survey, book, values["year"], par_max=values.get("par_max"),
             data_name=Path(values["data"]).name, data_hash=key["data_hash"],
-            codebook_name=Path(values["codebook"]).name, codebook_hash=key["codebook_hash"])
+            codebook_name=Path(values["codebook"]).name, codebook_hash=key["codebook_hash"],
+            **before)
         if Path(values["data"]).resolve() == example_files()[0].resolve():
             results.synthetic = True
         files.atomic_write(path, lambda tmp: Path(tmp).write_bytes(

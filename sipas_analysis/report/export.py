@@ -314,7 +314,10 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
                      "\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
     banner = (f'<p class="banner" role="note">{html.escape(language.text("synthetic_banner", lang))}'
               "</p>\n") if shared.synthetic else ""
-    title = language.text("agency_league_title", lang, year=shared.year, kind=shared.data_name)
+    province = getattr(shared, "province_name", "")
+    title = language.text("agency_league_province", lang, year=shared.year, province=province) \
+        if province else language.text("agency_league_title", lang, year=shared.year,
+                                       kind=shared.data_name)
     notes = league_notes(shared, lang)
     body = (f"<main>\n<h1>{html.escape(title)}</h1>\n{banner}"
             + "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)

@@ -65,7 +65,10 @@ def headline(shared, params) -> list[str]:
     rank = shared.ranks[shared.ranks["unit"] == name]
     rank = rank.iloc[0] if len(rank) else None
     hidden = bool(overall["suppressed"])
-    out = [_h("agency_title", lang, level=1, year=shared.year, unit=name)]
+    province = getattr(shared, "province_name", "")
+    out = [_h("agency_title_province", lang, level=1, year=shared.year, unit=name,
+              province=province) if province else
+           _h("agency_title", lang, level=1, year=shared.year, unit=name)]
     if shared.synthetic:
         out.append("**" + text("synthetic_banner", lang) + "**")
     out += [
@@ -164,6 +167,10 @@ def _change(shared, params):
     lang = params.lang
     out = [_h("agency_section_change", lang)]
     table = change_table(shared, params)
+    source = getattr(shared, "previous_name", "") or shared.data_name
+    if shared.unit_of(params.unit) in getattr(shared, "new_units", ()):
+        return out + [text("agency_new_unit_note", lang, unit=shared.unit_of(params.unit),
+                           previous_year=shared.previous_year, source=source)]
     if table.empty:
         return out + [text("agency_no_previous", lang, year=shared.year)]
     shown = pd.DataFrame({
@@ -172,7 +179,10 @@ def _change(shared, params):
         text("ci", lang): [format_interval(lo, hi, lang)
                            for lo, hi in zip(table["ci_low"], table["ci_high"])],
         "p": [_p(v, lang) for v in table["p_value"]]})
-    return out + [HtmlTable(shown, caption=f"{shared.previous_year} → {shared.year}")]
+    out.append(HtmlTable(shown, caption=f"{shared.previous_year} → {shared.year}"))
+    if getattr(shared, "previous_name", ""):
+        out.append(text("agency_previous_file", lang, source=shared.previous_name))
+    return out
 
 
 def drivers_table(shared, params) -> pd.DataFrame:
@@ -451,17 +461,24 @@ def _caveats(shared, params):
 
 
 def provenance(shared, params) -> pd.DataFrame:
-    """``item, value``: the data file's and the codebook's names and hashes, the package, the
-    PAR rule and the settings (file names only: a shared report does not show folders)."""
+    """``item, value``: the data file's and the codebook's names and hashes, the province, the
+    previous survey's year, file and hash (when there is one), the package, the PAR rule and
+    the settings (file names only: a shared report does not show folders)."""
     from pathlib import Path
     rows = [("data", shared.data_name), ("data_hash", shared.data_hash),
             ("codebook", shared.codebook_name), ("codebook_hash", shared.codebook_hash),
-            ("sipas_analysis", _package_version("sipas-analysis")),
-            ("par_rule", shared.par_rule), ("province", shared.province_rule)]
+            ("province_name", getattr(shared, "province_name", ""))]
+    if shared.previous_year is not None:   # the previous survey: its own file, or this one
+        rows += [("previous_year", str(shared.previous_year)),
+                 ("previous_data", getattr(shared, "previous_name", "") or shared.data_name),
+                 ("previous_data_hash", getattr(shared, "previous_hash", "") or shared.data_hash)]
+    rows += [("sipas_analysis", _package_version("sipas-analysis")),
+             ("par_rule", shared.par_rule), ("province", shared.province_rule)]
     rows += [(f"setting.{k}", str(v)) for k, v in shared.settings.as_dict().items()]
     shown = params.as_dict()
-    for name in ("data", "codebook", "tables_path"):
-        shown[name] = Path(str(shown[name])).name
+    for name in ("data", "codebook", "tables_path", "previous", "previous_codebook"):
+        if shown.get(name):
+            shown[name] = Path(str(shown[name])).name
     rows += [(f"param.{k}", str(v)) for k, v in shown.items()]
     return pd.DataFrame(rows, columns=["item", "value"])
 
@@ -486,7 +503,8 @@ def _section(name, cell, title, sheets=()):
 
 AGENCY_SECTIONS = (
     Section(name="headline", title="agency_title", cells=(("", headline),),
-            text_keys=("agency_title", "agency_headline", "agency_versus", "agency_above",
+            text_keys=("agency_title", "agency_title_province", "agency_headline",
+                       "agency_versus", "agency_above",
                        "agency_below", "agency_same", "agency_province_weighted",
                        "agency_province_equal", "agency_versus_adjusted", "agency_fh",
                        "agency_fh_benchmarked", "agency_fh_not_benchmarked", "agency_withheld"),
@@ -494,7 +512,10 @@ AGENCY_SECTIONS = (
                     ("small_area", small_area_row))),
     _section("factors", _factors, "agency_section_factors"),
     _section("criteria", _criteria, "agency_section_criteria"),
-    _section("change", _change, "agency_section_change", (("change", change_table),)),
+    Section(name="change", title="agency_section_change", cells=(("", _change),),
+            text_keys=("agency_section_change", "agency_no_previous", "agency_new_unit_note",
+                       "agency_previous_file"),
+            sheets=(("change", change_table),)),
     Section(name="drivers", title="agency_section_drivers", cells=(("", _drivers),),
             text_keys=("agency_section_drivers", "agency_drivers_design",
                        "agency_drivers_multilevel", "agency_drivers_intro", "agency_slope"),
@@ -580,7 +601,9 @@ def league_display(shared, lang: str, unit_type) -> pd.DataFrame:
             format_interval(lo, hi, lang) if pd.notna(lo) else ""
             for lo, hi in zip(table["model_ci_low"], table["model_ci_high"])],
         text("agency_points", lang): [format_number(v, lang) for v in table["points"]],
-        text("agency_change", lang): [format_number(v, lang) for v in table["change"]],
+        text("agency_change", lang): [
+            text("agency_new_unit", lang) if u in getattr(shared, "new_units", ())
+            else format_number(v, lang) for u, v in zip(table["unit"], table["change"])],
         text("agency_versus_mark", lang): [marks.get(m, "") for m in table["mark"]]})
 
 
