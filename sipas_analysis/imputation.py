@@ -356,7 +356,6 @@ class MultipleImputation:
         n = pooled["n"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             size = np.where(total > 0, p * (1 - p) / total, n)
-        size = np.minimum(size, n)
         if ci_method not in (None, "normal"):
             low, high = intervals.proportion_interval(p, np.sqrt(total), n=n, n_eff=size,
                                                       df=pooled["df"].to_numpy(),

@@ -285,3 +285,96 @@ def test_mnar_skipping_is_not_fixed_by_imputation():
     assert np.mean(ac_bias) > 5
     # some of it is recovered through the correlated ratings, most is not
     assert np.mean(mi_bias) > 0.4 * np.mean(ac_bias)
+
+
+# --------------------------------------------------------------------------------------------
+# Codebook and command line
+# --------------------------------------------------------------------------------------------
+
+def _own_survey(folder: Path, *, imputation=None) -> tuple[Path, Path]:
+    """A small own-survey CSV (two units, text answers, some 'Không ý kiến' and blanks) and
+    its codebook."""
+    import yaml
+    rng = np.random.default_rng(8)
+    n = 240
+    labels = ["Rất không hài lòng", "Không hài lòng", "Bình thường", "Hài lòng", "Rất hài lòng"]
+    s = rng.normal(0.5, 1, n)
+    frame = pd.DataFrame({"Đơn vị": np.where(np.arange(n) % 2, "Sở Tư pháp", "Sở Xây dựng")})
+    for k, header in enumerate(["Câu 1", "Câu 2", "Câu 3", "Câu 4"]):
+        level = np.clip(np.rint(3 + s + rng.normal(0, 0.7, n)), 1, 5).astype(int)
+        answer = np.array(labels, dtype=object)[level - 1]
+        answer[rng.random(n) < 0.05] = "Không ý kiến"
+        answer[rng.random(n) < (0.15 if k >= 2 else 0.03)] = None
+        frame[header] = answer
+    frame["Câu 5"] = np.array(labels, dtype=object)[np.clip(np.rint(3 + s), 1, 5).astype(int) - 1]
+    data = folder / "survey.csv"
+    frame.to_csv(data, index=False)
+    book = {"constants": {"year": 2024, "province": "Thái Nguyên"},
+            "columns": {"unit": "Đơn vị"},
+            "scale": {**{label: i for i, label in enumerate(labels, start=1)},
+                      "Không ý kiến": None},
+            "ratings": {"staff": {"staff_polite": "Câu 1", "staff_listening": "Câu 2"},
+                        "feedback": {"feedback_channel": "Câu 3", "feedback_received": "Câu 4"}},
+            "overall": "Câu 5"}
+    if imputation is not None:
+        book["imputation"] = imputation
+    path = folder / "codebook.yaml"
+    path.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    return data, path
+
+
+def test_codebook_marks_no_opinion_and_imputation_key_is_checked(tmp_path):
+    data, path = _own_survey(tmp_path, imputation={"m": 3, "seed": 2})
+    book = sa.Codebook.from_yaml(path)
+    assert book.imputation == {"m": 3, "seed": 2}
+    survey = sa.load_survey(data, codebook=book)
+    raw = pd.read_csv(data)
+    for criterion, header in (("staff_polite", "Câu 1"), ("feedback_received", "Câu 4")):
+        marked = survey[f"{criterion}_no_opinion"].to_numpy(dtype=bool)
+        assert (marked == (raw[header] == "Không ý kiến").to_numpy()).all()
+        assert survey.loc[marked, criterion].isna().all()
+    design = sa.design.design_for(survey, book)
+    mi = impute_ratings(design, m=2, factors=book.factors, seed=1)
+    for done in mi.designs:
+        for criterion in book.criteria:
+            marked = survey[f"{criterion}_no_opinion"].to_numpy(dtype=bool)
+            assert done.data.loc[marked, criterion].isna().all()
+            assert done.data.loc[~marked, criterion].notna().all()
+    for bad, said in (({"m": 1, "seed": 1}, "imputation.m must be a whole number >= 2"),
+                      ({"m": 5}, "imputation.seed is required"),
+                      ({"m": 5, "seed": 1, "draws": 3}, "draws")):
+        with pytest.raises(sa.CodebookError, match=said):
+            sa.Codebook.from_dict(yaml_dict(path) | {"imputation": bad})
+
+
+def yaml_dict(path: Path) -> dict:
+    import yaml
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_sipas_index_pools_imputations_and_says_so(tmp_path, capsys):
+    from sipas_analysis.cli import main
+    data, path = _own_survey(tmp_path, imputation={"m": 3, "seed": 2})
+    assert main(["index", "--data", str(data), "--codebook", str(path), "--kind", "factor",
+                 "--out", str(tmp_path / "index.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "multiple imputation, m = 3 (seed 2" in captured.err
+    said = re.search(r"share of ratings imputed: (.*?);", captured.err).group(1)
+    assert sorted(re.findall(r"(\w+) \d+\.\d %", said)) == ["feedback", "staff"]
+    assert "missing at random" in captured.err and "missing at random" in captured.out
+    table = pd.read_csv(tmp_path / "index.csv")
+    assert {"share_imputed", "fmi", "df", "m"} <= set(table.columns)
+    feedback = table[table["term"] == "feedback"]
+    assert (feedback["share_imputed"] > 0.05).all() and (table["m"] == 3).all()
+    # --impute overrides the codebook's m; without either, available cases
+    assert main(["index", "--data", str(data), "--codebook", str(path), "--impute", "2",
+                 "--impute-seed", "5"]) == 0
+    assert "m = 2 (seed 5" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    plain, plain_book = _own_survey(tmp_path / "plain")
+    assert main(["index", "--data", str(plain), "--codebook", str(plain_book)]) == 0
+    captured = capsys.readouterr()
+    assert "imputation" not in captured.err and "share_imputed" not in captured.out
+    assert main(["index", "--data", str(plain), "--codebook", str(plain_book),
+                 "--impute", "1"]) != 0
+    assert "--impute needs at least 2" in capsys.readouterr().err
