@@ -590,7 +590,7 @@ def _one_chain(ratings, observed, wanted, opinion, cell, n_cells, x_fixed, facto
                       for j in range(values.shape[1])])
     filled = np.where(np.isnan(values), means, values)
     factor_means = np.column_stack([filled[:, cols].mean(axis=1) for cols in factor_index])
-    full_weight = np.ones(len(values))
+    fit_weights = np.column_stack([np.ones(len(values)), boot])
     for _ in range(iterations):
         for j in np.flatnonzero(wanted.any(axis=0)):
             f = factor_of[j]
@@ -599,9 +599,8 @@ def _one_chain(ratings, observed, wanted, opinion, cell, n_cells, x_fixed, facto
             x = np.column_stack([filled[:, own], factor_means[:, others], x_fixed])
             fit_rows = observed[:, j]
             y = values[:, j]
-            alpha_hat, beta_hat = _cell_regression(x, y, fit_rows, full_weight, indicator)
-            alpha_dot, beta_dot = _cell_regression(x, y, fit_rows, boot, indicator,
-                                                   fallback=alpha_hat)
+            (alpha_hat, beta_hat), (alpha_dot, beta_dot) = _cell_regression(
+                x, y, fit_rows, fit_weights, indicator)
             donors_rows = np.flatnonzero(fit_rows)
             recipients = np.flatnonzero(wanted[:, j])
             predicted_donor = alpha_hat[cell[donors_rows]] + x[donors_rows] @ beta_hat
@@ -613,39 +612,48 @@ def _one_chain(ratings, observed, wanted, opinion, cell, n_cells, x_fixed, facto
     return np.where(opinion, np.nan, values)
 
 
-def _cell_regression(x, y, rows, weights, indicator, *, fallback=None):
+def _cell_regression(x, y, rows, weights, indicator):
     """Weighted least squares of y on x with one intercept per cell (within-cell centring,
-    Frisch–Waugh), on ``rows`` with ``weights`` (a bootstrap replicate's factors, or 1).
+    Frisch–Waugh), on ``rows``, once for each column of ``weights`` (the full data's 1, a
+    bootstrap replicate's factors).
 
     ``indicator``: the sparse (cells × rows) cell indicator. Computed from sufficient
-    statistics (cross-products and cell sums) so no row subset is copied. Returns (alpha
-    (n_cells,), beta). A cell without fitting rows takes ``fallback``'s intercept, or the
-    weighted mean of the other cells' intercepts."""
-    w = np.where(rows, weights, 0.0)
-    z = np.column_stack([x, np.where(rows, y, 0.0)])
-    wz = z * w[:, None]
-    cross = z.T @ wz
-    cell_sums = indicator @ wz                       # (cells, p + 1)
-    cell_weight = indicator @ w
-    has = cell_weight > 0
-    safe = np.where(has, cell_weight, 1.0)
-    means = cell_sums / safe[:, None]
-    centred = cross - cell_sums[has].T @ means[has]  # within-cell cross-products
+    statistics (cross-products and cell sums, all fits in one matrix product) so no row subset
+    is copied. Returns a list of (alpha (n_cells,), beta), one per fit. A cell without fitting
+    rows takes the first fit's intercept (or, in the first fit, the weighted mean of the other
+    cells' intercepts)."""
+    k = weights.shape[1]
     p = x.shape[1]
-    if p:
-        xtx = centred[:p, :p].copy()
-        # a whisper of ridge keeps a constant predictor (a factor all rated alike) solvable
-        xtx[np.diag_indices_from(xtx)] += 1e-8 * (1 + np.abs(np.diag(xtx)))
-        beta = np.linalg.solve(xtx, centred[:p, p])
-    else:
-        beta = np.empty(0)
-    alpha = means[:, p] - means[:, :p] @ beta
-    if not has.all():
-        if fallback is not None:
-            alpha = np.where(has, alpha, fallback)
+    w = np.where(rows[:, None], weights, 0.0)                 # (n, k)
+    z = np.asfortranarray(np.column_stack([x, np.where(rows, y, 0.0)]))   # (n, p + 1)
+    # Cross-products one weighted column at a time (matrix-vector products): a threaded
+    # matrix-matrix product of these thin shapes is many times slower on a busy machine.
+    cross = np.empty((p + 1, k, p + 1))
+    wz = np.empty((len(z), k, p + 1))
+    for f in range(k):
+        wz[:, f] = z * w[:, f:f + 1]
+        for a in range(p + 1):
+            cross[a, f] = wz[:, f, a] @ z
+    cell_sums = (indicator @ wz.reshape(len(z), -1)).reshape(-1, k, p + 1)
+    cell_weight = indicator @ w                               # (cells, k)
+    fits = []
+    for f in range(k):
+        has = cell_weight[:, f] > 0
+        means = cell_sums[:, f] / np.where(has, cell_weight[:, f], 1.0)[:, None]
+        centred = cross[:, f] - cell_sums[has, f].T @ means[has]   # within-cell products
+        if p:
+            xtx = centred[:p, :p].copy()
+            # a whisper of ridge keeps a constant predictor (a factor all rated alike) solvable
+            xtx[np.diag_indices_from(xtx)] += 1e-8 * (1 + np.abs(np.diag(xtx)))
+            beta = np.linalg.solve(xtx, centred[:p, p])
         else:
-            alpha = np.where(has, alpha, np.average(alpha[has], weights=cell_weight[has]))
-    return alpha, beta
+            beta = np.empty(0)
+        alpha = means[:, p] - means[:, :p] @ beta
+        if not has.all():
+            alpha = np.where(has, alpha, fits[0][0] if fits else
+                             np.average(alpha[has], weights=cell_weight[has, f]))
+        fits.append((alpha, beta))
+    return fits
 
 
 def _match(donor, recipient, k, rng) -> np.ndarray:
