@@ -73,6 +73,36 @@ MAR_NOTE = {
 }
 
 
+def imputation_sentence(imputation: dict, lang: str = "vi", names=None) -> str:
+    """What a report page says of an imputation: ``imputation`` holds ``m`` and ``shares``
+    (factor -> share of its ratings imputed, 0-1); ``names``: factor -> its name on the
+    page.
+
+    Examples
+    --------
+    >>> print(imputation_sentence({"m": 10, "shares": {"staff": 0.021, "feedback": 0.149}},
+    ...                           "en"))  # doctest: +NORMALIZE_WHITESPACE
+    The unit indices pool 10 multiple imputations of the skipped ratings (share imputed:
+    staff 2.1 %, feedback 14.9 %); comparisons with the province and with the previous year
+    use the answers given. Multiple imputation removes the bias of skipped ratings only when
+    the skipping depends on what is observed (missing at random).
+    """
+    from .language import format_percent
+    names = names or {}
+    shares = ", ".join(f"{names.get(factor, factor)} {format_percent(100 * share, lang, decimals=1)}"
+                       for factor, share in imputation["shares"].items())
+    if lang == "en":
+        return (f"The unit indices pool {imputation['m']} multiple imputations of the skipped "
+                f"ratings (share imputed: {shares}); comparisons with the province and with "
+                "the previous year use the answers given. Multiple imputation removes the bias "
+                "of skipped ratings only when the skipping depends on what is observed "
+                "(missing at random).")
+    return (f"Chỉ số của các đơn vị gộp {imputation['m']} lần quy nạp bội các câu trả lời bị "
+            f"bỏ trống (tỷ lệ được quy nạp: {shares}); so sánh với toàn tỉnh và với năm trước "
+            "dùng các câu trả lời thực có. Quy nạp bội chỉ loại bỏ sai lệch do bỏ trống khi "
+            "việc bỏ trống phụ thuộc vào những gì quan sát được (thiếu ngẫu nhiên, MAR).")
+
+
 # --------------------------------------------------------------------------------------------
 # Rubin's rules
 # --------------------------------------------------------------------------------------------

@@ -379,3 +379,30 @@ def test_sipas_index_pools_imputations_and_says_so(tmp_path, capsys):
     assert main(["index", "--data", str(plain), "--codebook", str(plain_book),
                  "--impute", "1"]) != 0
     assert "--impute needs at least 2" in capsys.readouterr().err
+
+
+def test_agency_shared_results_honour_the_codebook_key(tmp_path):
+    from sipas_analysis.report import agency_shared
+    from sipas_analysis.report.sections import agency
+    data, path = _own_survey(tmp_path, imputation={"m": 2, "seed": 3})
+    book = sa.Codebook.from_yaml(path)
+    survey = sa.load_survey(data, codebook=book)
+    shared = agency_shared.compute_agency_shared(survey, book, 2024)
+    said = shared.extra["imputation"]
+    assert said["m"] == 2 and said["shares"]["feedback"] > 0.05
+    assert {"share_imputed", "fmi", "suppressed"} <= set(shared.units.columns)
+    expected = impute_ratings(agency_shared._design(survey), m=2, seed=3,
+                              factors=book.factors).sipas_index(
+        by="unit", **book.index_options(), min_n_eff=shared.settings.min_n_eff,
+        rule=shared.settings.rule.aggregation, ci_method=shared.settings.ci_method)
+    assert np.allclose(shared.units["estimate"], expected["estimate"])
+    for lang, words in (("en", "missing at random"), ("vi", "thiếu ngẫu nhiên")):
+        params = agency_shared.AgencyParams(unit="Sở Tư pháp", year=2024, data=str(data),
+                                            codebook=str(path), lang=lang)
+        page = "\n".join(map(str, agency._caveats(shared, params)))
+        assert words in page
+        assert re.search(r"\d+[.,]\d %", page)          # the shares imputed, per factor
+    # without the key: available cases, and the page says nothing of imputation
+    plain = {k: v for k, v in yaml_dict(path).items() if k != "imputation"}
+    shared = agency_shared.compute_agency_shared(survey, sa.Codebook.from_dict(plain), 2024)
+    assert "imputation" not in shared.extra and "share_imputed" not in shared.units

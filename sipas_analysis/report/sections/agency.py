@@ -214,6 +214,11 @@ def _actions(shared, params):
 def _caveats(shared, params):
     lang = params.lang
     items = list(shared.assumptions)
+    imputation = (getattr(shared, "extra", None) or {}).get("imputation")
+    if imputation:
+        from ...imputation import imputation_sentence
+        names = {f: term_name(shared, f, lang) for f in imputation["shares"]}
+        items.append(imputation_sentence(imputation, lang, names))
     items.append(text(f"agency_province_{shared.province_rule}", lang))
     rows = unit_rows(shared, params)
     hidden = rows[rows["suppressed"].astype(bool)]
