@@ -55,7 +55,7 @@ import scipy.sparse
 from scipy import stats
 
 from . import intervals, schema
-from .design import SurveyDesign, _as_list
+from .design import ReplicateDesign, SurveyDesign, _as_list
 from .rng import Seed, as_generator
 
 METHODS = ("pmm",)
@@ -432,7 +432,8 @@ def impute_ratings(design, *, m: int = 10, columns=None, factors=None, method: s
     Parameters
     ----------
     design : SurveyDesign
-        The survey's design; its strata, PSUs and weights carry over to every completed design.
+        The survey's design (not a ``ReplicateDesign``); its strata, PSUs, weights and any
+        calibration carry over to every completed design.
     m : int
         Number of imputations (>= 2).
     columns : list of str, optional
@@ -480,8 +481,10 @@ def impute_ratings(design, *, m: int = 10, columns=None, factors=None, method: s
     2    f         18          0.075
     """
     rng = as_generator(seed)
-    if not isinstance(design, SurveyDesign):
-        raise TypeError(f"impute_ratings needs a SurveyDesign, got {type(design).__name__}")
+    if not isinstance(design, SurveyDesign) or isinstance(design, ReplicateDesign):
+        raise TypeError("impute_ratings needs a SurveyDesign (its PSUs are resampled to draw "
+                        "the imputation model's parameters; impute before making replicate "
+                        f"weights), got {type(design).__name__}")
     problems = []
     if method not in METHODS:
         problems.append(f"method must be one of {METHODS}, got {method!r}")
