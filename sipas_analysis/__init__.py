@@ -15,6 +15,8 @@ with public administrative services.
 - the index rule (which answers count as satisfied): ``sa.IndexRule``, ``sa.index_rule``
 - the index: ``sa.sipas_index``, ``sa.compare_indices``, ``sa.rank_units``, ``sa.tau_best``,
   ``sa.rank_group_probabilities``
+- skipped ratings: ``sa.impute_ratings`` (multiple imputation, ``sa.MultipleImputation``),
+  Rubin's rules ``sa.pool_imputations`` (``sa.imputation.pool_scalar``)
 - design diagnosis: ``sa.evaluate.Declaration``, ``sa.evaluate.diagnose``
 - driver models: ``sa.fit_linear``, ``sa.fit_logit``, ``sa.fit_ordinal``,
   ``sa.fit_multilevel``, ``sa.fit_panel``, ``sa.tidy``, ``sa.glance``,
@@ -24,13 +26,15 @@ with public administrative services.
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from . import (batch, codebook, design, evaluate, index_rule, indices, intervals, io, language, models,
-               plots, reference, report, schema, simulate)
+from . import (batch, codebook, design, evaluate, imputation, index_rule, indices, intervals, io,
+               language, models, plots, reference, report, schema, simulate)
 from .codebook import Codebook, CodebookError
 from .index_rule import IndexRule
 from .design import ReplicateDesign, SurveyDesign
 from .indices import (compare_indices, rank_group_probabilities, rank_units,  # noqa: F401
                       sipas_index, tau_best)
+from .imputation import MultipleImputation, impute_ratings
+from .imputation import pool as pool_imputations
 from .intervals import proportion_interval
 from .io import load_papi, load_pci, load_published_sipas, load_survey
 from .models import (average_marginal_effects, fit_linear, fit_logit, fit_multilevel,
@@ -62,5 +66,6 @@ __all__ = [
     "tidy", "to_2025_units", "validate_survey",
 ]
 __all__ += ["Estimates", "SurveyTest", "domain_estimates", "svychisq", "svycontrast", "svytable", "svyttest"]
+__all__ += ["MultipleImputation", "imputation", "impute_ratings", "pool_imputations"]
 __all__ += ["exclude_flagged", "quality", "quality_flags", "quality_summary",
             "write_quality_report"]

@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--par-max", type=float, default=None, metavar="POINTS",
                        help="also give each unit's index as PAR-index points of this maximum "
                             "(overrides the codebook's par:; linear unless it gives bands)")
+    index.add_argument("--impute", type=int, default=None, metavar="M",
+                       help="multiple imputation of the skipped ratings (M completed data sets, "
+                            "predictive mean matching within strata and units; never ratings "
+                            "missing by design or 'no opinion'), pooled by Rubin's rules; "
+                            "assumes the skipping depends on what is observed (missing at "
+                            "random). Default: available cases, or the codebook's imputation:")
+    index.add_argument("--impute-seed", type=int, default=None, metavar="SEED",
+                       help="seed of the imputation (default: the codebook's imputation.seed, "
+                            "else 1)")
     index.add_argument("--out", default=None, help="write the table to this .csv or .xlsx file")
     index.add_argument("--exclude-flagged", default=None, metavar="NAME[,NAME]",
                        help="drop the rows that carry any of these data-quality flags (as "
@@ -477,10 +486,15 @@ def _index_table(args):
         raise UserError(f"--by {by!r} is not a column of the data")
     design = _survey_design(survey, lonely_psu=args.lonely_psu, codebook=book)
     ci_method = args.ci_method
-    table = indices.sipas_index(design, by=by, satisfied=satisfied, rule=args.rule,
-                                ci_method=ci_method, **options)
-    national = indices.sipas_index(design, satisfied=satisfied, rule=args.rule,
-                                   ci_method=ci_method, **options)
+    imputation = _imputation_settings(args, book)
+    if imputation is not None:
+        source = _imputed(design, imputation, book)
+        estimate = source.sipas_index
+    else:
+        def estimate(**kwargs):
+            return indices.sipas_index(design, **kwargs)
+    table = estimate(by=by, satisfied=satisfied, rule=args.rule, ci_method=ci_method, **options)
+    national = estimate(satisfied=satisfied, rule=args.rule, ci_method=ci_method, **options)
     if book is not None and by == book.unit_column:
         table = _with_peer_ranks(table, survey, by)
     if args.par_max is not None or (book is not None and book.par):
@@ -492,6 +506,47 @@ def _index_table(args):
     if args.kind != "all":
         table = table[table["kind"] == args.kind]
     return survey, table
+
+
+def _imputation_settings(args, book) -> dict | None:
+    """m, seed, donors, iterations of ``--impute`` / the codebook's ``imputation:``; None for
+    available cases."""
+    said = dict(book.imputation) if book is not None else {}
+    if args.impute is not None:
+        if args.impute < 2:
+            raise UserError(f"--impute needs at least 2 imputations, got {args.impute}")
+        said["m"] = args.impute
+    if args.impute_seed is not None:
+        if "m" not in said:
+            raise UserError("--impute-seed applies with --impute M (or a codebook's imputation:)")
+        said["seed"] = args.impute_seed
+    if "m" not in said:
+        return None
+    return {"seed": 1} | said
+
+
+def _imputed(design, settings: dict, book):
+    """The design's multiple imputation; stderr states the share imputed per factor and that
+    the method assumes missing at random."""
+    from .imputation import impute_ratings
+    factors = book.factors if book is not None else None
+    mi = impute_ratings(design, m=settings["m"], seed=settings["seed"], factors=factors,
+                        donors=settings.get("donors", 5),
+                        iterations=settings.get("iterations", 5))
+    print(f"sipas index: {_imputation_sentence(mi, settings)}", file=sys.stderr)
+    return mi
+
+
+def _imputation_sentence(mi, settings: dict) -> str:
+    from .imputation import MAR_NOTE
+    share = mi.imputed_share()
+    factors = share[share["kind"] == "factor"]
+    shares = ", ".join(f"{row.term} {100 * row.share_imputed:.1f} %"
+                       for row in factors.itertuples())
+    return (f"multiple imputation, m = {mi.m} (seed {settings['seed']}, predictive mean "
+            f"matching, {mi.settings['donors']} donors, {mi.settings['iterations']} "
+            f"iterations), pooled by Rubin's rules with Barnard-Rubin df; share of ratings "
+            f"imputed: {shares}; {MAR_NOTE['en']}")
 
 
 def _concat_national(national, table):
@@ -549,9 +604,12 @@ def _write_table(table, out: Path):
 
 def _show(table) -> str:
     shown = table.copy()
-    for column in ["estimate", "std_error", "ci_low", "ci_high", "deff", "n_eff"]:
+    for column in ["estimate", "std_error", "ci_low", "ci_high", "deff", "n_eff", "df", "fmi",
+                   "riv"]:
         if column in shown:
             shown[column] = shown[column].round(2)
+    if "share_imputed" in shown:
+        shown["share_imputed"] = shown["share_imputed"].round(3)
     return shown.to_string(index=False)
 
 
@@ -561,6 +619,10 @@ def _cmd_index(args) -> int:
     if synthetic:
         print("SYNTHETIC DATA (simulated demo sample, not real SIPAS results)")
     from .files import printable
+    if "share_imputed" in table:
+        from .imputation import MAR_NOTE
+        print(f"MULTIPLE IMPUTATION (m = {int(table['m'].iloc[0])}): the share_imputed column "
+              f"gives the share of each row's ratings that were imputed; {MAR_NOTE['en']}")
     print(printable(_show(table)))      # a value cannot send escape codes to the terminal
     if args.out:   # a written file says it is synthetic too, in a column of its own
         _write_table(table.assign(synthetic=True) if synthetic else table, Path(args.out))

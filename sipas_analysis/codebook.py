@@ -36,7 +36,7 @@ from . import files, language, reference, schema
 
 TOP_KEYS = ("file", "constants", "columns", "scale", "satisfied", "ratings", "overall", "values",
             "design", "extra", "reverse", "scales", "survey_period", "quality", "weighting", "par",
-            "unit_aliases")
+            "unit_aliases", "imputation")
 FILE_KEYS = ("sheet", "header_row", "separator", "encoding")
 CONSTANT_KEYS = ("year", "province", "unit", "unit_type", "date")
 # Roles a header can play (columns:) -> what the contract calls the column it becomes.
@@ -48,6 +48,7 @@ DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
 QUALITY_KEYS = ("exclude",)
 WEIGHTING_KEYS = ("margins", "method", "bounds", "by")
 PAR_KEYS = ("max", "rule", "bands")
+IMPUTATION_KEYS = ("m", "seed", "donors", "iterations")
 PAR_RULES = ("linear", "bands")
 MIN_LEVELS, MAX_LEVELS = 3, 11
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -216,6 +217,7 @@ class Codebook:
     weighting: dict
     par: dict
     unit_aliases: dict       # unit_key of an old name -> new name
+    imputation: dict = field(default_factory=dict)   # m, seed, donors, iterations
     source: str | None = field(default=None, compare=False)
 
     # --- construction --------------------------------------------------------------------------
@@ -340,6 +342,8 @@ class Codebook:
         weighting = _section(mapping, "weighting", WEIGHTING_KEYS, p)
         par = _section(mapping, "par", PAR_KEYS, p)
         _check_par(par, p)
+        imputation = _section(mapping, "imputation", IMPUTATION_KEYS, p)
+        _check_imputation(imputation, p)
         aliases = _section(mapping, "unit_aliases", None, p)
         if not criteria and overall is None:
             p.append("ratings: at least one factor with one criterion is needed for an index")
@@ -356,7 +360,7 @@ class Codebook:
                    design={k: design.get(k) for k in DESIGN_KEYS}, extra=extra,
                    reverse=tuple(reverse), scales=scales, satisfied_by=satisfied_by,
                    survey_period=period, quality=quality, weighting=weighting, par=par,
-                   unit_aliases={unit_key(k): v for k, v in aliases.items()},
+                   imputation=imputation, unit_aliases={unit_key(k): v for k, v in aliases.items()},
                    source=source)
 
     # --- what the codebook says ----------------------------------------------------------------
@@ -522,12 +526,18 @@ class Codebook:
                 out[role] = _text(self._mapped(role, got[role]))
 
         # ratings
+        no_opinion_columns: dict[str, pd.Series] = {}
         for factor, crits in self.ratings.items():
             for criterion, header in crits.items():
                 series = column(f"ratings.{factor}.{criterion}", header)
                 if series is not None:
+                    silent: list = []
                     out[criterion] = self._rating(criterion, series,
-                                                  f"ratings.{factor}.{criterion}", problems)
+                                                  f"ratings.{factor}.{criterion}", problems,
+                                                  no_opinion=silent)
+                    if silent and silent[0].any():
+                        # "no opinion" is missing for the index, but is never imputed
+                        no_opinion_columns[f"{criterion}_no_opinion"] = silent[0]
         if self.overall is not None:
             series = column("overall", self.overall)
             if series is not None:
@@ -537,6 +547,7 @@ class Codebook:
             series = column(f"extra.{name}", header)
             if series is not None:
                 out[name] = self._extra(name, series, problems)
+        out.update(no_opinion_columns)
 
         # design
         weights = self.design.get("weights")
@@ -670,7 +681,7 @@ class Codebook:
                 return self._rating(name, series, f"extra.{name}", problems)
         return _text(series)
 
-    def _rating(self, criterion, series, key, problems) -> pd.Series:
+    def _rating(self, criterion, series, key, problems, no_opinion=None) -> pd.Series:
         scale = self.scales.get(criterion, self.scale)
         unknown_code = -1.0    # marks an answer off the scale (unless the scale has -1)
 
@@ -690,6 +701,12 @@ class Codebook:
         if unknown_code in scale.levels:            # a scale from -1 (rare): the slow path
             unknown_code = -1e300
         numbers = _per_distinct(series, number_of, np.nan).astype(float)
+        if no_opinion is not None:   # answers whose label maps to no number ("no opinion")
+            silent = {v for v, n in scale.labels.items() if n is None}
+            if silent:
+                no_opinion.append(pd.Series(_per_distinct(
+                    series, lambda v: fold(v) in silent if fold(v) else False, False)
+                    .astype(bool)))
         unknown = numbers == unknown_code
         numbers[unknown] = np.nan
         problems.add(key, f"answer not on the scale (levels {_show_levels(scale.levels)}; "
@@ -819,6 +836,22 @@ def _check_par(par: dict, p: list[str]) -> None:
         p.append(f"par.rule must be one of {PAR_RULES}, got {files.short_repr(rule)}")
     if rule == "bands" and not isinstance(par.get("bands"), list):
         p.append("par.bands must list the bands ({from: index, points: points}) for rule 'bands'")
+
+
+def _check_imputation(imputation: dict, p: list[str]) -> None:
+    """``imputation: {m: 10, seed: 1, donors: 5, iterations: 5}``: whole numbers; m and seed
+    are required (an unseeded imputation could not be reproduced)."""
+    if not imputation:
+        return
+    for key, low in (("m", 2), ("seed", 0), ("donors", 1), ("iterations", 1)):
+        if key not in imputation:
+            if key in ("m", "seed"):
+                p.append(f"imputation.{key} is required (e.g. imputation: {{m: 10, seed: 1}})")
+            continue
+        value = imputation[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            p.append(f"imputation.{key} must be a whole number >= {low}, got "
+                     f"{files.short_repr(value)}")
 
 
 def _show_levels(levels) -> str:

@@ -42,6 +42,7 @@ def _tables(sample):
     importance = sa.relative_importance("overall_satisfaction ~ staff_score + access_score",
                                         user_design, n_reps=20, seed=0)
     papi = sa.load_papi()
+    imputed = sa.impute_ratings(design, m=2, iterations=2, seed=0)
     estimates = {
         "design.mean": design.mean(["on_time"], na_rm=True),
         "design.total": design.total("weight"),
@@ -56,6 +57,10 @@ def _tables(sample):
         "tidy(panel)": sa.tidy(sa.fit_panel("d5 ~ d8", papi[papi["year"] >= 2018])),
         "average_marginal_effects": sa.average_marginal_effects(logit),
         "multilevel group effects": multilevel.extra["group_effects"],
+        "MultipleImputation.sipas_index": imputed.sipas_index(by="province_code"),
+        "MultipleImputation.mean": imputed.mean("staff_polite", na_rm=True),
+        "pool_imputations": sa.pool_imputations(
+            [d.mean("staff_polite", na_rm=True, df=True) for d in imputed.designs]),
     }
     tests = {
         "compare_indices": sa.compare_indices(design, between="year", values=(2023, 2024)),
@@ -78,6 +83,10 @@ def _tables(sample):
         "glance": (sa.glance(ordinal).iloc[:, :5], ["model", "formula", "n", "df", "variance"]),
         "load_papi": (papi[["unit_set", "province_code", "year", "d1", "d5", "d8", "total"]],
                       ["unit_set", "province_code", "year", "d1", "d5", "d8", "total"]),
+        "MultipleImputation.imputed_share": (
+            imputed.imputed_share(),
+            ["term", "kind", "factor", "n_answered", "n_imputed", "n_no_opinion",
+             "n_by_design", "share_imputed"]),
         "missing_summary": (sa.missing_summary(survey),
                             ["column", "factor", "n_missing", "n_skipped_by_design",
                              "share_missing"]),

@@ -267,11 +267,31 @@ def _calibrated_by_year(survey: pd.DataFrame, codebook) -> pd.DataFrame:
 
 
 def _index(design, book, settings, **by):
+    """The index table of a design, or pooled over a ``MultipleImputation``'s designs."""
     from .. import indices
     from .shared import flag_suppressed
     options = {"rule": settings.rule.aggregation, "min_n_eff": settings.min_n_eff,
                "ci_method": settings.ci_method, **book.index_options()}
+    if hasattr(design, "designs"):
+        return flag_suppressed(design.sipas_index(**by, **options), settings)
     return flag_suppressed(indices.sipas_index(design, **by, **options), settings)
+
+
+def _imputed(design, book):
+    """The codebook's ``imputation:`` of the year's design, and what the page says of it
+    (``m``, ``seed``, ``shares``: factor -> share of its ratings imputed); (None, {})
+    without the key."""
+    settings = dict(getattr(book, "imputation", None) or {})
+    if not settings:
+        return None, {}
+    from ..imputation import impute_ratings
+    mi = impute_ratings(design, m=settings["m"], seed=settings["seed"], factors=book.factors,
+                        donors=settings.get("donors", 5),
+                        iterations=settings.get("iterations", 5))
+    share = mi.imputed_share()
+    shares = {r.term: float(r.share_imputed) for r in share[share["kind"] == "factor"]
+              .itertuples()}
+    return mi, {"m": mi.m, "seed": settings["seed"], "shares": shares}
 
 
 def _province_weights(year: pd.DataFrame, units: list[str]) -> tuple[np.ndarray, str]:
@@ -517,7 +537,9 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
     design = _design(rows, codebook)
     weighting = unit_weighting_facts_of(design, survey)
     rows = rows.assign(weight=design.weights)      # calibrated, for the importance too
-    table = _index(design, book=codebook, settings=settings, by="unit")
+    imputed, imputation = _imputed(design, codebook)
+    table = _index(imputed if imputed is not None else design, book=codebook,
+                   settings=settings, by="unit")
     table = table.merge(unit_type.rename("unit_type").reset_index(), on="unit", how="left")
     overall = table[table["kind"] == "overall"]
     units = sorted(overall["unit"].astype(str))
@@ -568,7 +590,8 @@ def compute_agency_shared(survey: pd.DataFrame, codebook, year: int, *,
         province_name=_province_name(rows),
         synthetic=bool(survey.get("synthetic", pd.Series([False])).any()),
         columns=frozenset(c for c in rows.columns if rows[c].notna().any()),
-        weighting=weighting)
+        weighting=weighting,
+        extra={"imputation": imputation} if imputation else {})
     return add_unit_models(shared, survey, rows, codebook, seed=seed)
 
 

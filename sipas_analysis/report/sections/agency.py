@@ -450,6 +450,11 @@ def workbook_about(shared, params) -> dict:
 def _caveats(shared, params):
     lang = params.lang
     items = assumptions_in(shared, lang)
+    imputation = (getattr(shared, "extra", None) or {}).get("imputation")
+    if imputation:
+        from ...imputation import imputation_sentence
+        names = {f: term_name(shared, f, lang) for f in imputation["shares"]}
+        items.append(imputation_sentence(imputation, lang, names))
     items.append(text(f"agency_province_{shared.province_rule}", lang))
     items.append(weighting_sentence(shared.weighting, lang, unit=shared.unit_of(params.unit)))
     rows = unit_rows(shared, params)
