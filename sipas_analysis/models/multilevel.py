@@ -30,6 +30,7 @@ somewhat too narrow (as those from lme4's ``condVar`` are).
 """
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -207,11 +208,18 @@ class _WeightedSums:
         self.ZW2Z = _per_group_crossproducts(codes, ZW * w[:, None], Z, n_groups)
 
 
+@functools.lru_cache(maxsize=None)
+def _tril(q):
+    """Row and column indices of a q × q lower triangle (numpy's tril_indices, cached: it is
+    called at every likelihood evaluation)."""
+    return np.tril_indices(q)
+
+
 def _unpack(theta, q):
     """(Ψ, σ²) from the log-Cholesky vector: lower triangle of L row by row, log of its
     diagonal; last entry log σ²."""
     L = np.zeros((q, q))
-    L[np.tril_indices(q)] = theta[:-1]
+    L[_tril(q)] = theta[:-1]
     L[np.diag_indices(q)] = np.exp(np.diag(L))
     return L @ L.T, float(np.exp(theta[-1]))
 
@@ -220,7 +228,12 @@ def _pack(psi, sigma2):
     q = psi.shape[0]
     L = np.linalg.cholesky(psi + 1e-10 * np.trace(psi) * np.eye(q) / q)
     L[np.diag_indices(q)] = np.log(np.diag(L))
-    return np.append(L[np.tril_indices(q)], np.log(sigma2))
+    return np.append(L[_tril(q)], np.log(sigma2))
+
+
+def _rwr(sums, beta):
+    """r'Wr per group, r = y − Xβ."""
+    return sums.yWy - 2 * sums.XWy @ beta + ((sums.XWX @ beta) * beta).sum(axis=1)
 
 
 def _posterior(sums, psi, sigma2):
@@ -235,9 +248,9 @@ def _posterior(sums, psi, sigma2):
 def _group_loglik(sums, beta, psi, sigma2):
     """ℓ_g = log ∫ Π_i f(y_gi | b)^{w_gi} φ(b; 0, Ψ) db for every group g (closed form)."""
     M, logdet = _posterior(sums, psi, sigma2)
-    rwr = sums.yWy - 2 * sums.XWy @ beta + np.einsum("gpr,p,r->g", sums.XWX, beta, beta)
+    rwr = _rwr(sums, beta)
     c = sums.ZWy - sums.ZWX @ beta
-    quad = np.einsum("gq,gqr,gr->g", c, M, c)
+    quad = ((M @ c[:, :, None])[:, :, 0] * c).sum(axis=1)
     return (-0.5 * sums.sum_w * np.log(2 * np.pi * sigma2) - rwr / (2 * sigma2)
             - 0.5 * logdet + 0.5 * quad / sigma2 ** 2)
 
@@ -246,10 +259,12 @@ def _beta_given_variances(sums, group_w, psi, sigma2):
     """The β maximising the pseudo-likelihood for fixed (Ψ, σ²) (weighted GLS), and the
     information matrix −∂²ℓ/∂β∂β'."""
     M, _ = _posterior(sums, psi, sigma2)
-    information = (np.einsum("g,gpr->pr", group_w, sums.XWX) / sigma2
-                   - np.einsum("g,gqp,gqr,grs->ps", group_w, sums.ZWX, M, sums.ZWX) / sigma2 ** 2)
-    score0 = (group_w @ sums.XWy / sigma2
-              - np.einsum("g,gqp,gqr,gr->p", group_w, sums.ZWX, M, sums.ZWy) / sigma2 ** 2)
+    MZX = M @ sums.ZWX                                                 # (G, q, p)
+    XZMZX = sums.ZWX.transpose(0, 2, 1) @ MZX
+    information = (np.tensordot(group_w, sums.XWX, 1) / sigma2
+                   - np.tensordot(group_w, XZMZX, 1) / sigma2 ** 2)
+    XZMZy = (MZX * sums.ZWy[:, :, None]).sum(axis=1)                  # (G, p)
+    score0 = group_w @ sums.XWy / sigma2 - group_w @ XZMZy / sigma2 ** 2
     return np.linalg.solve(information, score0), information
 
 
@@ -266,81 +281,121 @@ def _group_scores(sums, beta, theta):
     q = sums.q
     psi, sigma2 = _unpack(theta, q)
     L = np.zeros((q, q))
-    L[np.tril_indices(q)] = theta[:-1]
+    L[_tril(q)] = theta[:-1]
     L[np.diag_indices(q)] = np.exp(np.diag(L))
     M, _ = _posterior(sums, psi, sigma2)
     A = sums.ZWZ
-    xwr = sums.XWy - np.einsum("gpr,r->gp", sums.XWX, beta)
+    xwr = sums.XWy - sums.XWX @ beta
     c = sums.ZWy - sums.ZWX @ beta
-    b = np.einsum("gqr,gr->gq", M, c) / sigma2
-    d_beta = xwr / sigma2 - np.einsum("gqp,gq->gp", sums.ZWX, b) / sigma2
-    u = c - np.einsum("gqr,gr->gq", A, b)
+    b = (M @ c[:, :, None])[:, :, 0] / sigma2
+    d_beta = xwr / sigma2 - (sums.ZWX * b[:, :, None]).sum(axis=1) / sigma2
+    Ab = (A @ b[:, :, None])[:, :, 0]
+    u = c - Ab
     P = A - A @ M @ A / sigma2
     d_psi = 0.5 * (u[:, :, None] * u[:, None, :] / sigma2 ** 2 - P / sigma2)
     d_L = 2 * d_psi @ L[None]                                          # ∂ℓ/∂L (lower part)
     d_L[:, np.arange(q), np.arange(q)] *= np.diag(L)[None]              # log of the diagonal
-    rows, cols = np.tril_indices(q)
-    rwr = sums.yWy - 2 * sums.XWy @ beta + np.einsum("gpr,p,r->g", sums.XWX, beta, beta)
-    resid2 = rwr - 2 * np.einsum("gq,gq->g", b, c) + np.einsum("gq,gqr,gr->g", b, A, b)
+    rows, cols = _tril(q)
+    resid2 = _rwr(sums, beta) - 2 * (b * c).sum(axis=1) + (b * Ab).sum(axis=1)
     d_sigma2 = (-sums.sum_w / (2 * sigma2)
-                + (resid2 + np.einsum("gqr,grq->g", A, M)) / (2 * sigma2 ** 2))
+                + (resid2 + (A * M).sum(axis=(1, 2))) / (2 * sigma2 ** 2))
     return np.column_stack([d_beta, d_L[:, rows, cols], sigma2 * d_sigma2])
 
 
 def _start(sums, group_w):
-    """Starting values: weighted OLS residual variance split between the levels."""
-    beta = np.linalg.solve(np.einsum("g,gpr->pr", group_w, sums.XWX), group_w @ sums.XWy)
-    rwr = sums.yWy - 2 * sums.XWy @ beta + np.einsum("gpr,p,r->g", sums.XWX, beta, beta)
-    total = float(group_w @ rwr / (group_w @ sums.sum_w))
-    zz = np.einsum("g,gqq->q", group_w, sums.ZWZ) / (group_w @ sums.sum_w)
-    psi = np.diag(0.25 * total / np.maximum(zz, 1e-12))
-    return _pack(psi, 0.75 * total)
+    """Starting relative covariance Δ = Ψ/σ² by moments: the spread of the groups' own
+    weighted least-squares random-term coefficients (around the pooled fit) less their average
+    sampling variance, floored at a tenth of it."""
+    q = sums.q
+    beta = np.linalg.solve(np.tensordot(group_w, sums.XWX, 1), group_w @ sums.XWy)
+    c = sums.ZWy - sums.ZWX @ beta
+    ridge = 1e-8 * np.trace(sums.ZWZ, axis1=1, axis2=2)[:, None, None] * np.eye(q)[None]
+    own = np.linalg.solve(sums.ZWZ + ridge, c[:, :, None])[:, :, 0]
+    sigma2 = float(group_w @ (_rwr(sums, beta) - (own * c).sum(axis=1))
+                   / max(group_w @ sums.sum_w - q * len(group_w), 1.0))
+    noise = np.diag(np.tensordot(group_w, np.linalg.inv(sums.ZWZ + ridge), 1)
+                    / group_w.sum()) * sigma2
+    spread = np.maximum(np.average((own - np.average(own, axis=0, weights=group_w)) ** 2,
+                                   axis=0, weights=group_w) - noise, 0.1 * noise)
+    return _pack(np.diag(spread / max(sigma2, 1e-300)), 1.0)[:-1]
+
+
+def _profile(sums, group_w, delta):
+    """β̂ and σ̂² maximising the pseudo-likelihood for a relative covariance Δ = Ψ/σ² (given by
+    its log-Cholesky vector ``delta``), and θ = (log-Cholesky of Ψ, log σ²) of that point.
+
+    With Ψ = σ²Δ the pseudo-log-likelihood is −½ Σ W_g log(2πσ²) − Σ Q_g/(2σ²) − ½ Σ log|I +
+    Z'WZ Δ| with Q_g = r'Wr − c'(Δ⁻¹ + Z'WZ)⁻¹c, so β̂ is the weighted GLS estimate given Δ and
+    σ̂² = Σ w_g Q_g / Σ w_g W_g (as lme4's profiled deviance, with weights)."""
+    q = sums.q
+    rel, _ = _unpack(np.append(delta, 0.0), q)
+    beta = _beta_given_variances(sums, group_w, rel, 1.0)[0]
+    M, _ = _posterior(sums, rel, 1.0)
+    c = sums.ZWy - sums.ZWX @ beta
+    Q = _rwr(sums, beta) - ((M @ c[:, :, None])[:, :, 0] * c).sum(axis=1)
+    sigma2 = float(group_w @ Q / (group_w @ sums.sum_w))
+    theta = np.append(delta, np.log(sigma2))
+    off = np.ones(len(delta), dtype=bool)
+    rows, cols = _tril(q)
+    off[rows == cols] = False
+    theta[:-1][~off] += 0.5 * np.log(sigma2)          # log of L_Ψ's diagonal = log σ + log L_Δ
+    theta[:-1][off] *= np.sqrt(sigma2)
+    return beta, sigma2, theta, off
 
 
 def _fit_pml(sums, group_w):
-    """Maximise the weighted pseudo-log-likelihood over θ = (log-Cholesky of Ψ, log σ²), β
-    profiled out (its weighted GLS value given θ), with the closed-form gradient; then Newton
+    """Maximise the weighted pseudo-log-likelihood: β and σ² profiled out (:func:`_profile`),
+    BFGS over the log-Cholesky factor of Δ = Ψ/σ² with the closed-form gradient, then Newton
     steps on the Hessian of that gradient. Returns (β, Ψ, σ², θ, log-likelihood, converged,
-    the optimiser's message)."""
+    the optimiser's message), θ = (log-Cholesky of Ψ, log σ²)."""
     from scipy import optimize
 
     q, p = sums.q, sums.p
     scale = float(group_w @ sums.sum_w)
+    cache = {}
 
-    def beta_of(theta):
-        return _beta_given_variances(sums, group_w, *_unpack(theta, q))[0]
+    def profiled(delta):
+        # BFGS asks for the objective and the gradient at the same point: profile once
+        key = delta.tobytes()
+        if key not in cache:
+            cache.clear()
+            cache[key] = _profile(sums, group_w, delta)
+        return cache[key]
 
-    def objective(theta):
-        psi, sigma2 = _unpack(theta, q)
-        beta = _beta_given_variances(sums, group_w, psi, sigma2)[0]
-        return -float(group_w @ _group_loglik(sums, beta, psi, sigma2)) / scale
+    def objective(delta):
+        beta, sigma2, theta, _ = profiled(delta)
+        return -float(group_w @ _group_loglik(sums, beta, *_unpack(theta, q))) / scale
 
-    def gradient(theta):
-        # at the profiled β the β-score is zero, so the θ-part is the profile gradient
-        return -(group_w @ _group_scores(sums, beta_of(theta), theta))[p:] / scale
+    def gradient(delta):
+        # envelope: at the profiled β and σ² their scores vanish; ∂/∂L_Δ = σ ∂/∂L_Ψ off the
+        # diagonal, and the log-diagonal derivatives coincide
+        beta, sigma2, theta, off = profiled(delta)
+        grad = (group_w @ _group_scores(sums, beta, theta))[p:-1]
+        grad[off] *= np.sqrt(sigma2)
+        return -grad / scale
 
-    theta = _start(sums, group_w)
-    best = optimize.minimize(objective, theta, jac=gradient, method="BFGS",
-                             options={"gtol": 1e-9, "maxiter": 1000})
-    theta = best.x
+    delta = _start(sums, group_w)
+    best = optimize.minimize(objective, delta, jac=gradient, method="BFGS",
+                             options={"gtol": 1e-6, "maxiter": 1000})
+    delta = best.x
     # Newton steps polish the optimum (BFGS stops on its own tolerance).
     h = 1e-6
-    for _ in range(4):
-        grad = gradient(theta)
+    for _ in range(3):
+        grad = gradient(delta)
         if np.max(np.abs(grad)) < 1e-12:
             break
-        hess = np.column_stack([(gradient(theta + h * e) - gradient(theta - h * e)) / (2 * h)
-                                for e in np.eye(len(theta))])
+        hess = np.column_stack([(gradient(delta + h * e) - gradient(delta - h * e)) / (2 * h)
+                                for e in np.eye(len(delta))])
         hess = (hess + hess.T) / 2
         if np.linalg.eigvalsh(hess).min() <= 0:
             break
-        trial = theta - np.linalg.solve(hess, grad)
-        if objective(trial) > objective(theta):
+        trial = delta - np.linalg.solve(hess, grad)
+        if objective(trial) > objective(delta):
             break
-        theta = trial
-    converged = bool(np.max(np.abs(gradient(theta))) < 1e-6)
-    psi, sigma2 = _unpack(theta, q)
-    beta = beta_of(theta)
+        delta = trial
+    converged = bool(np.max(np.abs(gradient(delta))) < 1e-6)
+    beta, sigma2, theta, _ = _profile(sums, group_w, delta)
+    psi, _ = _unpack(theta, q)
     llf = float(group_w @ _group_loglik(sums, beta, psi, sigma2))
     return beta, psi, sigma2, theta, llf, converged, str(best.message)
 
