@@ -6,14 +6,48 @@ borrows strength across provinces instead: each province's slope is the national
 plus a random deviation, shrunk toward zero in proportion to how little that province's data
 say.
 
-statsmodels' ``MixedLM`` estimates the model (REML by default, as R's ``lme4::lmer``). It takes
-no survey weights, so the fit is *unweighted*: under an informative design (selection related to
-the outcome within provinces) its fixed effects can differ from the population quantity. That is
+Without weights, statsmodels' ``MixedLM`` estimates the model (REML by default, as R's
+``lme4::lmer``). That fit is *unweighted*: under an informative design (selection related to the
+outcome within provinces) its fixed effects can differ from the population quantity. That is
 said in every result, and ``national=`` puts the design-based estimate of the same slope beside
 the multilevel one so that the gap is visible.
 
-Province-specific effects and their standard errors (``extra["group_effects"]``): for a random
-term r of group g, the estimate is the fixed effect plus the BLUP, θ_g = β_r + b_g. Its
+Survey weights (``weights=`` or a SurveyDesign) switch to pseudo-maximum likelihood (Pfeffermann
+et al. 1998; Rabe-Hesketh & Skrondal 2006; Stata's ``mixed [pw=]``). Each group's likelihood
+contribution becomes
+
+    ℓ_g = log ∫ Π_i N(y_gi; x_gi'β + z_gi'b, σ²)^{w_gi} N(b; 0, Ψ) db,  ℓ = Σ_g w_g ℓ_g,
+
+with w_gi the level-1 weights *scaled within the group* (``weight_scaling``: ``"size"``, their
+method 1, Σ_i w_gi = n_g; ``"effective"``, method 2, Σ_i w_gi = (Σw)²/Σw²; or ``"none"``) and w_g
+the group weight (1 when every province is sampled). The integral is Gaussian, so with
+A_g = Z_g'W_gZ_g, c_g = Z_g'W_g(y_g − X_gβ) and M_g = (Ψ⁻¹ + A_g/σ²)⁻¹::
+
+    ℓ_g = −½ Σw_gi log(2πσ²) − r_g'W_g r_g/(2σ²) − ½ log|I + A_gΨ/σ²| + c_g'M_g c_g/(2σ⁴),
+
+which is the ordinary ML log-likelihood when all weights are 1. It is maximised directly
+(β by weighted GLS and σ² in closed form given Ψ/σ², BFGS over the log-Cholesky factor of
+Ψ/σ² with the analytic gradient, then Newton steps). Scaling makes the weights act like n_g
+(or the effective n_g) observations, which removes most of the small-cluster bias of the
+variance components; any remaining bias is of order 1/n_g, negligible with the hundreds of
+respondents of a SIPAS province. The fixed-effect covariance is the sandwich H⁻¹BH⁻¹ over all
+parameters, H the negative Hessian of ℓ, B = G/(G−1) Σ_g (w_g s_g)(w_g s_g)' with s_g = ∂ℓ_g/∂θ:
+robust, clustered on the groups, as Stata reports for pweights (which implies ``vce(robust)``).
+There is no weighted REML.
+
+Weighted group effects: b̂_g = M_g c_g/σ², the mean of the pseudo-posterior of b_g. Given the
+variance components and β, its prediction error is b̂_g − b_g = −M_gΨ⁻¹b_g + M_g Z_g'W_g e_g/σ²,
+so, treating the weights as fixed,
+
+    Var(b̂_g − b_g) = M_g (Ψ⁻¹ + Z_g'W_g²Z_g/σ²) M_g = M_g + M_g (Z_g'W_g²Z_g − A_g) M_g/σ²,
+
+which is M_g (Henderson's) when the weights are 1 and larger when they vary (unequal weights
+cost information). Estimating β adds A_g V_β A_g', A_g = S − M_g Z_g'W_gX_g/σ², with V_β the
+sandwich; the covariance between β̂ and the prediction error (zero in the unweighted case,
+where b̂_g is a conditional mean given the data) is ignored.
+
+Province-specific effects and their standard errors (``extra["group_effects"]``), unweighted:
+for a random term r of group g, the estimate is the fixed effect plus the BLUP, θ_g = β_r + b_g. Its
 prediction-error variance is computed exactly as in Henderson's mixed-model equations, given the
 estimated variance components::
 
@@ -552,8 +586,8 @@ def fit_multilevel(formula: str, data, *, groups: str = "province_code",
     >>> tidy(weighted)[["term", "estimate", "std_error"]].round(2)
     ... # doctest: +NORMALIZE_WHITESPACE
             term  estimate  std_error
-    0  Intercept      1.99       0.16
-    1          x      0.60       0.12
+    0  Intercept      1.99       0.17
+    1          x      0.60       0.14
     >>> weighted.stats["method"], weighted.stats["weight_scaling"]
     ('PML', 'size')
     """
