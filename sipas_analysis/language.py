@@ -353,10 +353,13 @@ TEXT: dict[str, dict[str, str]] = {
               "method for the report's {m} comparisons, so that a “significant” difference does "
               "not appear merely because many are made."},
     "caveat_multilevel": {
-        "vi": "Mô hình đa tầng không dùng trọng số mẫu; ước lượng toàn quốc theo thiết kế mẫu "
-              "được đặt bên cạnh để đối chiếu.",
-        "en": "The multilevel model does not use the survey weights; the design-based national "
-              "estimate is shown beside it for comparison."},
+        "vi": "Mô hình đa tầng dùng trọng số mẫu (hợp lý giả cực đại, trọng số được chuẩn hoá "
+              "theo cỡ mẫu của từng tỉnh; sai số chuẩn vững theo tỉnh); ước lượng toàn quốc theo "
+              "thiết kế mẫu được đặt bên cạnh để đối chiếu.",
+        "en": "The multilevel model uses the survey weights (pseudo-maximum likelihood, weights "
+              "scaled to each province's sample size; standard errors robust, clustered by "
+              "province); the design-based national estimate is shown beside it for "
+              "comparison."},
     "caveat_rule": {
         "vi": "Cách tính: người trả lời mức {levels} trên thang {scale} được coi là hài lòng; "
               "{aggregation}",

@@ -3,7 +3,8 @@
 - ``regression``: survey-weighted linear, logit and proportional-odds models (design-based
   sandwich variance, as R's svyglm/svyolr), odds ratios, average marginal effects, the
   parallel-lines test;
-- ``multilevel``: province random intercepts and slopes (unweighted, and said so);
+- ``multilevel``: province random intercepts and slopes, unweighted REML or survey-weighted
+  pseudo-maximum likelihood (said in every result);
 - ``panel``: province and year fixed effects with province-clustered errors for PAPI/PCI;
 - ``importance``: relative importance (LMG) with Rao-Wu bootstrap, dominance, IPA tables;
 - ``results``: ``ModelResult``, ``tidy`` and ``glance``.

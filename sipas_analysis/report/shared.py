@@ -210,8 +210,11 @@ def compute_shared(survey: pd.DataFrame, params: ReportParams, *, data_hash: str
         complete = users.dropna(subset=FACTOR_SCORES + ["on_time", "applied_online",
                                                         "overall_satisfaction"])
         national_linear = fit_linear(settings.multilevel_formula, user_design)
+        # survey-weighted (pseudo-likelihood, weights scaled to each province's sample size):
+        # every province is in the sample, so the respondent weight is the level-1 weight
         multilevel = fit_multilevel(settings.multilevel_formula, complete, groups="province_code",
-                                    re_formula="~staff_score", national=national_linear)
+                                    re_formula="~staff_score", weights="weight",
+                                    weight_scaling="size", national=national_linear)
         effects = multilevel.extra["group_effects"]
         effects_national = multilevel.extra["national_comparison"]
         multilevel_notes = list(multilevel.extra.get("notes", [])) + [multilevel.variance]
