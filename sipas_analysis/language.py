@@ -208,6 +208,8 @@ TEXT: dict[str, dict[str, str]] = {
               "units whose sets overlap are not clearly different."},
     "index_report": {"vi": "Báo cáo", "en": "Report"},
     "index_open": {"vi": "Xem báo cáo", "en": "Open report"},
+    "index_pdf": {"vi": "Bản PDF", "en": "PDF"},
+    "index_docx": {"vi": "Bản Word", "en": "Word"},
     "index_failed": {"vi": "lỗi khi tạo báo cáo", "en": "report failed"},
     "index_not_run": {"vi": "chưa tạo", "en": "not built"},
     "index_older_link": {"vi": "Xem báo cáo cũ", "en": "Open older report"},
