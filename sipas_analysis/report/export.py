@@ -177,8 +177,9 @@ def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
                lang: str, synthetic: bool, footer: str, map_svg: str | None = None) -> str:
     """The year's index page: the banner when the data are synthetic, the province map
     (``map_svg``, when given), the ranking table with a link to each unit's page (or why there
-    is none) and to its PDF and Word documents when it has them, and, after it, one line per unit whose page is an older report kept because
-    today's run failed (``result.shown``), saying why."""
+    is none) and to its PDF and Word documents when it has them, and, after it, one line per
+    unit whose page is an older report kept because today's run failed (``result.shown``),
+    saying why."""
     codes = set(reference.provinces(unit_set)["province_code"])
     code_column = _code_column(table, codes)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)

@@ -83,10 +83,10 @@ def has_map_groups(shared) -> bool:
         bool(ranks["quartile_group"].notna().any())
 
 
-def map_figure(shared, *, lang: str, highlight: str | None = None):
+def map_figure(shared, *, lang: str, highlight=None):
     """The provinces coloured by their PAPI-style quartile group of the overall index (hatched
-    where the group is uncertain), the province ``highlight`` outlined in bold, the boundaries'
-    attribution under the map: a Matplotlib figure. The shapes are simplified once per process
+    where the group is uncertain), the province ``highlight`` (a code, or a list of codes)
+    outlined in bold, the boundaries' attribution under the map: a Matplotlib figure. The shapes are simplified once per process
     (``plots.plot_province_map`` keeps them), so a warm kernel draws each unit's map from
     shapes it already has."""
     figure, ax = plots.new_figure((6.0, 6.6))
@@ -95,7 +95,7 @@ def map_figure(shared, *, lang: str, highlight: str | None = None):
     return figure
 
 
-def province_map(shared, *, lang: str, highlight: str | None = None) -> plots.SVGFigure:
+def province_map(shared, *, lang: str, highlight=None) -> plots.SVGFigure:
     """:func:`map_figure` rendered to SVG (saying so on it when the data are synthetic): for
     the index page."""
     figure = map_figure(shared, lang=lang, highlight=highlight)
@@ -119,11 +119,8 @@ def highlighted_map(shared, *, lang: str, highlight: str) -> plots.SVGFigure:
                                                str(shared.unit_set))
     if key not in _MAPS:
         from .. import reference
-        figure = map_figure(shared, lang=lang,
-                            highlight=list(reference.provinces(shared.unit_set)["province_code"]))
-        if getattr(shared, "synthetic", False):
-            plots.mark_synthetic(figure, lang)
-        _MAPS[key] = plots.render(figure)
+        _MAPS[key] = province_map(shared, lang=lang, highlight=list(
+            reference.provinces(shared.unit_set)["province_code"]))
         while len(_MAPS) > _NATIONAL_KEPT:
             _MAPS.popitem(last=False)
     every = _MAPS[key]
@@ -138,8 +135,5 @@ def highlighted_map(shared, *, lang: str, highlight: str) -> plots.SVGFigure:
 
     svg = _OUTLINE.sub(keep, every.svg)
     if kept != [highlight]:  # not a unit of the drawing's set: drawn alone (and refused there)
-        figure = map_figure(shared, lang=lang, highlight=highlight)
-        if getattr(shared, "synthetic", False):
-            plots.mark_synthetic(figure, lang)
-        return plots.render(figure)
+        return province_map(shared, lang=lang, highlight=highlight)
     return plots.SVGFigure(svg, name=every.name)
