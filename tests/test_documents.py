@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -95,6 +96,7 @@ def test_the_pdf_is_an_a4_report_with_page_numbers_year_and_warning(real, popple
     text = pdf_text(real / "report.pdf")
     assert "Báo cáo chỉ số hài lòng SIPAS 2024: Hồ Chí Minh" in text  # the title, diacritics
     assert "Vị trí trong cả nước" in text  # a section's heading
+    assert re.search(r"Hồ\s+Chí\s+Minh\s+được\s+viền\s+đậm", text)  # the map's caption
     pages = int(subprocess.run(["pdfinfo", str(real / "report.pdf")], capture_output=True,
                                text=True).stdout.split("Pages:")[1].split()[0])
     assert pages > 1
@@ -148,6 +150,7 @@ def test_the_word_document_reads_back(real):
     assert "Vị trí trong cả nước" in headings
     text = "\n".join(p.text for p in document.paragraphs)
     assert "Năm 2024, Hồ Chí Minh đạt chỉ số SIPAS" in text  # a sentence, Vietnamese
+    assert "Hồ Chí Minh được viền đậm" in text  # the province map's caption
     assert "Dữ liệu mô phỏng".upper() in text.upper()
     # tables are Word tables: the factors' comparison has a header row and the factors' names
     cells = [[cell.text for cell in row.cells] for table in document.tables for row in table.rows]
