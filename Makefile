@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint-imports bench docs clean
+.PHONY: install demo lab sync-notebooks test lint-imports bench docs clean
 
 # The venv is rebuilt only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -25,6 +25,17 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sipas demo --out reports
 	$(BIN)/sipas reports --year 2024 --units all --data demo --out reports
+
+# JupyterLab on the guided notebook: its front page ("/") leads to notebooks/explore.ipynb.
+LAB_URL := /lab/tree/notebooks/explore.ipynb
+LAB_OPTIONS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter lab --LabApp.default_url=$(LAB_URL) $(LAB_OPTIONS)
+
+# Each notebook's percent-format script (notebooks/jupytext.toml), rewritten from the notebook;
+# tests/test_notebook_pairs.py fails when one disagrees with its notebook's cells.
+sync-notebooks: $(STAMP)
+	$(BIN)/jupytext --quiet --to py:percent notebooks/*.ipynb
 
 lint-imports: $(STAMP)
 	$(BIN)/lint-imports

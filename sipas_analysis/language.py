@@ -208,6 +208,8 @@ TEXT: dict[str, dict[str, str]] = {
               "units whose sets overlap are not clearly different."},
     "index_report": {"vi": "Báo cáo", "en": "Report"},
     "index_open": {"vi": "Xem báo cáo", "en": "Open report"},
+    "index_pdf": {"vi": "Bản PDF", "en": "PDF"},
+    "index_docx": {"vi": "Bản Word", "en": "Word"},
     "index_failed": {"vi": "lỗi khi tạo báo cáo", "en": "report failed"},
     "index_not_run": {"vi": "chưa tạo", "en": "not built"},
     "index_older_link": {"vi": "Xem báo cáo cũ", "en": "Open older report"},
@@ -223,6 +225,16 @@ TEXT: dict[str, dict[str, str]] = {
     "report_title": {"vi": "Báo cáo chỉ số hài lòng SIPAS {year}: {unit}",
                      "en": "SIPAS satisfaction report {year}: {unit}"},
     "section_ranking": {"vi": "Vị trí trong cả nước", "en": "Standing among all units"},
+    "ranking_map_alt": {
+        "vi": "Bản đồ các tỉnh, thành phố theo nhóm chỉ số SIPAS năm {year}, {unit} viền đậm",
+        "en": "Map of the provinces by SIPAS index group, {year}, {unit} outlined"},
+    "ranking_map_caption": {
+        "vi": "Bản đồ: các tỉnh, thành phố theo bốn nhóm xếp hạng chỉ số SIPAS năm {year} "
+              "(mỗi nhóm một phần tư số đơn vị, như PAPI); {unit} được viền đậm. Đơn vị có gạch "
+              "chéo chưa chắc chắn thuộc nhóm của mình (quy tắc ghi trong chú giải).",
+        "en": "Map: the provinces by quarter of the SIPAS {year} ranking (four groups of a "
+              "quarter of the units each, as in PAPI); {unit} is outlined in bold. A hatched "
+              "unit is not clearly in its group (the legend states the rule)."},
     "section_factors": {"vi": "Các yếu tố so với cả nước và vùng",
                         "en": "Factors against the nation and the region"},
     "section_criteria": {"vi": "Các tiêu chí", "en": "Criteria"},

@@ -91,13 +91,16 @@ class SVGFigure:
     """A rendered figure: Jupyter shows it as ``image/svg+xml``; ``str()`` is the SVG text.
 
     Its plain-text form names the figure by its Axes titles (no memory address), so that a
-    notebook's outputs are the same from one run to the next."""
+    notebook's outputs are the same from one run to the next. ``alt``, when given, goes into
+    the output's metadata (``image/svg+xml``: ``alt``), where a report page takes its image's
+    alternative text from."""
 
-    def __init__(self, svg: str, *, name: str = "figure"):
-        self.svg, self.name = svg, name
+    def __init__(self, svg: str, *, name: str = "figure", alt: str | None = None):
+        self.svg, self.name, self.alt = svg, name, alt
 
-    def _repr_svg_(self) -> str:
-        return self.svg
+    def _repr_svg_(self):
+        # IPython takes a (data, metadata) pair from a _repr_*_ method
+        return (self.svg, {"alt": self.alt}) if self.alt else self.svg
 
     def __str__(self) -> str:
         return self.svg
@@ -880,7 +883,9 @@ def plot_province_map(data: pd.DataFrame, *, value: str = "estimate", unit_set: 
     groups : a column of rank groups 1-4 (1 = the best quarter, as PAPI colours provinces),
         coloured with a legend "Nhóm cao nhất" ... "Nhóm thấp nhất" ("Best performing" ...
         "Poor performing").
-    highlight : a province code whose outline is drawn bold (the report's own unit).
+    highlight : a province code whose outline is drawn bold (the report's own unit), gid
+        ``"highlight"``; or a list of codes, each outline then with the gid
+        ``"highlight-<code>"`` (one drawing a report cuts every unit's map from).
     term : with a ``term`` column (an index table), the rows of this term (default the overall
         index).
 
@@ -915,11 +920,15 @@ def plot_province_map(data: pd.DataFrame, *, value: str = "estimate", unit_set: 
     _require(data, ["province_code", column], function)
     rows = _map_rows(data, column, unit_set, term, function)
     places = reference.provinces(unit_set).set_index("province_code")
-    if highlight is not None:
-        highlight = reference.normalise_code(highlight)
-        if highlight not in places.index:
-            raise ValueError(f"{function}: highlight {highlight!r} is not a unit of unit_set "
-                             f"{unit_set!r}")
+    # one code, or several (each outline then has the gid "highlight-<code>")
+    several = highlight is not None and not isinstance(highlight, (str, int, np.integer))
+    highlights = [reference.normalise_code(code) for code in
+                  (highlight if several else [] if highlight is None else [highlight])]
+    unknown = [code for code in highlights if code not in places.index]
+    if unknown:
+        raise ValueError(f"{function}: highlight {', '.join(map(repr, unknown))} "
+                         f"{'is not a unit' if len(unknown) == 1 else 'are not units'} of "
+                         f"unit_set {unit_set!r}")
     if groups is not None:
         shown = rows[column].dropna()
         bad = shown[~shown.isin([1, 2, 3, 4])].index.tolist()
@@ -958,11 +967,11 @@ def plot_province_map(data: pd.DataFrame, *, value: str = "estimate", unit_set: 
         # add_artist, not add_patch: the limits are set below, and add_patch's updating of
         # the data limits from every segment of the shapes took 3/4 of the drawing time
         ax.add_artist(patch)
-    if highlight is not None:
-        (path,) = [p for c, p in _map_paths(str(reference.data_dir()), unit_set)
-                   if c == highlight]
-        ax.add_artist(PathPatch(path, facecolor="none", edgecolor="black", linewidth=1.6,
-                                gid=MAP_HIGHLIGHT_GID, zorder=3))
+    paths = dict(_map_paths(str(reference.data_dir()), unit_set))
+    for code in highlights:
+        ax.add_artist(PathPatch(paths[code], facecolor="none", edgecolor="black", linewidth=1.6,
+                                gid=f"{MAP_HIGHLIGHT_GID}-{code}" if several else
+                                MAP_HIGHLIGHT_GID, zorder=3))
 
     for archipelago, island_path in _archipelago_paths(str(reference.data_dir()), unit_set):
         x0, y0, x1, y1 = archipelago.bounds

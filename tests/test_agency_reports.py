@@ -534,3 +534,25 @@ def test_own_driver_models_keep_each_units_strata_and_psus():
         for column in ["estimate", "std_error", "ci_low", "ci_high", "p_value"]:
             assert np.allclose(got[column], expected[column].to_numpy(), rtol=1e-10), column
         assert (got["df"] == fit.df).all() and (got["model"] == "design").all()
+
+
+def test_the_league_table_links_each_units_pdf_and_word_document(shared):
+    from sipas_analysis.report.export import league_page
+
+    def result(slug, outputs, status="ok"):
+        return batch.UnitResult(unit_set="agency", province_code=slug, parameters={},
+                                status=status, seconds=0.0, outputs=outputs)
+
+    results = {"so-tu-phap": result("so-tu-phap", ["so-tu-phap/report.html",
+                                                   "so-tu-phap/report.pdf",
+                                                   "so-tu-phap/report.docx"]),
+               "uy-ban-nhan-dan-huyen-phu-luong": result(
+                   "uy-ban-nhan-dan-huyen-phu-luong",
+                   ["uy-ban-nhan-dan-huyen-phu-luong/report.html"])}
+    page = league_page(shared, results, lang="en", footer="f")
+    (row,) = [r for r in page.split("<tr>") if 'href="so-tu-phap/report.html"' in r]
+    assert '<a href="so-tu-phap/report.pdf">PDF</a>' in row
+    assert '<a href="so-tu-phap/report.docx">Word</a>' in row
+    (row,) = [r for r in page.split("<tr>")
+              if 'href="uy-ban-nhan-dan-huyen-phu-luong/report.html"' in r]
+    assert ".pdf" not in row and ".docx" not in row

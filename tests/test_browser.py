@@ -88,6 +88,10 @@ def test_unit_page_in_a_browser(driver, pages):
     assert images, "the report has no figure"
     assert all(complete and width > 0 for complete, width, _alt in images), images
     assert "Chỉ số" in text and "Hồ Chí Minh" in text
+    if pages.real:   # the province map, the unit outlined, with its caption
+        assert any(alt.startswith("Bản đồ các tỉnh") and alt.endswith("Hồ Chí Minh viền đậm")
+                   for _c, _w, alt in images), images
+        assert "Hồ Chí Minh được viền đậm" in text
     assert errors == []
     assert driver.execute_script("return document.documentElement.lang") == "vi"
     assert driver.execute_script("return document.characterSet") == "UTF-8"

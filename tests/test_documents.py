@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -95,6 +96,7 @@ def test_the_pdf_is_an_a4_report_with_page_numbers_year_and_warning(real, popple
     text = pdf_text(real / "report.pdf")
     assert "Báo cáo chỉ số hài lòng SIPAS 2024: Hồ Chí Minh" in text  # the title, diacritics
     assert "Vị trí trong cả nước" in text  # a section's heading
+    assert re.search(r"Hồ\s+Chí\s+Minh\s+được\s+viền\s+đậm", text)  # the map's caption
     pages = int(subprocess.run(["pdfinfo", str(real / "report.pdf")], capture_output=True,
                                text=True).stdout.split("Pages:")[1].split()[0])
     assert pages > 1
@@ -148,6 +150,7 @@ def test_the_word_document_reads_back(real):
     assert "Vị trí trong cả nước" in headings
     text = "\n".join(p.text for p in document.paragraphs)
     assert "Năm 2024, Hồ Chí Minh đạt chỉ số SIPAS" in text  # a sentence, Vietnamese
+    assert "Hồ Chí Minh được viền đậm" in text  # the province map's caption
     assert "Dữ liệu mô phỏng".upper() in text.upper()
     # tables are Word tables: the factors' comparison has a header row and the factors' names
     cells = [[cell.text for cell in row.cells] for table in document.tables for row in table.rows]
@@ -266,3 +269,57 @@ def test_markdown_becomes_word_paragraphs():
     assert bold == ["đậm"]
     assert [[c.text for c in row.cells] for row in document.tables[0].rows] == [["A", "B"],
                                                                                 ["1", "2"]]
+
+
+# --------------------------------------------------------------------------------------------
+# The index page and the league table link each unit's documents
+# --------------------------------------------------------------------------------------------
+def _result(code, status="ok", outputs=(), shown=None, unit_set="63"):
+    return batch.UnitResult(unit_set=unit_set, province_code=code, parameters={},
+                            status=status, seconds=0.0, outputs=list(outputs), shown=shown)
+
+
+def _row_of(page: str, marker: str) -> str:
+    (row,) = [r for r in page.split("<tr>") if marker in r]
+    return row.split("</tr>")[0]
+
+
+def test_the_index_page_links_each_units_pdf_and_word_document_when_it_has_them():
+    import pandas as pd
+
+    from sipas_analysis.report.export import index_page
+    codes = ["01", "79", "48", "31", "92"]
+    table = pd.DataFrame({"province_code": codes, "estimate": ["90", "89", "88", "87", "86"]})
+    results = {
+        "01": _result("01", outputs=["63-01/report.html", "63-01/report.pdf",
+                                     "63-01/report.docx"]),
+        "79": _result("79", outputs=["63-79/report.html", "63-79/report.docx"]),
+        "48": _result("48", outputs=["63-48/report.html"]),
+        # today's run failed, the older report (with its PDF) is shown: its PDF is linked too
+        "31": _result("31", status="failed", outputs=["63-31/report.html", "63-31/report.pdf",
+                                                      "63-31/report.failed.ipynb"],
+                      shown={"created": "2024-01-01", "data_hash": "h"}),
+        # failed with nothing kept: no links at all
+        "92": _result("92", status="failed", outputs=["63-92/report.failed.ipynb"]),
+    }
+    for lang, pdf, word in [("vi", "Bản PDF", "Bản Word"), ("en", "PDF", "Word")]:
+        page = index_page(table, results, year=2024, unit_set="63", lang=lang,
+                          synthetic=False, footer="f")
+        row = _row_of(page, "<td>01</td>")
+        assert f'<a href="63-01/report.pdf">{pdf}</a>' in row
+        assert f'<a href="63-01/report.docx">{word}</a>' in row
+        row = _row_of(page, "<td>79</td>")
+        assert f'<a href="63-79/report.docx">{word}</a>' in row and ".pdf" not in row
+        row = _row_of(page, "<td>48</td>")
+        assert ".pdf" not in row and ".docx" not in row
+        assert '<a href="63-31/report.pdf">' in _row_of(page, "<td>31</td>")
+        assert "href" not in _row_of(page, "<td>92</td>")
+
+
+def test_a_batch_with_word_documents_links_them_from_its_index_page(tmp_path):
+    result = tiny_batch(tmp_path, documents=("docx",))
+    assert result.exit_status == 0, result.summary()
+    page = result.index_path.read_text(encoding="utf-8")
+    row = _row_of(page, '<a href="63-01/report.html">')
+    assert '<a href="63-01/report.docx">Bản Word</a>' in row and ".pdf" not in row
+    assert (result.index_path.parent / "63-01" / "report.docx").is_file()

@@ -381,3 +381,76 @@ def test_the_index_page_shows_the_province_map():
     # shared results without quartile groups (a stand-in, one unit): no map, no error
     assert _index_map(SimpleNamespace(ranks=ranks.drop(columns="quartile_group"),
                                       unit_set="63"), "vi") is None
+
+
+# --------------------------------------------------------------------------------------------
+# The map of a province's report
+# --------------------------------------------------------------------------------------------
+def _outline(svg: str, gid: str) -> set:
+    """The points of the first path of the SVG group ``gid`` (a filled shape and its outline
+    close their rings differently, so points, not path data, are compared)."""
+    found = re.search(r'<g id="' + re.escape(gid) + r'">\s*<path d="([^"]+)"', svg)
+    assert found, gid
+    return set(re.findall(r"[ML] (\S+ \S+)", found.group(1)))
+
+
+def test_several_highlights_are_outlined_each_with_its_own_gid():
+    _, ax = draw(table(), groups="quartile_group", highlight=["79", 1])
+    outlines = {p.get_gid(): p for p in ax.patches
+                if (p.get_gid() or "").startswith(plots.MAP_HIGHLIGHT_GID)}
+    assert set(outlines) == {"highlight-79", "highlight-01"}
+    assert outlines["highlight-79"].get_path() is units(ax)["79"].get_path()
+    with pytest.raises(ValueError, match=r"highlight '02', '99' are not units of unit_set '34'"):
+        draw(table("34"), unit_set="34", highlight=["01", "02", "99"])
+
+
+@pytest.mark.parametrize("unit_set,codes", [("63", ["01", "79", "96", "48"]),
+                                            ("34", ["01", "79", "48"])])
+def test_a_reports_map_is_cut_from_one_drawing_and_is_the_unit_drawn_alone(unit_set, codes):
+    """Each unit's map is cut from one drawing of every outline: byte for byte the drawing of
+    that unit's map alone (what rendering the figure's builder gives), the unit outlined and
+    no other, the same bytes again after the drawing is made anew."""
+    from types import SimpleNamespace
+
+    from sipas_analysis import report
+    from sipas_analysis.report import figures
+
+    shared = SimpleNamespace(ranks=table(unit_set), unit_set=unit_set, synthetic=True)
+    maps = {}
+    for code in codes:
+        params = report.ReportParams(province_code=code, year=2024, unit_set=unit_set)
+        cut = report.figure("map", shared, params).svg
+        alone = figures._draw(report.FIGURES["map"], shared, params).svg
+        assert cut == alone, code
+        assert cut.count('<g id="highlight') == 1
+        assert _outline(cut, plots.MAP_HIGHLIGHT_GID) == _outline(cut, f"province-{code}")
+        assert "geoBoundaries" in cut and "Gạch chéo" in cut   # attribution, hatching rule
+        assert "Dữ liệu mô phỏng" in cut                        # synthetic data say so
+        maps[code] = cut
+    assert len(set(maps.values())) == len(codes)
+    figures._MAPS.clear()
+    code = codes[0]
+    params = report.ReportParams(province_code=code, year=2024, unit_set=unit_set)
+    assert report.figure("map", shared, params).svg == maps[code]
+    # the ranks (what the map colours) changed: a new drawing
+    other = SimpleNamespace(ranks=table(unit_set, seed=2), unit_set=unit_set, synthetic=True)
+    assert report.figure("map", other, params).svg != maps[code]
+
+
+def test_cutting_a_units_map_is_much_faster_than_drawing_it():
+    from types import SimpleNamespace
+
+    from sipas_analysis import report
+    from sipas_analysis.report import figures
+
+    shared = SimpleNamespace(ranks=table(), unit_set="63", synthetic=False)
+    first = report.ReportParams(province_code="01", year=2024)
+    report.figure("map", shared, first)   # the drawing of every outline, once
+    started = time.perf_counter()
+    for code in ["79", "48", "31", "92", "96"]:
+        report.figure("map", shared, report.ReportParams(province_code=code, year=2024))
+    cut = (time.perf_counter() - started) / 5
+    started = time.perf_counter()
+    figures._draw(report.FIGURES["map"], shared, first)
+    drawn = time.perf_counter() - started
+    assert cut < drawn / 3, (cut, drawn)

@@ -104,8 +104,8 @@ def test_a_national_figure_is_drawn_again_when_what_it_shows_changes():
 
 
 def test_unknown_figure_is_named():
-    with pytest.raises(ValueError, match="unknown figure 'map'; choose one of .*'ranking'"):
-        report.figure("map", _national_tables(), report.ReportParams(province_code="01",
+    with pytest.raises(ValueError, match="unknown figure 'mapp'; choose one of .*'ranking'"):
+        report.figure("mapp", _national_tables(), report.ReportParams(province_code="01",
                                                                       year=2024))
 
 

@@ -196,3 +196,44 @@ def test_every_page_states_how_the_weights_were_made(small_shared):
     w = survey.loc[survey["weight"] > 0, "weight"]
     assert report.caveats(shared, params, unit=False)[-1].endswith(
         f"= {len(w) * (w ** 2).sum() / w.sum() ** 2:.2f}.")
+
+
+def test_the_ranking_section_maps_the_units_with_the_province_outlined(small_shared):
+    import dataclasses
+    import re
+
+    from IPython.core.formatters import DisplayFormatter
+
+    shared, _ = small_shared
+    for lang, caption, alt in [
+            ("en", "Hồ Chí Minh is outlined in bold", "Map of the provinces by SIPAS index group"),
+            ("vi", "Hồ Chí Minh được viền đậm", "Bản đồ các tỉnh, thành phố theo nhóm")]:
+        params = report.ReportParams(province_code="79", year=2024, lang=lang)
+        outputs = report.PROVINCE_REPORT.outputs("ranking", shared, params)
+        assert [type(o).__name__ for o in outputs] == ["str", "SVGFigure", "SVGFigure", "str"]
+        drawn, words = outputs[2], outputs[3]
+        assert caption in words and str(2024) in words
+        # the page's image takes its alternative text from the output's metadata
+        data, metadata = DisplayFormatter().format(drawn)
+        assert data["image/svg+xml"] == drawn.svg
+        assert metadata["image/svg+xml"]["alt"].startswith(alt)
+        svg = drawn.svg
+        assert svg.count('<g id="highlight">') == 1 and "highlight-" not in svg
+        outline = re.search(r'<g id="highlight">\s*<path d="([^"]+)"', svg).group(1)
+        own = re.search(r'<g id="province-79">\s*<path d="([^"]+)"', svg).group(1)
+        assert set(re.findall(r"[ML] (\S+ \S+)", outline)) == \
+            set(re.findall(r"[ML] (\S+ \S+)", own))
+        # a sample this small leaves most groups uncertain: hatched, with the rule said
+        assert (shared.ranks[[f"p_group_{g}" for g in range(1, 5)]].max(axis=1) < 0.8).any()
+        assert "<pattern" in svg and ("Hatched" if lang == "en" else "Gạch chéo") in svg
+        assert "geoBoundaries" in svg
+        # the same unit's map again: the same bytes
+        again = report.PROVINCE_REPORT.outputs("ranking", shared, params)[2].svg
+        assert again == svg
+    # another unit: another outline, the same colours
+    other = report.PROVINCE_REPORT.outputs(
+        "ranking", shared, report.ReportParams(province_code="01", year=2024, lang="vi"))[2]
+    assert other.svg != svg and other.svg.count('<g id="highlight">') == 1
+    # shared results without quartile groups: the section shows no map and does not fail
+    bare = dataclasses.replace(shared, ranks=shared.ranks.drop(columns="quartile_group"))
+    assert len(report.PROVINCE_REPORT.outputs("ranking", bare, params)) == 2

@@ -425,10 +425,9 @@ def _weighting_note(shared, lang: str) -> str:
 def _index_map(shared, lang: str) -> str | None:
     """The map of the index page; none when the shared results hold no quartile groups (a
     stand-in of the tests, or a batch of one unit)."""
-    ranks = getattr(shared, "ranks", None)
-    if ranks is None or "quartile_group" not in ranks or ranks["quartile_group"].isna().all():
+    from ..report.figures import has_map_groups, province_map
+    if not has_map_groups(shared):
         return None
-    from ..report.figures import province_map
     return str(province_map(shared, lang=lang))
 
 

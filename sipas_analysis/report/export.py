@@ -225,12 +225,32 @@ def _code_column(table: pd.DataFrame, codes: set[str]) -> str | None:
     return None
 
 
+# The documents a unit's row links to beside its page, when its folder holds them.
+_DOCUMENT_LINKS = (("report.pdf", "index_pdf"), ("report.docx", "index_docx"))
+
+
+def _document_links(result, lang: str) -> str:
+    """Links to the unit's report.pdf and report.docx (``sipas reports --pdf``, ``--docx``), as
+    its record lists them among its outputs (paths relative to the year folder, where the
+    index page is); "" when it has neither."""
+    outputs = [str(o) for o in (getattr(result, "outputs", None) or [])]
+    links = []
+    for name, key in _DOCUMENT_LINKS:
+        for output in outputs:
+            if Path(output).name == name:
+                links.append(f'<a href="{html.escape(output)}">'
+                             f"{html.escape(language.text(key, lang))}</a>")
+                break
+    return "".join(f" · {link}" for link in links)
+
+
 def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
                lang: str, synthetic: bool, footer: str, map_svg: str | None = None) -> str:
     """The year's index page: the banner when the data are synthetic, the province map
     (``map_svg``, when given), the ranking table with a link to each unit's page (or why there
-    is none) and, after it, one line per unit whose page is an older report kept because
-    today's run failed (``result.shown``), saying why."""
+    is none) and to its PDF and Word documents when it has them, and, after it, one line per
+    unit whose page is an older report kept because today's run failed (``result.shown``),
+    saying why."""
     codes = set(reference.provinces(unit_set)["province_code"])
     code_column = _code_column(table, codes)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
@@ -252,6 +272,8 @@ def index_page(table: pd.DataFrame, results: dict, *, year: int, unit_set: str,
             link = f'<span class="failed">{failed}</span>'
         else:
             link = html.escape(language.text("index_not_run", lang))
+        if result is not None and (result.status == "ok" or getattr(result, "shown", None)):
+            link += _document_links(result, lang)
         cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
         rows.append(f"<tr>{cells}<td>{link}</td></tr>")
     older = [language.text(
@@ -283,8 +305,8 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
     """The province's league table (an agency batch's index page): one table per unit type,
     units ranked within their type with index, interval, rank set, PAR points, change from the
     previous survey and the above/below-the-province marks, each unit's name linking to its
-    report in ``<unit_slug>/report.html`` (or saying why there is none). ``results``: unit
-    slug -> UnitResult."""
+    report in ``<unit_slug>/report.html`` (or saying why there is none), then its PDF and Word
+    documents when it has them. ``results``: unit slug -> UnitResult."""
     from ..codebook import unit_slug
     from .sections.agency import league_display, league_notes
     types = sorted(shared.units["unit_type"].dropna().unique())
@@ -303,6 +325,7 @@ def league_page(shared, results: dict, *, lang: str, footer: str) -> str:
                 if result.status != "ok":
                     name += (f' <span class="failed">('
                              f'{html.escape(language.text("index_failed", lang))})</span>')
+                name += _document_links(result, lang)
             elif result is not None:
                 name += (f' <span class="failed">'
                          f'({html.escape(language.text("index_failed", lang))})</span>')

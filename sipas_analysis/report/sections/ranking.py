@@ -1,13 +1,14 @@
-"""The unit's standing among all units: the ranking figure, and the ranked table of every unit
-that the batch's index page shows."""
+"""The unit's standing among all units: the ranking figure, the map of every unit's quartile
+group with the unit outlined, and the ranked table of every unit that the batch's index page
+shows."""
 from __future__ import annotations
 
 import pandas as pd
 
 from ... import plots, reference
 from ...language import check_lang, format_count, format_interval, format_number, text
-from ..display import blank_suppressed, heading
-from ..figures import Figure
+from ..display import blank_suppressed, heading, unit_name
+from ..figures import Figure, has_map_groups, highlighted_map, map_figure
 from .base import Section
 
 
@@ -57,14 +58,30 @@ def _ranking_figure(shared, params):
 
 
 RANKING_FIGURE = Figure("ranking", _ranking_figure)
+# Each unit's map differs by its outline only: it is cut from one drawing of every outline,
+# made once per kernel (render), equal to drawing the unit's map alone (build).
+MAP_FIGURE = Figure(
+    "map", lambda shared, params: map_figure(shared, lang=params.lang,
+                                             highlight=params.province_code),
+    svg=lambda shared, params: highlighted_map(shared, lang=params.lang,
+                                               highlight=params.province_code))
 
 
 def _cell(shared, params):
     from . import figure
-    return [heading("section_ranking", params), figure("ranking", shared, params)]
+    outputs = [heading("section_ranking", params), figure("ranking", shared, params)]
+    if has_map_groups(shared):
+        unit = unit_name(shared.unit_set, params.province_code, params.lang)
+        drawn = figure("map", shared, params)
+        outputs += [plots.SVGFigure(drawn.svg, name=drawn.name, alt=text(
+                        "ranking_map_alt", params.lang, year=params.year, unit=unit)),
+                    text("ranking_map_caption", params.lang, year=params.year, unit=unit)]
+    return outputs
 
 
 SECTION = Section(
     name="ranking", title="section_ranking", cells=(("", _cell),),
-    text_keys=("section_ranking", "unit", "estimate", "ci", "rank", "rank_set"),
-    figures=(RANKING_FIGURE,), sheets=(("ranks", lambda shared, params: shared.ranks),))
+    text_keys=("section_ranking", "unit", "estimate", "ci", "rank", "rank_set",
+               "ranking_map_alt", "ranking_map_caption"),
+    figures=(RANKING_FIGURE, MAP_FIGURE),
+    sheets=(("ranks", lambda shared, params: shared.ranks),))
