@@ -15,6 +15,8 @@ data = "example"
 codebook = "example"
 lang = "vi"
 par_max = None
+previous = ""
+previous_codebook = ""
 tables_path = ""
 
 # %%
@@ -35,6 +37,12 @@ sa.report.show("change", shared, params)
 
 # %%
 sa.report.show("drivers", shared, params)
+
+# %%
+sa.report.show("importance", shared, params)
+
+# %%
+sa.report.show("tracking", shared, params)
 
 # %%
 sa.report.show("par", shared, params)

@@ -99,7 +99,7 @@ sa.average_marginal_effects(logit)
 # Relative importance (LMG, the Shapley decomposition of R²) of the five factors, with Rao–Wu bootstrap intervals, and the importance–performance table:
 
 # %%
-importance = sa.relative_importance("overall_satisfaction ~ access_score + procedure_score + staff_score + result_score + feedback_score", user_design, n_boot=100, seed=0)
+importance = sa.relative_importance("overall_satisfaction ~ access_score + procedure_score + staff_score + result_score + feedback_score", user_design, n_reps=100, seed=0)
 importance.table
 
 # %%
