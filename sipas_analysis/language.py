@@ -907,6 +907,8 @@ WORKBOOK_TEXT: dict[str, dict[str, str]] = {
     "sheet.drivers": {"vi": "Yếu tố tác động", "en": "Drivers"},
     "sheet.par_points": {"vi": "Điểm CCHC", "en": "PAR points"},
     "sheet.provenance": {"vi": "Nguồn gốc số liệu", "en": "Provenance"},
+    "sheet.small_area": {"vi": "Ước lượng mô hình", "en": "Model-based"},
+    "sheet.tracking": {"vi": "Theo dõi theo tháng", "en": "Monthly tracking"},
     "about.province.index": {
         "vi": "Tỷ lệ hài lòng (%) của đơn vị theo từng tiêu chí, yếu tố và chỉ số chung, với sai "
               "số chuẩn, khoảng tin cậy 95 %, số người trả lời, cỡ mẫu hiệu dụng và cột cho biết "
@@ -987,6 +989,22 @@ WORKBOOK_TEXT: dict[str, dict[str, str]] = {
     "about.agency.provenance": {
         "vi": "Tệp dữ liệu, codebook, mã băm, phiên bản và thiết lập đã dùng.",
         "en": "The data file, codebook, hashes, version and settings used."},
+    "about.agency.small_area": {
+        "vi": "Ước lượng dựa trên mô hình (Fay–Herriot) của chỉ số chung bên cạnh ước lượng trực "
+              "tiếp, với khoảng tin cậy từ sai số bình phương trung bình.",
+        "en": "The model-based (Fay–Herriot) estimate of the overall index beside the direct "
+              "estimate, with its MSE-based interval."},
+    "about.agency.importance": {
+        "vi": "Tầm quan trọng tương đối (LMG) của các yếu tố đối với mức hài lòng chung.",
+        "en": "The factors' relative importance (LMG) for overall satisfaction."},
+    "about.agency.ipa": {
+        "vi": "Ma trận tầm quan trọng – kết quả: hệ số tác động và chỉ số của từng yếu tố.",
+        "en": "Importance–performance: each factor's slope and index, and its quadrant."},
+    "about.agency.tracking": {
+        "vi": "Chuỗi theo tháng (hoặc quý) với khoảng tin cậy, đường trung tâm và giới hạn "
+              "kiểm soát.",
+        "en": "The monthly (or quarterly) series with intervals, centre line and control "
+              "limits."},
     "about.agency.note": {"vi": "Vì sao đơn vị không có số liệu.",
                           "en": "Why the unit has no figures."},
     "about_report": {"vi": "Báo cáo", "en": "Report"},
