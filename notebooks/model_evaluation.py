@@ -255,7 +255,7 @@ display(Markdown(
     f"whose true shares are close (here {shares['unit'].iloc[1]} "
     f"{shares['target'].iloc[1]:.3f} and {shares['unit'].iloc[2]} "
     f"{shares['target'].iloc[2]:.3f}) swap places from sample to sample: report their order "
-    f"with the bootstrap outranking probabilities (`relative_importance(..., n_boot=...)`)."))
+    f"with the bootstrap outranking probabilities (`relative_importance(..., n_reps=...)`)."))
 
 # %% [markdown]
 # ## 5. Predictive check: which specification predicts satisfaction best?

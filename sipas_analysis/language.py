@@ -549,12 +549,12 @@ AGENCY_TEXT: dict[str, dict[str, str]] = {
         "vi": "Đơn vị có {design_df} bậc tự do thiết kế, dưới ngưỡng {df} cần cho mô hình riêng "
               "(số hệ số trừ 1 cộng {residual}): hệ số tác động là **ước lượng của mô hình đa "
               "cấp** (hệ số chung của tỉnh cộng phần riêng của đơn vị, hệ số ngẫu nhiên theo "
-              "đơn vị, mượn thông tin từ các đơn vị khác; không dùng trọng số mẫu; khoảng tin "
+              "đơn vị, mượn thông tin từ các đơn vị khác; có dùng trọng số mẫu; khoảng tin "
               "cậy theo phân phối chuẩn). {n} phiếu đủ dữ liệu.",
         "en": "The unit has {design_df} design df, below the {df} its own model needs (the "
               "coefficients minus one plus {residual}): the slopes are **the multilevel "
               "estimate** (the province's slope plus the unit's own deviation, random slopes "
-              "by unit, borrowing strength from the other units; unweighted; normal "
+              "by unit, borrowing strength from the other units; survey-weighted; normal "
               "intervals). {n} complete answers."},
     "agency_slope": {"vi": "Hệ số tác động", "en": "Slope"},
     "agency_drivers_none": {

@@ -372,7 +372,7 @@ def test_a_small_unit_gets_the_multilevel_estimate_of_its_slopes(thai_nguyen, sm
     scores = _scores(codebook)
     complete = cut[cut["year"] == 2024].dropna(subset=scores + ["overall_satisfaction"])
     fit = fit_multilevel("overall_satisfaction ~ " + " + ".join(scores), complete,
-                         groups="unit", re_formula="~" + " + ".join(scores))
+                         groups="unit", re_formula="~" + " + ".join(scores), weights="weight")
     effects = fit.extra["group_effects"]
     expected = effects[(effects["unit"] == SMALL) & effects["term"].isin(scores)].set_index(
         "term").loc[scores]
@@ -431,7 +431,7 @@ def test_small_units_show_the_fay_herriot_estimate_beside_the_direct_one(thai_ng
     from sipas_analysis.small_area import small_area_index
     cut, shared = small_unit
     expected = small_area_index(shared.units, unit="unit", group="unit_type",
-                                n_boot=SMALL_AREA_N_BOOT, seed=0).table.set_index("unit")
+                                n_reps=SMALL_AREA_N_BOOT, seed=0).table.set_index("unit")
     got = shared.small_area.set_index("unit")
     for column in ["estimate", "ci_low", "ci_high", "direct_estimate", "gamma"]:
         assert np.allclose(got[column], expected.loc[got.index, column]), column

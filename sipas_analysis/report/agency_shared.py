@@ -661,8 +661,8 @@ def unit_drivers(rows: pd.DataFrame, book, settings: ReportSettings | None = Non
     own design-based linear model (``models.fit_linear``'s, on the unit's rows, t on the
     residual df, as R's ``svyglm``): ``model`` "design". The others get the multilevel
     estimate of their slopes, fixed effect plus BLUP from one ``models.fit_multilevel`` of all
-    units' answers with random intercepts and slopes of every factor score by unit (unweighted,
-    normal intervals from Henderson's prediction-error SDs): ``model`` "multilevel". The
+    units' answers with random intercepts and slopes of every factor score by unit (survey-
+    weighted pseudo-likelihood, normal intervals from the prediction-error SDs): ``model`` "multilevel". The
     multilevel model is fitted only when some unit needs it.
 
     Returns (table, minimum df, notes): the table has ``unit, term`` (the factor), ``estimate,
@@ -708,8 +708,10 @@ def unit_drivers(rows: pd.DataFrame, book, settings: ReportSettings | None = Non
     notes: list[str] = []
     if small and complete["unit"].nunique() >= 2:
         try:
+            # survey-weighted (pseudo-likelihood, weights scaled to each unit's sample size),
+            # as the province reports' multilevel effects are
             multilevel = fit_multilevel(formula, complete, groups="unit",
-                                        re_formula="~" + " + ".join(scores))
+                                        re_formula="~" + " + ".join(scores), weights="weight")
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as error:
             notes.append(f"multilevel driver model not fitted: {error}")
         else:
